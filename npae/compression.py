@@ -1,0 +1,347 @@
+"""The encoder as a learned, lossy compressor (paper section 3.6).
+
+A 28 x 28 image is 784 bytes.  The encoder turns it into q numbers (the latent code); whoever holds the
+*decoder* can turn the code back into an image, and nobody else can: the code means nothing without
+it.  How many bytes a code takes depends on how each of its q numbers is stored:
+
+    storage   bytes per image    how a latent value h becomes a stored value
+    float32   4 q                as is
+    float16   2 q                rounded to half precision (11 significant bits, ~3 decimal digits)
+    uint8     1 q  (+ 8 q per set)  per-feature affine quantisation to 256 levels:
+                                    c = round((h - offset_j) / scale_j),  h^ = offset_j + c scale_j
+                                    offset_j = min h_j, scale_j = (max h_j - min h_j) / 255 over the set,
+                                    so |h - h^| <= scale_j / 2
+
+    compression ratio = (784 N bytes of pixels) / (bytes of the stored codes)
+
+The quality of what comes back is measured with the mean squared error to the original pixels and the
+PSNR, 10 log10(1 / MSE) for pixels in [0, 1] (:func:`npae.metrics.psnr`).
+
+:func:`save_compressed` writes the codes *and the decoder* (its weights and activations, not the
+encoder) to one ``.npz`` file with JSON metadata; :func:`load_compressed` reads it back and validates
+every array, so the set can be restored anywhere npae is installed.
+"""
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from .metrics import psnr
+
+__all__ = ["STORAGES", "CompressedSet", "Decoder", "quantize", "compress", "decompress", "compression_ratio",
+           "storage_table", "save_compressed", "load_compressed"]
+
+STORAGES = ("float32", "float16", "uint8")
+
+FORMAT_NAME = "npae-compressed"
+FORMAT_VERSION = 1
+
+# 8-bit codes take the values 0..255.
+_LEVELS = 255
+
+
+@dataclass(frozen=True)
+class CompressedSet:
+    """N latent codes stored as ``storage``.
+
+    codes (N, q): float32, float16 or uint8.  scale, offset (q,) float32: the per-feature affine map of
+    the uint8 storage (None otherwise).
+    """
+
+    codes: np.ndarray
+    storage: str
+    scale: np.ndarray = None
+    offset: np.ndarray = None
+
+    @property
+    def n_samples(self):
+        return self.codes.shape[0]
+
+    @property
+    def latent_size(self):
+        return self.codes.shape[1]
+
+    @property
+    def nbytes(self):
+        """Bytes needed to store the codes, including the per-feature scale and offset of uint8 codes."""
+        extra = 0 if self.scale is None else self.scale.nbytes + self.offset.nbytes
+        return self.codes.nbytes + extra
+
+    def latent(self):
+        """The latent codes as float32 (N, q), ready for a decoder: h^ = offset + c * scale for uint8."""
+        if self.storage == "uint8":
+            return self.offset + self.codes.astype(np.float32) * self.scale
+        return self.codes.astype(np.float32)
+
+
+def quantize(latent, storage="uint8"):
+    """Store latent codes (N, q) as ``storage`` (one of :data:`STORAGES`); returns a :class:`CompressedSet`.
+
+    For ``"uint8"`` each of the q features gets its own ``offset`` (its minimum over the N codes) and
+    ``scale`` (its range / 255): a feature with a small range keeps a fine step.  A constant feature
+    gets scale 1 and code 0, so it is restored exactly.
+    """
+    latent = np.asarray(latent)
+    if latent.ndim != 2 or latent.shape[0] == 0 or latent.shape[1] == 0:
+        raise ValueError(f"latent must be a non-empty 2-D array (n_samples, latent_size), got shape {latent.shape}")
+    if latent.dtype.kind not in "biuf" or not np.all(np.isfinite(latent)):
+        raise ValueError("latent must be numeric and finite (no NaN or inf)")
+    if storage not in STORAGES:
+        raise ValueError(f"storage={storage!r} is not one of {list(STORAGES)}")
+    latent = latent.astype(np.float32, copy=False)
+    if storage == "float32":
+        return CompressedSet(latent.copy(), storage)
+    if storage == "float16":
+        if np.max(np.abs(latent)) > np.finfo(np.float16).max:
+            raise ValueError("latent has values beyond float16's range (65504): use storage='uint8' or 'float32'")
+        return CompressedSet(latent.astype(np.float16), storage)
+    offset = latent.min(axis=0)                                 # (q,)
+    value_range = latent.max(axis=0) - offset                   # (q,)
+    scale = np.where(value_range > 0, value_range / np.float32(_LEVELS), np.float32(1)).astype(np.float32)
+    codes = np.clip(np.rint((latent - offset) / scale), 0, _LEVELS).astype(np.uint8)   # (N, q)
+    return CompressedSet(codes, storage, scale, offset.astype(np.float32))
+
+
+class Decoder:
+    """The decoding half of an autoencoder, on its own: what a receiver of compressed codes needs.
+
+    ``layers``: a list of :class:`npae.layers.Dense`, applied in order: h (N, q) -> x~ (N, d).
+    Build one from a trained model with :meth:`from_autoencoder`; tied weights are copied out as the
+    transposed encoder matrix they are.
+    """
+
+    def __init__(self, layers):
+        if not layers:
+            raise ValueError("layers is empty: a decoder needs at least one Dense layer")
+        self.layers = list(layers)
+
+    @classmethod
+    def from_autoencoder(cls, model):
+        """Copy the decoder layers of a trained :class:`npae.Autoencoder` (its weights are not shared)."""
+        from .layers import Dense
+
+        layers = []
+        for layer in model.decoder_layers:
+            copy = Dense(layer.in_features, layer.out_features, activation=layer.activation.get_config(),
+                         init="zeros", dtype=layer.dtype)
+            copy.W[...] = layer.W
+            copy.b[...] = layer.b
+            layers.append(copy)
+        return cls(layers)
+
+    @property
+    def latent_size(self):
+        return self.layers[0].in_features
+
+    @property
+    def output_size(self):
+        return self.layers[-1].out_features
+
+    @property
+    def nbytes(self):
+        """Bytes of the decoder's weights and biases: the fixed cost a receiver pays once."""
+        return sum(layer.W.nbytes + layer.b.nbytes for layer in self.layers)
+
+    def decode(self, latent):
+        """x~ = f(h) for latent codes h (N, q): each layer's a = f(h W + b) in turn.  Returns (N, d)."""
+        latent = np.asarray(latent)
+        if latent.ndim != 2 or latent.shape[1] != self.latent_size:
+            raise ValueError(f"latent must have shape (n_samples, {self.latent_size}), got {latent.shape}")
+        output = latent.astype(self.layers[0].dtype, copy=False)
+        for layer in self.layers:
+            output = layer.forward(output, training=False)
+        return output
+
+    def __repr__(self):
+        sizes = [self.latent_size] + [layer.out_features for layer in self.layers]
+        return f"Decoder({'-'.join(map(str, sizes))})"
+
+
+def _as_decoder(decoder):
+    return decoder if isinstance(decoder, Decoder) else Decoder.from_autoencoder(decoder)
+
+
+def compress(model, x, storage="uint8"):
+    """Encode ``x`` (N, d) with a trained ``model`` and store the codes as ``storage``: a :class:`CompressedSet`."""
+    return quantize(model.encode(x), storage)
+
+
+def decompress(compressed, decoder):
+    """Images (N, d) back from a :class:`CompressedSet`; ``decoder`` is a :class:`Decoder` or a trained model."""
+    return _as_decoder(decoder).decode(compressed.latent())
+
+
+def compression_ratio(compressed, bytes_per_sample=784, decoder=None):
+    """``bytes_per_sample * N / compressed.nbytes``: 784 uint8 pixels per MNIST image by default.
+
+    With a ``decoder``, its weights are counted too (the ratio of a self-contained file): they cost
+    the same whether the set holds ten images or a million, so this ratio grows with N.
+    """
+    stored = compressed.nbytes + (0 if decoder is None else _as_decoder(decoder).nbytes)
+    return bytes_per_sample * compressed.n_samples / stored
+
+
+def storage_table(model, x, storages=STORAGES, bytes_per_sample=784):
+    """One row per storage: how much the codes of ``x`` (N, d in [0, 1]) shrink and what comes back.
+
+    Each row is a dict: storage, bytes_per_image (codes only), ratio (pixels / codes), ratio_with_decoder,
+    mse and psnr (dB) of the restored images against ``x``.
+    """
+    x = np.asarray(x)
+    decoder = Decoder.from_autoencoder(model)
+    latent = model.encode(x)
+    rows = []
+    for storage in storages:
+        compressed = quantize(latent, storage)
+        restored = decoder.decode(compressed.latent())
+        mse = float(np.mean((x.astype(np.float64) - restored) ** 2))
+        rows.append({
+            "storage": storage,
+            "latent_size": compressed.latent_size,
+            "bytes_per_image": compressed.nbytes / compressed.n_samples,
+            "ratio": compression_ratio(compressed, bytes_per_sample),
+            "ratio_with_decoder": compression_ratio(compressed, bytes_per_sample, decoder),
+            "mse": mse,
+            "psnr": psnr(x, restored),
+        })
+    return rows
+
+
+# -- files ------------------------------------------------------------------------------------------
+
+def save_compressed(path, compressed, decoder):
+    """Write codes and decoder to one ``.npz`` at ``path`` (the exact name given), atomically.
+
+    Arrays: ``codes``, ``scale`` and ``offset`` (uint8 storage only), ``decoder_W{i}``, ``decoder_b{i}``;
+    and ``metadata``, a JSON string: format name and version, storage, shapes, each decoder layer's
+    sizes and activation.  The file is written to a temporary name in the same folder, then renamed,
+    so an interrupted save never leaves a half-written file under ``path``.
+    """
+    if not isinstance(compressed, CompressedSet):
+        raise ValueError(f"compressed must be a CompressedSet, got {type(compressed).__name__}")
+    decoder = _as_decoder(decoder)
+    if decoder.latent_size != compressed.latent_size:
+        raise ValueError(f"the decoder takes codes of size {decoder.latent_size}, but the codes have size "
+                         f"{compressed.latent_size}")
+    metadata = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "storage": compressed.storage,
+        "n_samples": compressed.n_samples,
+        "latent_size": compressed.latent_size,
+        "output_size": decoder.output_size,
+        "decoder": [{"in_features": layer.in_features, "out_features": layer.out_features,
+                     "activation": layer.activation.get_config(), "dtype": layer.dtype.name}
+                    for layer in decoder.layers],
+    }
+    arrays = {"metadata": np.array(json.dumps(metadata)), "codes": compressed.codes}
+    if compressed.storage == "uint8":
+        arrays["scale"] = compressed.scale
+        arrays["offset"] = compressed.offset
+    for index, layer in enumerate(decoder.layers):
+        arrays[f"decoder_W{index}"] = np.asarray(layer.W)
+        arrays[f"decoder_b{index}"] = layer.b
+
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    descriptor, temporary = tempfile.mkstemp(prefix=".npae-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            np.savez(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def _invalid(path, reason):
+    return ValueError(f"{path!r} is not a valid npae compressed set: {reason}")
+
+
+def _array(arrays, name, path, dtype, shape):
+    if name not in arrays:
+        raise _invalid(path, f"the array {name!r} is missing")
+    array = arrays[name]
+    if array.dtype != np.dtype(dtype) or array.shape != shape:
+        raise _invalid(path, f"{name!r} should be {np.dtype(dtype).name} of shape {shape}, "
+                             f"got {array.dtype} of shape {array.shape}")
+    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+        raise _invalid(path, f"{name!r} contains NaN or inf")
+    return array
+
+
+def load_compressed(path):
+    """Read a file written by :func:`save_compressed`: returns ``(compressed, decoder)``.
+
+    Loaded with ``allow_pickle=False`` (a file cannot run code) and checked field by field: format and
+    version, storage, every array's dtype and shape against the metadata, finiteness of the floats,
+    and the decoder's layer sizes chaining from the latent size to the output size.  Anything else is
+    a ``ValueError`` naming the file and the problem; nothing half-loaded is returned.
+    """
+    from .layers import Dense
+
+    path = os.fspath(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise _invalid(path, f"cannot be read as .npz ({error})") from error
+    if "metadata" not in arrays or arrays["metadata"].dtype.kind != "U" or arrays["metadata"].ndim != 0:
+        raise _invalid(path, "no JSON metadata")
+    try:
+        metadata = json.loads(str(arrays["metadata"]))
+    except json.JSONDecodeError as error:
+        raise _invalid(path, f"the metadata is not JSON ({error})") from error
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
+        raise _invalid(path, f"the metadata does not name the format {FORMAT_NAME!r}")
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise _invalid(path, f"format_version {metadata.get('format_version')!r} is not supported "
+                             f"(this npae reads version {FORMAT_VERSION})")
+    try:
+        storage = metadata["storage"]
+        n_samples, latent_size, output_size = (int(metadata[key]) for key in ("n_samples", "latent_size", "output_size"))
+        layer_specs = list(metadata["decoder"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise _invalid(path, f"incomplete metadata ({error!r})") from error
+    if storage not in STORAGES:
+        raise _invalid(path, f"unknown storage {storage!r}")
+
+    codes = _array(arrays, "codes", path, storage, (n_samples, latent_size))
+    scale = offset = None
+    if storage == "uint8":
+        scale = _array(arrays, "scale", path, np.float32, (latent_size,))
+        offset = _array(arrays, "offset", path, np.float32, (latent_size,))
+    if not layer_specs:
+        raise _invalid(path, "the decoder has no layers")
+    layers = []
+    expected_in = latent_size
+    for index, spec in enumerate(layer_specs):
+        try:
+            in_features, out_features = int(spec["in_features"]), int(spec["out_features"])
+            dtype = np.dtype(spec["dtype"])
+            if in_features != expected_in:
+                raise ValueError(f"takes {in_features} inputs, but the previous stage gives {expected_in}")
+            W = _array(arrays, f"decoder_W{index}", path, dtype, (in_features, out_features))
+            b = _array(arrays, f"decoder_b{index}", path, dtype, (out_features,))
+            layer = Dense(in_features, out_features, activation=spec["activation"], init="zeros", dtype=dtype)
+        except ValueError as error:
+            if str(error).startswith(repr(path)):
+                raise
+            raise _invalid(path, f"decoder layer {index}: {error}") from error
+        except (KeyError, TypeError) as error:
+            raise _invalid(path, f"decoder layer {index}: bad description ({error!r})") from error
+        layer.W[...] = W
+        layer.b[...] = b
+        layers.append(layer)
+        expected_in = out_features
+    if expected_in != output_size:
+        raise _invalid(path, f"the decoder ends with {expected_in} outputs, the metadata says {output_size}")
+    return CompressedSet(codes, storage, scale, offset), Decoder(layers)

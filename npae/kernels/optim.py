@@ -1,0 +1,68 @@
+"""In-place optimiser updates of one parameter array (flattened to 1-D by the caller, a free view).
+
+All scalars arrive already cast to the parameter's dtype: a Python float is float64 in Numba, which would
+promote every element to float64 and halve the SIMD width.
+"""
+import numpy as np
+
+from ._jit import kernel_pair, numba_kernel
+
+
+def adam_update_numpy(parameter, grad, first_moment, second_moment, learning_rate, beta1, beta2, epsilon,
+                      inverse_bias_correction1, inverse_bias_correction2):
+    """One step of Adam (Kingma & Ba 2015, Algorithm 1) for one parameter array, in place.
+
+        m <- beta1 m + (1 - beta1) g
+        v <- beta2 v + (1 - beta2) g^2
+        m_hat = m / (1 - beta1^t)          (passed in as the reciprocal, inverse_bias_correction1)
+        v_hat = v / (1 - beta2^t)
+        theta <- theta - lr m_hat / (sqrt(v_hat) + eps)
+    """
+    first_moment *= beta1
+    first_moment += (1 - beta1) * grad
+    second_moment *= beta2
+    second_moment += (1 - beta2) * (grad * grad)
+    first_unbiased = first_moment * inverse_bias_correction1
+    second_unbiased = second_moment * inverse_bias_correction2
+    parameter -= learning_rate * first_unbiased / (np.sqrt(second_unbiased) + epsilon)
+
+
+@numba_kernel
+def adam_update_numba(parameter, grad, first_moment, second_moment, learning_rate, beta1, beta2, epsilon,
+                      inverse_bias_correction1, inverse_bias_correction2):
+    """Fused: 4 arrays read and 3 written once, against ~12 NumPy passes and 3 temporaries.
+
+    sqrt and division have SIMD instructions (unlike exp), so with dtype-matched scalars this loop
+    vectorises: measured ~0.4 ns per float32 element against ~5 ns when a float64 scalar crept in.
+    """
+    one = parameter.dtype.type(1)
+    one_minus_beta1 = one - beta1
+    one_minus_beta2 = one - beta2
+    for i in range(parameter.shape[0]):
+        g = grad[i]
+        m = beta1 * first_moment[i] + one_minus_beta1 * g
+        v = beta2 * second_moment[i] + one_minus_beta2 * (g * g)
+        first_moment[i] = m
+        second_moment[i] = v
+        parameter[i] -= learning_rate * (m * inverse_bias_correction1) / (
+            np.sqrt(v * inverse_bias_correction2) + epsilon)
+
+
+def sgd_momentum_update_numpy(parameter, grad, velocity, learning_rate, momentum):
+    """SGD with momentum (Keras / Sutskever form): v <- mu v - lr g;  theta <- theta + v.  mu = 0: plain SGD."""
+    velocity *= momentum
+    velocity -= learning_rate * grad
+    parameter += velocity
+
+
+@numba_kernel
+def sgd_momentum_update_numba(parameter, grad, velocity, learning_rate, momentum):
+    """One fused pass (3 arrays) instead of three NumPy passes and a temporary."""
+    for i in range(parameter.shape[0]):
+        step = momentum * velocity[i] - learning_rate * grad[i]
+        velocity[i] = step
+        parameter[i] += step
+
+
+adam_update = kernel_pair(adam_update_numpy, adam_update_numba)
+sgd_momentum_update = kernel_pair(sgd_momentum_update_numpy, sgd_momentum_update_numba)
