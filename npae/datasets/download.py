@@ -39,10 +39,10 @@ class Progress:
     CI) a plain new line at most every 5 s, so logs stay short (tqdm's and allennlp's choices).
     """
 
-    def __init__(self, label, total, stream):
+    def __init__(self, label, total, stream, interval=None):
         self.label, self.total, self.stream = label, total, stream
         self.is_terminal = bool(getattr(stream, "isatty", lambda: False)())
-        self.interval = 0.1 if self.is_terminal else 5.0
+        self.interval = (0.1 if self.is_terminal else 5.0) if interval is None else interval
         self.start = self.last = time.monotonic()
 
     def _text(self, done):

@@ -1,0 +1,53 @@
+"""Shared helpers of the benchmark scripts: timing with medians, the header, the table."""
+import os
+import platform
+import statistics
+import time
+
+
+def median_time(function, repeats):
+    """Run ``function`` ``repeats`` times; return (median seconds, spread = max - min)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), max(times) - min(times)
+
+
+def header(title, extra_versions=()):
+    import numpy
+
+    lines = [f"# {title}", f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.processor() or '?'}",
+             f"python {platform.python_version()}, numpy {numpy.__version__}"]
+    try:
+        import numba
+
+        lines[-1] += f", numba {numba.__version__}"
+    except ImportError:
+        pass
+    for name in extra_versions:
+        try:
+            module = __import__(name)
+            lines[-1] += f", {name} {module.__version__}"
+        except ImportError:
+            lines[-1] += f", {name} not installed"
+    try:
+        from threadpoolctl import threadpool_info
+
+        blas = [f"{info['internal_api']} {info.get('num_threads')} threads" for info in threadpool_info()
+                if info.get("user_api") == "blas"]
+        lines.append("BLAS: " + ", ".join(blas))
+    except ImportError:
+        pass
+    return "\n".join(lines)
+
+
+def table(rows, columns):
+    """Format rows (list of dicts) as a fixed-width text table with the given column names."""
+    widths = [max(len(column), *(len(str(row.get(column, ""))) for row in rows)) for column in columns]
+    lines = ["  ".join(column.ljust(width) for column, width in zip(columns, widths)),
+             "  ".join("-" * width for width in widths)]
+    for row in rows:
+        lines.append("  ".join(str(row.get(column, "")).ljust(width) for column, width in zip(columns, widths)))
+    return "\n".join(lines)

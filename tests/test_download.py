@@ -1,0 +1,188 @@
+"""The downloader against a real HTTP server on 127.0.0.1, started by these tests in a thread.
+
+The server serves the real MNIST .gz files of NPAE_DATA under three prefixes: ``/good/`` (complete),
+``/drop/`` (announces the full Content-Length, sends half, hangs up) and ``/missing/`` (404).  Those
+files are re-compressed, so their MD5 differs from the public mirrors': the default checksum table
+rejects them (the mismatch case), and the success cases pass the files' own MD5 through ``md5=``.
+"""
+import hashlib
+import io
+import os
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from npae.datasets import (
+    ChecksumError,
+    DataNotFoundError,
+    DownloadError,
+    fetch,
+    find_or_sample,
+    load_mnist,
+    read_idx,
+)
+from npae.datasets.catalog import MNIST
+from npae.datasets.commands import data_fetch
+from npae.datasets.download import Progress
+
+FILE_NAMES = [file_spec.gz_name for file_spec in MNIST.files]
+
+
+@pytest.fixture(scope="module")
+def served_files():
+    """``{file name: bytes}`` of the real MNIST .gz files."""
+    if not os.environ.get("NPAE_DATA"):
+        pytest.skip("NPAE_DATA is not set")
+    directory = Path(os.environ["NPAE_DATA"]) / "mnist"
+    return {name: (directory / name).read_bytes() for name in FILE_NAMES}
+
+
+@pytest.fixture(scope="module")
+def server(served_files):
+    """Base URL of a local server; ``server.requests`` records the paths asked for."""
+    requests = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            requests.append(self.path)
+            behaviour, _, name = self.path.strip("/").partition("/mnist/")
+            body = served_files.get(name)
+            if body is None or behaviour not in ("good", "drop"):
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body if behaviour == "good" else body[: len(body) // 2])
+            self.close_connection = True
+
+        def log_message(self, *args):  # keep the test output clean
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield type("Server", (), {"base": base, "requests": requests})
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+@pytest.fixture
+def served_md5(served_files):
+    return {name: hashlib.md5(data).hexdigest() for name, data in served_files.items()}
+
+
+@pytest.fixture(autouse=True)
+def local_environment(monkeypatch, tmp_path):
+    """Downloads go to tmp_path/cache; no proxy may intercept 127.0.0.1."""
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("NPAE_MIRROR", raising=False)
+    monkeypatch.delenv("KERAS_HOME", raising=False)
+
+
+def files_left(directory):
+    """Every file under ``directory``, temporary ones included."""
+    return sorted(str(path.relative_to(directory)) for path in Path(directory).rglob("*") if path.is_file())
+
+
+def test_success_writes_verified_files_that_load(server, served_md5, tmp_path):
+    progress = io.StringIO()
+    directory = fetch("mnist", tmp_path / "data", mirrors=[f"{server.base}/good/mnist/"], md5=served_md5,
+                      stream=progress)
+    assert directory == tmp_path / "data" / "mnist"
+    assert files_left(directory) == sorted(FILE_NAMES)
+    (x_train, y_train), (x_test, y_test) = load_mnist(tmp_path / "data", normalize=False, flatten=False)
+    original = Path(os.environ["NPAE_DATA"]) / "mnist"
+    np.testing.assert_array_equal(y_train, read_idx(original / "train-labels-idx1-ubyte.gz"))
+    np.testing.assert_array_equal(x_test, read_idx(original / "t10k-images-idx3-ubyte.gz"))
+    lines = progress.getvalue().splitlines()
+    # Not a terminal: plain lines, and a final one for each file of 1 MB or more.
+    assert lines[0] == f"downloading {server.base}/good/mnist/train-images-idx3-ubyte.gz (9.7 MB)"
+    assert sum("done in" in line for line in lines) == 2 and "\r" not in progress.getvalue()
+
+
+def test_checksum_mismatch_names_file_expected_and_received(server, served_md5, tmp_path):
+    with pytest.raises(DownloadError) as error:
+        fetch("mnist", tmp_path / "data", mirrors=[f"{server.base}/good/mnist/"], stream=io.StringIO())
+    (url, cause), = error.value.failures
+    assert isinstance(cause, ChecksumError)
+    name = "train-images-idx3-ubyte.gz"
+    assert (cause.file_name, cause.expected, cause.received) == (name, MNIST.files[0].md5_gz, served_md5[name])
+    for text in (name, MNIST.files[0].md5_gz, served_md5[name]):
+        assert text in str(error.value)
+    assert files_left(tmp_path) == []
+
+
+def test_connection_dropped_mid_file(server, served_md5, tmp_path):
+    with pytest.raises(DownloadError, match=r"connection closed after \d+ of 9719438 bytes"):
+        fetch("mnist", tmp_path / "data", mirrors=[f"{server.base}/drop/mnist/"], md5=served_md5,
+              stream=io.StringIO())
+    assert files_left(tmp_path) == []
+
+
+def test_not_found_on_the_server(server, served_md5, tmp_path):
+    with pytest.raises(DownloadError, match="HTTP Error 404"):
+        fetch("mnist", tmp_path / "data", mirrors=[f"{server.base}/missing/mnist/"], md5=served_md5,
+              stream=io.StringIO())
+    assert files_left(tmp_path) == []
+
+
+def test_failing_mirrors_are_skipped_for_a_good_one(server, served_md5, tmp_path):
+    log = io.StringIO()
+    mirrors = [f"{server.base}/missing/mnist/", f"{server.base}/drop/mnist", f"{server.base}/good/mnist/"]
+    fetch("mnist", tmp_path / "data", mirrors=mirrors, md5=served_md5, stream=log)
+    assert files_left(tmp_path / "data" / "mnist") == sorted(FILE_NAMES)
+    assert log.getvalue().count("(trying the next mirror)") == 2 * len(FILE_NAMES)
+
+
+def test_only_missing_files_are_downloaded(server, served_files, served_md5, tmp_path):
+    directory = tmp_path / "data" / "mnist"
+    directory.mkdir(parents=True)
+    for name in FILE_NAMES[:3]:
+        (directory / name).write_bytes(served_files[name])
+    server.requests.clear()
+    fetch("mnist", tmp_path / "data", mirrors=[f"{server.base}/good/mnist/"], md5=served_md5,
+          stream=io.StringIO())
+    assert server.requests == ["/good/mnist/t10k-labels-idx1-ubyte.gz"]
+
+
+def test_npae_mirror_is_used_by_the_loaders(server, tmp_path, monkeypatch):
+    # NPAE_MIRROR reaches the loader's automatic download; the default (public-mirror) MD5s then reject
+    # the re-compressed files, so the loader reports where it looked and why the download failed.
+    monkeypatch.delenv("NPAE_DATA", raising=False)
+    monkeypatch.setenv("NPAE_MIRROR", f"{server.base}/good/")
+    server.requests.clear()
+    with pytest.raises(DataNotFoundError, match="checksum mismatch for train-images-idx3-ubyte.gz") as error:
+        load_mnist()
+    assert server.requests == ["/good/mnist/train-images-idx3-ubyte.gz"]
+    assert str(tmp_path / "cache" / "npae" / "mnist") in str(error.value)
+    assert files_left(tmp_path / "cache") == []
+    assert find_or_sample("mnist").used_sample
+    output = io.StringIO()
+    assert data_fetch(names=("mnist",), stream=output) == 1
+    assert "expected MD5 " + MNIST.files[0].md5_gz in output.getvalue()
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("stream, separator", [(Terminal(), "\r"), (io.StringIO(), "\n")])
+def test_progress_rewrites_one_line_on_a_terminal_and_prints_lines_otherwise(stream, separator):
+    progress = Progress("train-images-idx3-ubyte.gz", 26_421_880, stream, interval=0)
+    progress.update(13_210_940)
+    progress.finish(26_421_880)
+    text = stream.getvalue()
+    assert "train-images-idx3-ubyte.gz: 13.2 MB of 26.4 MB (50%)" + separator in text
+    assert re.search(r"26\.4 MB of 26\.4 MB \(100%\), done in \d+\.\d s\n$", text)
+    assert text.count("\n") == (1 if separator == "\r" else 2)

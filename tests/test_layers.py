@@ -1,0 +1,117 @@
+"""Forward values of activations, losses and layers against their textbook formulas; initialisers; dtypes."""
+import numpy as np
+import pytest
+
+import npae
+from npae.activations import ACTIVATIONS, get_activation
+from npae.initializers import get_initializer
+
+FORMULAS = {
+    "identity": lambda z: z,
+    "relu": lambda z: np.maximum(z, 0),
+    "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
+    "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
+    "tanh": np.tanh,
+    "elu": lambda z: np.where(z > 0, z, np.exp(z) - 1),
+    "softplus": lambda z: np.log(1 + np.exp(z)),
+}
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["numpy", "numba"])
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_activation_forward_matches_formula(name, jit, rng):
+    z = rng.standard_normal((6, 7)) * 3
+    with npae._backend.jit(jit):
+        a = get_activation(name).forward(z)
+    np.testing.assert_allclose(a, FORMULAS[name](z), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_activations_keep_float32_and_do_not_modify_input(name, rng):
+    z = rng.standard_normal((4, 5)).astype(np.float32)
+    before = z.copy()
+    layer = get_activation(name)
+    a = layer.forward(z)
+    assert a.dtype == np.float32 and layer.backward(np.ones_like(a)).dtype == np.float32
+    np.testing.assert_array_equal(z, before)
+
+
+def test_unknown_activation_lists_the_choices():
+    with pytest.raises(ValueError, match=r"activation='swish' is not one of \['elu', 'identity'"):
+        get_activation("swish")
+    with pytest.raises(ValueError, match="negative_slope"):
+        npae.LeakyReLU(negative_slope=2)
+
+
+def test_dense_forward_and_shapes(rng):
+    layer = npae.Dense(5, 3, activation="relu", rng=0)
+    assert layer.W.shape == (5, 3) and layer.b.shape == (3,) and layer.W.dtype == np.float32
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    np.testing.assert_allclose(layer.forward(x), np.maximum(x @ layer.W + layer.b, 0), rtol=1e-6)
+    grad_in = layer.backward(np.ones((4, 3), np.float32))
+    assert grad_in.shape == (4, 5) and layer.dW.shape == (5, 3) and layer.db.shape == (3,)
+    with pytest.raises(ValueError, match="in_features"):
+        npae.Dense(0, 3)
+
+
+def test_backward_before_forward_is_an_error():
+    with pytest.raises(RuntimeError, match="before a training forward"):
+        npae.Dense(3, 2).backward(np.ones((1, 2), np.float32))
+
+
+def test_glorot_uniform_limits_and_variance():
+    W = get_initializer("glorot_uniform")(400, 200, np.random.default_rng(0), np.float64)
+    limit = np.sqrt(6 / 600)
+    assert np.abs(W).max() <= limit and np.abs(W).max() > 0.99 * limit
+    assert W.var() == pytest.approx(limit ** 2 / 3, rel=0.02)  # variance of U(-l, l) is l^2 / 3 = 2 / 600
+
+
+def test_he_normal_variance_and_zeros():
+    W = get_initializer("he_normal")(500, 300, np.random.default_rng(0), np.float64)
+    assert W.mean() == pytest.approx(0, abs=0.003) and W.var() == pytest.approx(2 / 500, rel=0.02)
+    assert not get_initializer("zeros")(3, 2, None, np.float32).any()
+
+
+def test_mse_and_bce_values(rng):
+    p = rng.uniform(0.01, 0.99, (5, 4))
+    x = rng.uniform(0, 1, (5, 4))
+    assert npae.MeanSquaredError().value(p, x) == pytest.approx(np.mean((p - x) ** 2), rel=1e-12)
+    expected = -np.mean(x * np.log(p) + (1 - x) * np.log(1 - p))
+    assert npae.BinaryCrossEntropy().value(p, x) == pytest.approx(expected, rel=1e-12)
+    z = np.log(p / (1 - p))  # the logits of p
+    bce_logits, _ = npae.BinaryCrossEntropy().value_and_grad_from_logits(z, x)
+    assert bce_logits == pytest.approx(expected, rel=1e-10)
+
+
+def test_bce_agrees_with_scikit_learn(rng):
+    metrics = pytest.importorskip("sklearn.metrics")
+    p = rng.uniform(0.01, 0.99, 200)
+    x = (rng.uniform(0, 1, 200) > 0.5).astype(float)
+    ours = npae.BinaryCrossEntropy().value(p.reshape(20, 10), x.reshape(20, 10))
+    assert ours == pytest.approx(metrics.log_loss(x, p), rel=1e-10)
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["numpy", "numba"])
+def test_bce_from_logits_is_finite_at_extremes(jit):
+    z = np.array([[-1e4, -100.0, -20.0, 0.0, 20.0, 100.0, 1e4]], dtype=np.float32)
+    x = np.array([[1.0, 1.0, 0.0, 0.5, 1.0, 0.0, 0.0]], dtype=np.float32)
+    with npae._backend.jit(jit):
+        loss, grad = npae.BinaryCrossEntropy().value_and_grad_from_logits(z, x)
+    assert np.isfinite(loss) and np.all(np.isfinite(grad))
+    # the terms: 1e4, 100, ~2e-9, log 2, ~2e-9, 100, 1e4  (max(z, 0) - z x + log1p(e^-|z|))
+    assert loss == pytest.approx((2e4 + 200 + np.log(2)) / 7, rel=1e-5)
+    np.testing.assert_allclose(grad * 7, [[-1, -1, 0, 0, 0, 1, 1]], atol=1e-6)
+
+
+def test_bce_refuses_targets_outside_the_unit_interval():
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        npae.BinaryCrossEntropy().value(np.full((2, 2), 0.5), np.array([[0.0, 1.0], [1.5, 0.0]]))
+    with pytest.raises(ValueError, match=r"\[-0.5, 1\]"):
+        npae.BinaryCrossEntropy().value(np.full((1, 2), 0.5), np.array([[-0.5, 1.0]]))
+    with pytest.raises(ValueError, match="loss='l1' is not one of"):
+        npae.Autoencoder([4, 2], loss="l1")
+
+
+def test_loss_shapes_must_match():
+    with pytest.raises(ValueError, match="one shape"):
+        npae.MeanSquaredError().value(np.zeros((2, 3)), np.zeros((3, 2)))

@@ -1,0 +1,78 @@
+"""Adam against Algorithm 1 of Kingma & Ba written out step by step, SGD with momentum, and validation."""
+import numpy as np
+import pytest
+
+import npae
+
+
+def adam_algorithm_1(theta, gradients, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-7):
+    """The paper's pseudo-code, line by line, in float64 (the oracle)."""
+    m = np.zeros_like(theta)
+    v = np.zeros_like(theta)
+    for t, g in enumerate(gradients, start=1):
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g ** 2
+        m_hat = m / (1 - beta1 ** t)
+        v_hat = v / (1 - beta2 ** t)
+        theta = theta - lr * m_hat / (np.sqrt(v_hat) + eps)
+    return theta
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["numpy", "numba"])
+@pytest.mark.parametrize("dtype, tolerance", [(np.float64, 1e-14), (np.float32, 1e-6)])
+def test_adam_is_algorithm_1(jit, dtype, tolerance, rng):
+    theta = rng.standard_normal((3, 4))
+    gradients = [rng.standard_normal((3, 4)) for _ in range(25)]
+    expected = adam_algorithm_1(theta, gradients, lr=0.01)
+    parameter = theta.astype(dtype)
+    optimizer = npae.Adam(learning_rate=0.01)
+    with npae._backend.jit(jit):
+        for g in gradients:
+            optimizer.step([parameter], [g.astype(dtype)])
+    np.testing.assert_allclose(parameter, expected, rtol=tolerance, atol=tolerance)
+    assert optimizer.iterations == 25
+
+
+def test_adam_first_step_moves_each_weight_by_the_learning_rate(rng):
+    # after bias correction m_hat = g and v_hat = g^2, so the first step is lr * g / (|g| + eps) ~ lr sign(g)
+    parameter = np.zeros(5)
+    g = rng.standard_normal(5)
+    npae.Adam(learning_rate=0.1).step([parameter], [g])
+    np.testing.assert_allclose(parameter, -0.1 * np.sign(g), rtol=1e-5)
+
+
+def test_adam_matches_torch(rng):
+    torch = pytest.importorskip("torch")
+    theta = rng.standard_normal(10)
+    gradients = [rng.standard_normal(10) for _ in range(10)]
+    parameter = torch.tensor(theta, requires_grad=True)
+    optimizer = torch.optim.Adam([parameter], lr=0.01, eps=1e-7)
+    for g in gradients:
+        parameter.grad = torch.tensor(g)
+        optimizer.step()
+    ours = theta.copy()
+    adam = npae.Adam(learning_rate=0.01)
+    for g in gradients:
+        adam.step([ours], [g])
+    np.testing.assert_allclose(ours, parameter.detach().numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["numpy", "numba"])
+def test_sgd_with_momentum(jit):
+    parameter = np.array([1.0, -2.0])
+    optimizer = npae.SGD(learning_rate=0.1, momentum=0.5)
+    with npae._backend.jit(jit):
+        optimizer.step([parameter], [np.array([1.0, 1.0])])  # v = -0.1;          theta = [0.9, -2.1]
+        optimizer.step([parameter], [np.array([1.0, 1.0])])  # v = -0.05 - 0.1;   theta = [0.75, -2.25]
+    np.testing.assert_allclose(parameter, [0.75, -2.25])
+
+
+@pytest.mark.parametrize("factory, message", [
+    (lambda: npae.Adam(learning_rate=0), "learning_rate"),
+    (lambda: npae.Adam(beta1=1.0), "beta1"),
+    (lambda: npae.Adam(epsilon=-1), "epsilon"),
+    (lambda: npae.SGD(momentum=1.5), "momentum"),
+])
+def test_bad_hyperparameters(factory, message):
+    with pytest.raises(ValueError, match=message):
+        factory()
