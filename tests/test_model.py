@@ -186,9 +186,11 @@ def test_divergence_stops_and_keeps_finite_weights(rng):
 
 
 def test_mnist_first_epochs_match_the_paper_scale(mnist):
-    """On real data: one epoch on 12,000 MNIST images brings the per-pixel BCE below 0.2
-    (the scale of the paper's 0.0782 after 30 full epochs)."""
+    """On real data: one epoch on the 60,000 MNIST images brings the per-pixel validation BCE from ~0.69
+    (an untrained sigmoid outputs 0.5) to about 0.16; Keras and PyTorch reach ~0.16-0.17 there too,
+    on the way to the paper's 0.078 after 30 epochs."""
     (x_train, _), (x_test, _) = mnist
     model = npae.Autoencoder([784, 64], seed=0)
-    history = model.fit(x_train[:12000], epochs=1, validation_data=x_test[:2000], verbose=0)
-    assert 0.1 < history.history["val_loss"][0] < 0.2
+    assert model.evaluate(x_test[:2000]) > 0.6
+    history = model.fit(x_train, epochs=1, validation_data=x_test[:2000], verbose=0)
+    assert 0.12 < history.history["val_loss"][0] < 0.18

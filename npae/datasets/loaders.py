@@ -71,7 +71,8 @@ def _not_found(spec, probes, data_dir, download_error):
         "  - pass data_dir=<directory> to the loader;",
         f"  - or use the small embedded sample: {LOADER_NAMES[spec.name]}(sample=True).",
     ]
-    return DataNotFoundError("\n".join(lines), [(p.location.place, str(p.location.path), p.describe()) for p in probes])
+    searched = [(found.location.place, str(found.location.path), found.describe()) for found in probes]
+    return DataNotFoundError("\n".join(lines), searched)
 
 
 def read_full(spec, data_dir, splits, download):
@@ -143,6 +144,14 @@ def _format_images(images, flatten, normalize, dtype):
     return result.reshape(len(result), -1) if flatten else result
 
 
+def _assemble(arrays, flatten, normalize, dtype):
+    """``((x_train, y_train), (x_test, y_test))`` from the raw arrays, in the requested layout."""
+    return tuple(
+        (_format_images(arrays[split, "images"], flatten, normalize, dtype), arrays[split, "labels"].copy())
+        for split in SPLITS
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Public loaders.
 
@@ -166,10 +175,7 @@ def load_dataset(name, data_dir=None, *, flatten=True, normalize=True, dtype="fl
     flatten = _check_flag(flatten, "flatten")
     dtype = resolve_dtype(dtype)
     arrays, _ = _read(name, data_dir, SPLITS, sample, download)
-    return tuple(
-        (_format_images(arrays[split, "images"], flatten, normalize, dtype), arrays[split, "labels"].copy())
-        for split in SPLITS
-    )
+    return _assemble(arrays, flatten, normalize, dtype)
 
 
 def load_mnist(data_dir=None, *, flatten=True, normalize=True, dtype="float32", sample=False, download=True):
@@ -226,10 +232,7 @@ def find_or_sample(name, data_dir=None, *, download=True, flatten=True, normaliz
         arrays, source = read_sample(spec, SPLITS), None
         reason = str(error)
         used_sample = True
-    data = tuple(
-        (_format_images(arrays[split, "images"], flatten, normalize, dtype), arrays[split, "labels"].copy())
-        for split in SPLITS
-    )
+    data = _assemble(arrays, flatten, normalize, dtype)
     n_train, n_test = len(data[0][1]), len(data[1][1])
     if not used_sample:
         message = f"{name}: {n_train} training + {n_test} test images from {source}, verified"

@@ -188,7 +188,7 @@ def _check_digest(path, digest, file_spec):
         )
 
 
-def _keras_npz_arrays(path: Path, spec: DatasetSpec, file_specs) -> dict:
+def _keras_npz_arrays(path: Path, file_specs) -> dict:
     """Arrays of a Keras ``.npz`` (keys ``x_train``, ``y_train``, ``x_test``, ``y_test``), verified.
 
     Keras compresses differently from the IDX files, so the identity check rebuilds the IDX bytes of
@@ -201,9 +201,11 @@ def _keras_npz_arrays(path: Path, spec: DatasetSpec, file_specs) -> dict:
                 key = ("x_" if file_spec.kind == "images" else "y_") + file_spec.split
                 arrays[file_spec.name] = archive[key]
     except KeyError as error:
-        raise CorruptFileError(path, f"has no array {error} (expected x_train, y_train, x_test, y_test)", REMEDY) from None
+        problem = f"has no array {error} (expected x_train, y_train, x_test, y_test)"
+        raise CorruptFileError(path, problem, REMEDY) from None
     except Exception as error:  # BadZipFile, a pickle refused by allow_pickle=False, a bad CRC...
-        raise CorruptFileError(path, f"cannot be read as a .npz file ({type(error).__name__}: {error})", REMEDY) from None
+        problem = f"cannot be read as a .npz file ({type(error).__name__}: {error})"
+        raise CorruptFileError(path, problem, REMEDY) from None
     for file_spec in file_specs:
         array = arrays[file_spec.name]
         if file_spec.kind == "labels" and array.dtype.kind in "iu" and np.all((array >= 0) & (array < 256)):
@@ -220,7 +222,7 @@ def read_verified(location: Location, spec: DatasetSpec, splits=("train", "test"
     """
     file_specs = [file_spec for file_spec in spec.files if file_spec.split in splits]
     if location.kind == "keras-npz":
-        arrays = _keras_npz_arrays(location.path, spec, file_specs)
+        arrays = _keras_npz_arrays(location.path, file_specs)
     else:
         found = probe(location, spec).files
         arrays = {}
