@@ -97,7 +97,7 @@ class BinaryCrossEntropy(Loss):
         return total / count, grad
 
     def value_and_grad_from_logits(self, z, target, grad_out=None, check_targets=True):
-        """Return (loss, dL/dz) for p = sigma(z).  Three passes: exp and log1p in NumPy, the rest fused."""
+        """Return (loss, dL/dz) for p = sigma(z).  Four passes: -|z|, exp (NumPy), log1p, the rest fused."""
         _check_pair(z, target)
         if check_targets:
             check_probability_targets(target)
@@ -106,7 +106,7 @@ class BinaryCrossEntropy(Loss):
         log1p_term = self._workspace.get("log1p_term", z.shape, z.dtype)
         elementwise.negative_abs(z, exp_negative_abs)
         np.exp(exp_negative_abs, out=exp_negative_abs)  # e^{-|z|} in (0, 1]: no overflow
-        np.log1p(exp_negative_abs, out=log1p_term)
+        loss_kernels.log1p_unit_interval(exp_negative_abs, log1p_term)
         count = z.size
         total = loss_kernels.sigmoid_bce_from_logits(
             z, exp_negative_abs, log1p_term, target, z.dtype.type(1.0 / count), grad)

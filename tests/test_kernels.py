@@ -52,6 +52,9 @@ def _inputs(name, rng, dtype):
         return (z, rng.integers(0, z.shape[0], 50), np.zeros((50, z.shape[1]), dtype=dtype))
     if name == "sigmoid_bce_from_logits":
         return (z, exp_negative_abs, np.log1p(exp_negative_abs), target, cast(1 / z.size), out)
+    if name == "log1p_unit_interval":
+        return (np.concatenate([exp_negative_abs, [[0.0] * z.shape[1], [1.0] * z.shape[1]]]).astype(dtype),
+                np.zeros((z.shape[0] + 2, z.shape[1]), dtype=dtype))
     if name == "mean_squared_error":
         return (sigmoid, target, cast(2 / z.size), out)
     if name == "row_mean_squared_error":

@@ -245,7 +245,7 @@ def find_or_sample(name, data_dir=None, *, download=True, flatten=True, normaliz
 
 
 # ---------------------------------------------------------------------------------------------
-# The anomaly-detection test set of the paper (section 3.4, figures 9-11).
+# The anomaly-detection test set of the paper (its figures 9-11; paper-notes.md, experiment 4).
 
 class AnomalySet(NamedTuple):
     """MNIST test images with Fashion-MNIST test images mixed in, as returned by :func:`anomaly_set`.

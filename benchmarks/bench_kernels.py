@@ -1,0 +1,85 @@
+"""Each Numba kernel against its NumPy reference, on the shapes of the paper's training step.
+
+Shapes: a batch of 256 MNIST images, (256, 784) float32 (the output layer), (256, 64) for the hidden
+layer, and the 50,176 weights of W1 for the optimiser.  For every kernel pair the table shows the median
+time per call of both halves, ns per element, and the speed-up; the first call of each kernel (compile or
+cache load) is made, and its result checked against the reference, before anything is timed.
+
+    python benchmarks/bench_kernels.py [--repeats 7] [--calls 200]
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import header, table  # noqa: E402
+from npae.kernels import REGISTRY  # noqa: E402
+
+parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+parser.add_argument("--repeats", type=int, default=7)
+parser.add_argument("--calls", type=int, default=200, help="calls per repeat")
+arguments = parser.parse_args()
+
+rng = np.random.default_rng(0)
+f32 = np.float32
+B, D, H = 256, 784, 64
+z = rng.standard_normal((B, D)).astype(f32) * 3
+target = rng.uniform(0, 1, (B, D)).astype(f32)
+e = np.exp(-np.abs(z))
+probabilities = 1 / (1 + e)
+bias = rng.standard_normal(D).astype(f32)
+hidden = np.maximum(rng.standard_normal((B, H)), 0).astype(f32)
+weights = [rng.standard_normal(D * H).astype(f32) for _ in range(3)] + [np.abs(rng.standard_normal(D * H)).astype(f32)]
+source = rng.uniform(0, 1, (60000, D)).astype(f32)
+indices = rng.permutation(60000)[:B]
+
+CASES = {  # name: (arguments, elements processed per call)
+    "bias_relu_forward": (lambda: (hidden.copy(), bias[:H]), B * H),
+    "bias_identity_forward": (lambda: (z.copy(), bias), B * D),
+    "negative_abs": (lambda: (z, np.empty_like(z)), B * D),
+    "stable_sigmoid": (lambda: (z, e, np.empty_like(z)), B * D),
+    "log1p_unit_interval": (lambda: (e, np.empty_like(e)), B * D),
+    "sigmoid_bce_from_logits": (lambda: (z, e, np.log1p(e), target, f32(1 / z.size), np.empty_like(z)), B * D),
+    "mean_squared_error": (lambda: (probabilities, target, f32(2 / z.size), np.empty_like(z)), B * D),
+    "sigmoid_backward": (lambda: (probabilities, target, np.empty_like(z), np.empty(D, f32)), B * D),
+    "relu_backward": (lambda: (hidden, hidden, np.empty_like(hidden), np.empty(H, f32)), B * H),
+    "column_sums": (lambda: (z, np.empty(D, f32)), B * D),
+    "row_mean_squared_error": (lambda: (probabilities, target, np.empty(B)), B * D),
+    "gather_rows": (lambda: (source, indices, np.empty((B, D), f32)), B * D),
+    "adam_update": (lambda: (*[w.copy() for w in weights], f32(1e-3), f32(0.9), f32(0.999), f32(1e-7),
+                             f32(10.0), f32(100.0)), D * H),
+    "sgd_momentum_update": (lambda: (*[w.copy() for w in weights[:3]], f32(1e-2), f32(0.9)), D * H),
+}
+
+
+def per_call_seconds(function, arguments_factory):
+    arguments_list = arguments_factory()
+    times = []
+    for _ in range(arguments.repeats):
+        start = time.perf_counter()
+        for _ in range(arguments.calls):
+            function(*arguments_list)
+        times.append((time.perf_counter() - start) / arguments.calls)
+    return statistics.median(times)
+
+
+print(header("npae kernels: Numba kernel vs NumPy reference, float32, one call"))
+rows = []
+for name, (factory, elements) in CASES.items():
+    pair = REGISTRY[name]
+    start = time.perf_counter()
+    pair.kernel(*factory())  # compile or load from cache
+    first_call = time.perf_counter() - start
+    reference = per_call_seconds(pair.reference, factory)
+    kernel = per_call_seconds(pair.kernel, factory)
+    rows.append({"kernel": name, "numpy us": f"{reference * 1e6:.1f}", "numba us": f"{kernel * 1e6:.1f}",
+                 "numba ns/elt": f"{kernel / elements * 1e9:.2f}", "speed-up": f"{reference / kernel:.2f}x",
+                 "first call s": f"{first_call:.2f}"})
+print(table(rows, ["kernel", "numpy us", "numba us", "numba ns/elt", "speed-up", "first call s"]))
+exp_time = per_call_seconds(lambda a, out: np.exp(a, out=out), lambda: (-np.abs(z), np.empty_like(z)))
+print(f"\nfor scale: one NumPy np.exp pass over (256, 784) float32: {exp_time * 1e6:.1f} us "
+      f"({exp_time / (B * D) * 1e9:.2f} ns/elt)")
