@@ -14,32 +14,25 @@ before anything is built; any problem is a ValueError that names the file.
 """
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
+
+from ._files import atomic_open
 
 FORMAT_NAME = "npae.autoencoder"
 FORMAT_VERSION = 1
 
 
 def atomic_write(path, write):
-    """Call ``write(file_object)`` on a temporary file next to ``path``, then rename it to ``path``."""
+    """Call ``write(file_object)`` on a temporary file next to ``path``, then rename it to ``path``
+    (see npae._files.atomic_open).  A missing folder is a ValueError, before anything is written."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise ValueError(f"cannot write {path!r}: the folder {directory!r} does not exist")
-    handle, temporary = tempfile.mkstemp(prefix=".npae-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    with atomic_open(path) as stream:
+        write(stream)
 
 
 def save_model(model, path):

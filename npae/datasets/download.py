@@ -25,7 +25,7 @@ import time
 from .catalog import dataset_spec
 from .errors import ChecksumError, DownloadError
 from .locate import download_root, find_file
-from ._files import atomic_write
+from .._files import atomic_open
 
 CHUNK_SIZE = 1 << 16
 BIG_FILE_BYTES = 1_000_000  # progress lines are printed only for files at least this large
@@ -98,7 +98,7 @@ def _download_once(url, destination, expected_md5, timeout, stream):
         progress = Progress(destination.name, total, stream) if (total or 0) >= BIG_FILE_BYTES else None
         digest = hashlib.md5(usedforsecurity=False)  # an integrity check, so allowed under FIPS
         received = 0
-        with atomic_write(destination) as file:
+        with atomic_open(destination) as file:
             while chunk := response.read(CHUNK_SIZE):
                 file.write(chunk)
                 digest.update(chunk)

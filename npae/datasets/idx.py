@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import atomic_write
+from .._files import atomic_open
 
 # Type code -> big-endian dtype, as the format defines them.
 IDX_DTYPES = {
@@ -145,5 +145,5 @@ def write_idx(path, array) -> None:
     data = encode_idx(array)
     if path.name.endswith(".gz"):
         data = gzip.compress(data, compresslevel=6, mtime=0)
-    with atomic_write(path) as file:
+    with atomic_open(path) as file:
         file.write(data)

@@ -15,7 +15,7 @@ import zipfile
 
 import numpy as np
 
-from .._files import atomic_write
+from ..._files import atomic_open
 from ..catalog import dataset_spec
 from ..loaders import SPLITS, read_full
 from . import SAMPLE_DIR, SAMPLE_SIZES, sample_path
@@ -34,7 +34,7 @@ def write_lzma_npz(path, arrays: dict) -> None:
             info.compress_type = zipfile.ZIP_LZMA
             info.external_attr = 0o644 << 16
             archive.writestr(info, member.getvalue())
-    with atomic_write(path) as file:
+    with atomic_open(path) as file:
         file.write(buffer.getvalue())
 
 

@@ -8,7 +8,7 @@ PARTIAL_SUFFIX = ".part"
 
 
 @contextmanager
-def atomic_write(path):
+def atomic_open(path):
     """Open a temporary file next to ``path`` for binary writing; on success rename it to ``path``.
 
     The temporary file lives in the same directory (``.<name>.<random>.part``) because ``os.replace``
