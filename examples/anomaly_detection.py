@@ -4,7 +4,7 @@ An autoencoder trained on MNIST digits rebuilds digits well and anything else ba
 Fashion-MNIST ankle boot to the 10,000 MNIST test digits and look at the largest reconstruction errors
 (paper: the shoe comes first with RE 0.062, the runner-up, a digit, has 0.022).  Then we hide 100
 Fashion-MNIST images among the digits and measure how well the RE ranks them (ROC AUC), for one model,
-an ensemble of three, and PCA.  Takes about 1-2 minutes on 2 cores (three models, 30 epochs each).
+an ensemble of three, and PCA.  Takes 1-2 minutes on 2 cores (three models, 30 epochs each).
 
 Run:  NPAE_DATA=/path/to/data python examples/anomaly_detection.py
 """
@@ -38,8 +38,8 @@ candidates = {
 print(f"\n{'detector':<26}{'ROC AUC':>9}{'avg precision':>15}")
 for name, candidate in candidates.items():
     scores = candidate.decision_function(mixed.x)
-    print(f"{name:<26}{roc_auc_score(mixed.is_anomaly, scores):>9.4f}"
-          f"{average_precision_score(mixed.is_anomaly, scores):>15.4f}")
+    print(f"{name:<26}{roc_auc_score(mixed.is_anomaly, scores):>9.5f}"
+          f"{average_precision_score(mixed.is_anomaly, scores):>15.5f}")
 
 # 4. A threshold: flag the 1 % of rows with the largest RE, learnt from the scores of the mixed set.
 flagged = npae.ReconstructionErrorDetector(models, contamination=0.01).fit(mixed.x).labels_

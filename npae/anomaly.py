@@ -25,12 +25,8 @@ COMBINE = ("mean", "max")
 
 
 def _input_width(model):
-    """Number of input features a model expects, or None if it does not say (then x decides)."""
+    """Number of input features a model expects (``n_features_in_``), or None if it does not say."""
     width = getattr(model, "n_features_in_", None)
-    if width is None:
-        sizes = getattr(model, "sizes", None)
-        if sizes is not None and len(sizes) > 0:
-            width = sizes[0]
     return None if width is None else int(width)
 
 

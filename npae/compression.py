@@ -23,12 +23,12 @@ every array, so the set can be restored anywhere npae is installed.
 """
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 
 import numpy as np
 
+from .io import atomic_write
 from .metrics import psnr
 
 __all__ = ["STORAGES", "CompressedSet", "Decoder", "quantize", "compress", "decompress", "compression_ratio",
@@ -245,19 +245,7 @@ def save_compressed(path, compressed, decoder):
         arrays[f"decoder_W{index}"] = np.asarray(layer.W)
         arrays[f"decoder_b{index}"] = layer.b
 
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    descriptor, temporary = tempfile.mkstemp(prefix=".npae-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            np.savez(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+    atomic_write(path, lambda stream: np.savez(stream, **arrays))
 
 
 def _invalid(path, reason):
@@ -307,7 +295,8 @@ def load_compressed(path):
                              f"(this npae reads version {FORMAT_VERSION})")
     try:
         storage = metadata["storage"]
-        n_samples, latent_size, output_size = (int(metadata[key]) for key in ("n_samples", "latent_size", "output_size"))
+        n_samples, latent_size, output_size = (int(metadata[key])
+                                               for key in ("n_samples", "latent_size", "output_size"))
         layer_specs = list(metadata["decoder"])
     except (KeyError, TypeError, ValueError) as error:
         raise _invalid(path, f"incomplete metadata ({error!r})") from error

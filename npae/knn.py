@@ -295,50 +295,54 @@ class KNNClassifier:
         return query_block, train_block
 
     def _kneighbors_gemm(self, x, out_sq_distances, out_indices):
-        n_samples = self.n_samples_fit_
-        n_features = self.n_features_in_
-        dtype = self._dtype
-        # the GEMM error bound: every key is within `slack` of |t|^2 - 2 q.t, with
-        # slack = (2 D + 8) u (|q| + max |t|)^2, u = unit roundoff of dtype (a generous form of
-        # Higham's gamma_D bound for a dot product, plus the roundings of |t|^2 and the subtraction)
-        unit = np.finfo(dtype).eps / 2
-        growth = (2 * n_features + 8) * unit
-        float64_growth = (2 * n_features + 8) * 2.0**-53  # rounding of the float64 distances themselves
+        """Propose by GEMM, re-rank exactly, certify; repeat with 4x the candidates for the uncertified."""
         pending = np.arange(x.shape[0])
-        n_candidates = min(self._k + EXTRA_CANDIDATES, n_samples)
+        n_candidates = min(self._k + EXTRA_CANDIDATES, self.n_samples_fit_)
         while pending.size:
-            query_block, train_block = self._gemm_block_shape(pending.size, n_features, n_candidates, x.itemsize)
-            products_buffer = np.empty(query_block * train_block, dtype)
-            uncertified = []
-            for start in range(0, pending.size, query_block):
-                rows = pending[start : start + query_block]
-                queries = self._query_block(x, rows)  # (B, D)
-                if n_candidates == n_samples:  # every point is a candidate: nothing to propose or certify
-                    candidates = np.broadcast_to(np.arange(n_samples), (rows.size, n_samples))
-                    keys = None
-                else:
-                    keys = np.full((rows.size, n_candidates), np.inf, dtype)  # (B, m)
-                    candidates = np.full((rows.size, n_candidates), -1, np.int64)  # (B, m)
-                for first in range(0, n_samples if keys is not None else 0, train_block):
-                    train = self._train[first : first + train_block]  # (T, D)
-                    products = products_buffer[: rows.size * train.shape[0]].reshape(rows.size, train.shape[0])
-                    np.matmul(queries, train.T, out=products)  # (B, T), the BLAS call
-                    merge_candidates(products, self._train_sq_norms[first : first + train.shape[0]], first, keys, candidates)
-                sq_distances = np.empty((rows.size, self._k))
-                indices = np.empty((rows.size, self._k), np.int64)
-                rerank_exact(queries, self._train, candidates, sq_distances, indices)
-                out_sq_distances[rows] = sq_distances
-                out_indices[rows] = indices
-                if keys is not None:
-                    query_sq_norms = np.einsum("ij,ij->i", queries, queries, dtype=np.float64)  # (B,)
-                    slack = growth * (np.sqrt(query_sq_norms) + self._max_train_norm) ** 2
-                    # lower bound on the squared distance of every training point left out
-                    excluded_bound = (keys[:, -1].astype(np.float64) + query_sq_norms - slack) * (1 - float64_growth)
-                    # `not >` rather than `<=`: a NaN bound (an overflow) must count as a failure
-                    uncertified.append(rows[~(excluded_bound > sq_distances[:, -1])])
+            query_block, train_block = self._gemm_block_shape(pending.size, self.n_features_in_, n_candidates, x.itemsize)
+            products_buffer = np.empty(query_block * train_block, self._dtype)
+            uncertified = [
+                self._gemm_block(x, pending[start : start + query_block], n_candidates, train_block,
+                                 products_buffer, out_sq_distances, out_indices)
+                for start in range(0, pending.size, query_block)
+            ]
             del products_buffer
-            pending = np.concatenate(uncertified) if uncertified else pending[:0]
-            n_candidates = min(4 * n_candidates, n_samples)
+            pending = np.concatenate(uncertified)
+            n_candidates = min(4 * n_candidates, self.n_samples_fit_)
+
+    def _gemm_block(self, x, rows, n_candidates, train_block, products_buffer, out_sq_distances, out_indices):
+        """Neighbours of the queries x[rows] from n_candidates proposals; returns the rows not certified exact."""
+        n_samples = self.n_samples_fit_
+        queries = self._query_block(x, rows)  # (B, D)
+        sq_distances = np.empty((rows.size, self._k))
+        indices = np.empty((rows.size, self._k), np.int64)
+        if n_candidates == n_samples:  # every point is a candidate: nothing to propose, nothing to certify
+            rerank_exact(queries, self._train, np.broadcast_to(np.arange(n_samples), (rows.size, n_samples)),
+                         sq_distances, indices)
+            out_sq_distances[rows], out_indices[rows] = sq_distances, indices
+            return rows[:0]
+        keys = np.full((rows.size, n_candidates), np.inf, self._dtype)  # (B, m)
+        candidates = np.full((rows.size, n_candidates), -1, np.int64)  # (B, m)
+        for first in range(0, n_samples, train_block):
+            train = self._train[first : first + train_block]  # (T, D)
+            products = products_buffer[: rows.size * train.shape[0]].reshape(rows.size, train.shape[0])
+            np.matmul(queries, train.T, out=products)  # (B, T): the BLAS call, ~all of the time
+            merge_candidates(products, self._train_sq_norms[first : first + train.shape[0]], first, keys, candidates)
+        rerank_exact(queries, self._train, candidates, sq_distances, indices)
+        out_sq_distances[rows], out_indices[rows] = sq_distances, indices
+        # The certificate.  Every key is within `slack` of |t|^2 - 2 q.t, with
+        #     slack = (2 D + 8) u (|q| + max |t|)^2,   u = unit roundoff of the dtype,
+        # a generous form of Higham's gamma_D bound for a D-term dot product (|error| <= D u |q| |t|)
+        # plus the roundings of |t|^2 and of the subtraction.  A point left out has a key >= keys[:, -1],
+        # so its squared distance is >= keys[:, -1] + |q|^2 - slack; the factor covers the rounding
+        # of the float64 distances themselves.
+        n_features = self.n_features_in_
+        growth = (2 * n_features + 8) * np.finfo(self._dtype).eps / 2
+        query_sq_norms = np.einsum("ij,ij->i", queries, queries, dtype=np.float64)  # (B,)
+        slack = growth * (np.sqrt(query_sq_norms) + self._max_train_norm) ** 2
+        excluded_bound = (keys[:, -1].astype(np.float64) + query_sq_norms - slack) * (1 - (2 * n_features + 8) * 2.0**-53)
+        # `not >` rather than `<=`: a NaN bound (an overflow) must count as a failure
+        return rows[~(excluded_bound > sq_distances[:, -1])]
 
     # -- classification ----------------------------------------------------------------------
 
@@ -355,7 +359,8 @@ class KNNClassifier:
     def predict(self, x):
         """Majority label of each query's k nearest neighbours, (Q,); a tie goes to the smallest label."""
         # argmax returns the first maximum, and classes_ is sorted: the smallest tied label wins
-        return self.classes_[self._vote_counts(x).argmax(axis=1)]
+        counts = self._vote_counts(x)  # (Q, n_classes)
+        return self.classes_[counts.argmax(axis=1)]
 
     def predict_proba(self, x):
         """Fraction of the k neighbours with each label, (Q, n_classes), columns in ``classes_`` order."""

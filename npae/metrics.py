@@ -134,7 +134,8 @@ def _orthonormal_basis(matrix, argument):
     """An orthonormal basis (d, r) of the column span of ``matrix`` (d, k), r = its numerical rank."""
     matrix = np.asarray(matrix, dtype=np.float64)
     if matrix.ndim != 2 or matrix.shape[0] == 0 or matrix.shape[1] == 0:
-        raise ValueError(f"{argument} must be a non-empty 2-D array (d, k) of spanning columns, got shape {matrix.shape}")
+        raise ValueError(f"{argument} must be a non-empty 2-D array (d, k) of spanning columns, "
+                         f"got shape {matrix.shape}")
     if not np.all(np.isfinite(matrix)):
         raise ValueError(f"{argument} must be finite (no NaN or inf)")
     # SVD rather than QR: it also tells the rank, so dependent columns cannot invent a dimension.
@@ -165,7 +166,8 @@ def principal_angles(a, b, degrees=False):
     basis_a = _orthonormal_basis(a, "a")
     basis_b = _orthonormal_basis(b, "b")
     if basis_a.shape[0] != basis_b.shape[0]:
-        raise ValueError(f"a and b must live in the same space: a has {basis_a.shape[0]} rows, b has {basis_b.shape[0]}")
+        raise ValueError(f"a and b must live in the same space: a has {basis_a.shape[0]} rows, "
+                         f"b has {basis_b.shape[0]}")
     if basis_a.shape[1] < basis_b.shape[1]:
         basis_a, basis_b = basis_b, basis_a                     # the sine formula needs rank a >= rank b
     overlap = basis_a.T @ basis_b                               # (r_a, r_b)

@@ -51,8 +51,10 @@ class PCA:
         ``"covariance_eigh"``: eigendecomposition of C = X_c^T X_c (d, d), formed by one matrix product
         (accumulated in float64), then ``eigh``: the same subspace from ~20x less work when M >> d, at
         the price of squaring the condition number (tiny eigenvalues lose digits; the leading ones,
-        which PCA keeps, do not).  ``"auto"`` picks ``covariance_eigh`` when d <= 1000 and M >= 10 d,
-        the rule scikit-learn uses.
+        which PCA keeps, do not).  ``"auto"`` picks ``covariance_eigh`` when d <= 1000 and M >= 2 d.
+        (scikit-learn asks for M >= 10 d; on 6,000 MNIST images, M = 7.7 d, the full SVD took 6.3 s
+        on our busy 2-core machine and the covariance route 0.7 s, with the same 64 components to
+        float32 rounding.)
 
     Fitted attributes (shapes with q components, d features)
     --------------------------------------------------------
@@ -83,14 +85,14 @@ class PCA:
         solver = self._choose_solver(n_samples, n_features)
 
         mean = x.mean(axis=0)                                   # (d,)
-        centred = x - mean                                      # (M, d)
         if solver == "full":
-            _, singular_values, components = np.linalg.svd(centred, full_matrices=False)   # S (r,), V^T (r, d)
+            _, singular_values, components = np.linalg.svd(x - mean, full_matrices=False)  # S (r,), V^T (r, d)
             variances = singular_values ** 2 / (n_samples - 1)
         else:
+            # Centred in chunks, so no centred copy of the whole data set is ever held.
             gram = np.zeros((n_features, n_features), dtype=np.float64)                    # X_c^T X_c
             for start in range(0, n_samples, _GRAM_CHUNK_ROWS):
-                rows = centred[start:start + _GRAM_CHUNK_ROWS].astype(np.float64)
+                rows = x[start:start + _GRAM_CHUNK_ROWS].astype(np.float64) - mean
                 gram += rows.T @ rows
             eigenvalues, eigenvectors = np.linalg.eigh(gram)    # increasing order
             eigenvalues = np.clip(eigenvalues[::-1], 0.0, None)  # rounding can make ~0 slightly negative
@@ -157,7 +159,7 @@ class PCA:
             raise ValueError(f"svd_solver={self.svd_solver!r} is not one of {list(SOLVERS)}")
         if self.svd_solver != "auto":
             return self.svd_solver
-        return "covariance_eigh" if n_features <= 1000 and n_samples >= 10 * n_features else "full"
+        return "covariance_eigh" if n_features <= 1000 and n_samples >= 2 * n_features else "full"
 
     def _check_fitted(self):
         if not hasattr(self, "components_"):

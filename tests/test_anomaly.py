@@ -60,7 +60,8 @@ def test_ensemble_combines_by_mean_and_max(rng):
 def test_explicit_threshold_needs_no_fit(rng):
     train, test, labels = planted(rng)
     pca = PCA(2).fit(train)
-    cut = 0.5 * (np.max(pca.reconstruction_error(test)[labels == 0]) + np.min(pca.reconstruction_error(test)[labels == 1]))
+    errors = pca.reconstruction_error(test)
+    cut = 0.5 * (np.max(errors[labels == 0]) + np.min(errors[labels == 1]))   # between the two groups
     np.testing.assert_array_equal(ReconstructionErrorDetector(pca, threshold=cut).predict(test), labels)
 
 

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from npae import Adam, Autoencoder
 from npae.metrics import principal_angles
 from npae.pca import PCA
 
@@ -64,7 +65,7 @@ def test_pca_auto_solver_picks_covariance_for_tall_data(rng):
     full = PCA(3, svd_solver="full").fit(x)
     np.testing.assert_allclose(auto.components_, full.components_, atol=1e-10)
     assert auto._choose_solver(200, 8) == "covariance_eigh"
-    assert auto._choose_solver(50, 8) == "full"
+    assert auto._choose_solver(10, 8) == "full"
 
 
 def test_pca_rejects_bad_input(rng):
@@ -90,3 +91,24 @@ def test_pca_rejects_bad_input(rng):
         pca.transform(x[:, :4])
     with pytest.raises(ValueError, match="shape"):
         pca.inverse_transform(np.ones((3, 3)))
+
+
+def test_linear_autoencoder_learns_the_pca_subspace(rng):
+    """Baldi & Hornik (1989): a linear autoencoder trained with MSE on centred data spans PCA's subspace.
+
+    Its reconstructions x W_enc W_dec lie in the span of W_dec's rows, so that span is compared with the
+    span of PCA's components.  The basis is another one (nothing makes W_dec's rows orthonormal).
+    """
+    basis = rng.standard_normal((3, 10))
+    x = (rng.standard_normal((500, 3)) * np.array([3.0, 2.0, 1.0])) @ basis + 0.1 * rng.standard_normal((500, 10))
+    x = x.astype(np.float32)
+    pca = PCA(3).fit(x)
+    linear = Autoencoder([10, 3], activation="identity", latent_activation="identity", output_activation="identity",
+                         loss="mse", optimizer=Adam(learning_rate=0.01), seed=0)
+    linear.fit(x - pca.mean_, epochs=40, batch_size=32, verbose=0)
+    decoder_rows = linear.get_weights()[2]                  # (3, 10)
+    assert np.max(principal_angles(decoder_rows.T, pca.components_.T, degrees=True)) < 1.0
+    # A random 3-dimensional subspace of R^10 is far away: the test can fail.
+    assert np.max(principal_angles(rng.standard_normal((10, 3)), pca.components_.T, degrees=True)) > 30
+    # PCA is the best rank-3 linear reconstruction: the autoencoder can match it, never beat it.
+    assert linear.reconstruction_error(x - pca.mean_).mean() >= pca.reconstruction_error(x).mean() * (1 - 1e-5)

@@ -24,20 +24,27 @@ def epochs_for(quick):
     return QUICK_EPOCHS if quick else EPOCHS
 
 
-def train_ffa(x, latent_size, *, epochs, seed, batch_size=BATCH_SIZE, y=None, validation_split=0.0, **options):
-    """Train the paper's FFA ``d - latent_size - d`` on ``x``; returns ``(model, history, seconds)``."""
+def train_ffa(x, latent_size, *, epochs, seed, batch_size=BATCH_SIZE, y=None, validation_split=0.0, progress=None,
+              label=None, **options):
+    """Train the paper's FFA ``d - latent_size - d`` on ``x``; returns ``(model, history, seconds)``.
+
+    ``progress``: an :class:`npae.progress.Progress` for a line per epoch (the weights are the same).
+    """
     from ..model import Autoencoder
+    from ..progress import fit_with_progress
 
     model = Autoencoder([x.shape[1], latent_size], seed=seed, **options)
+    label = label or f"FFA {x.shape[1]}-{latent_size}-{x.shape[1]}, seed {seed}"
     started = time.perf_counter()
-    history = model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_split=validation_split, verbose=0)
+    history = fit_with_progress(model, x, y, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
+                                progress=progress, label=label)
     return model, history, time.perf_counter() - started
 
 
-def train_reference_models(x, latent_sizes, *, quick=False, seed=0):
+def train_reference_models(x, latent_sizes, *, quick=False, seed=0, progress=None):
     """One paper FFA per latent size, ``{q: model}``: pass it to ``pca.run`` and ``compression.run``
     (and anything else that needs the same models) so they are trained once."""
-    return {q: train_ffa(x, q, epochs=epochs_for(quick), seed=seed)[0] for q in latent_sizes}
+    return {q: train_ffa(x, q, epochs=epochs_for(quick), seed=seed, progress=progress)[0] for q in latent_sizes}
 
 
 def mse(a, b):

@@ -6,8 +6,9 @@ One shoe could be lucky, so it is repeated for the first sandal, sneaker and ank
 Fashion-MNIST test set, and summarised over all 3,000 test shoes.
 
 Part 2, beyond the paper: 100 Fashion-MNIST test images (1 %) hidden among the 10,000 test digits;
-ROC AUC and average precision of one model, of an ensemble (mean and max of the REs), and of PCA with
-as many components as the autoencoder has latent features.
+ROC AUC and average precision of one model, of an ensemble (mean and max of the REs; the ensemble
+includes the single model, seeds seed .. seed + n_models - 1), and of PCA with as many components as
+the autoencoder has latent features.
 """
 import time
 
@@ -27,23 +28,35 @@ def _rank(error, others):
     return int(np.sum(others > error)) + 1
 
 
-def run(data=None, *, quick=False, seed=0, latent_size=64, n_models=5, n_injected=100):
+def run(data=None, *, quick=False, seed=0, latent_size=64, n_models=5, n_injected=100, models=None,
+        progress=None):
     """Run both parts; returns a dict of numbers and the arrays the figure needs.
+
+    models: already trained FFAs 784-``latent_size``-784 with the paper's set-up, used as the first
+    members of the ensemble (a list, or ``{q: model}`` from which the ``latent_size`` entry is taken);
+    the first must have been trained with ``seed`` (it is "the single model").  The rest of the
+    ``n_models`` are trained here with seeds ``seed + 1``, ``seed + 2``, ...
 
     Keys: ``epochs``, ``n_train``; ``digit_errors`` (N_test,); ``largest_digit`` {index, error, image,
     reconstruction}; ``shoes`` (one dict per shoe: class, name, fashion_index, error, rank, ratio to the
     largest digit RE, image, reconstruction); ``all_shoes`` {count, fraction_first, min_error,
-    median_error}; ``injection`` {n_injected, rows: [{method, roc_auc, average_precision,
+    median_error}; ``shoes_per_model`` (per seed: largest digit RE, the three shoes' REs and ranks);
+    ``injection`` {n_injected, rows: [{method, roc_auc, average_precision,
     precision_at_n}], per_model_roc_auc}; ``seconds``; ``paper``.
     """
     (x_train, _), (x_test, _) = get_data(data, "mnist")
     (_, _), (fashion_test, fashion_labels) = get_data(data, "fashion_mnist")
     epochs = epochs_for(quick)
-    n_models = 2 if quick else n_models
+    n_models = min(n_models, 2) if quick else n_models
     timings = {}
 
+    if isinstance(models, dict):
+        models = [models[latent_size]] if latent_size in models else []
+    models = list(models or [])[:n_models]
     started = time.perf_counter()
-    models = [train_ffa(x_train, latent_size, epochs=epochs, seed=seed + k)[0] for k in range(n_models)]
+    for k in range(len(models), n_models):
+        models.append(train_ffa(x_train, latent_size, epochs=epochs, seed=seed + k, progress=progress,
+                                label=f"anomaly ensemble, model {k + 1} of {n_models}")[0])
     timings["training"] = time.perf_counter() - started
     single = models[0]
 
@@ -58,9 +71,20 @@ def run(data=None, *, quick=False, seed=0, latent_size=64, n_models=5, n_injecte
         shoes.append({"class": label, "name": name, "fashion_index": index, "error": error,
                       "rank": _rank(error, digit_errors), "ratio_to_largest_digit": error / digit_errors[largest],
                       "image": image[0], "reconstruction": single.reconstruct(image)[0]})
+    # Model stability (paper section 3.3.1): the same test under each model of the ensemble.
+    shoe_images = fashion_test[[shoe["fashion_index"] for shoe in shoes]]
+    per_model = []
+    for k, model in enumerate(models):
+        errors, errors_of_shoes = model.reconstruction_error(x_test), model.reconstruction_error(shoe_images)
+        per_model.append({"seed": seed + k, "largest_digit_error": float(errors.max()),
+                          "shoe_errors": errors_of_shoes.tolist(),
+                          "shoe_ranks": [_rank(error, errors) for error in errors_of_shoes]})
     is_shoe = np.isin(fashion_labels, list(SHOE_CLASSES))
     shoe_errors = single.reconstruction_error(fashion_test[is_shoe])
-    all_shoes = {"count": int(is_shoe.sum()), "fraction_first": float(np.mean(shoe_errors > digit_errors.max())),
+    ranked_first = shoe_errors > digit_errors.max()
+    all_shoes = {"count": int(is_shoe.sum()), "fraction_first": float(np.mean(ranked_first)),
+                 "fraction_first_by_class": {name: float(np.mean(ranked_first[fashion_labels[is_shoe] == label]))
+                                             for label, name in SHOE_CLASSES.items()},
                  "min_error": float(shoe_errors.min()), "median_error": float(np.median(shoe_errors))}
 
     # Part 2: n_injected Fashion-MNIST images of any class, appended after the digits.
@@ -91,7 +115,7 @@ def run(data=None, *, quick=False, seed=0, latent_size=64, n_models=5, n_injecte
         "digit_errors": digit_errors,
         "largest_digit": {"index": largest, "error": float(digit_errors[largest]), "image": x_test[largest],
                           "reconstruction": single.reconstruct(x_test[largest:largest + 1])[0]},
-        "shoes": shoes, "all_shoes": all_shoes,
+        "shoes": shoes, "all_shoes": all_shoes, "shoes_per_model": per_model,
         "injection": {"n_injected": n_injected, "fashion_indices": injected, "rows": rows,
                       "per_model_roc_auc": [roc_auc_score(labels, scores) for scores in per_model]},
         "final_loss": [model.history_.history["loss"][-1] for model in models],

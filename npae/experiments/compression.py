@@ -17,7 +17,7 @@ from ._common import epochs_for, get_data, train_ffa
 LATENT_SIZES = (8, 16, 32, 64)
 
 
-def run(data=None, *, quick=False, seed=0, latent_sizes=LATENT_SIZES, models=None):
+def run(data=None, *, quick=False, seed=0, latent_sizes=LATENT_SIZES, models=None, progress=None):
     """Returns ``rows`` (one per q and storage: latent_size, storage, bytes_per_image, ratio,
     ratio_with_decoder, mse, psnr) and ``files`` (per q: bytes on disk, ratio against the raw pixels,
     the largest pixel difference between what the reloaded file
@@ -30,7 +30,7 @@ def run(data=None, *, quick=False, seed=0, latent_sizes=LATENT_SIZES, models=Non
     with tempfile.TemporaryDirectory(prefix="npae-compression-") as folder:
         for q in latent_sizes:
             if q not in models:
-                models[q] = train_ffa(x_train, q, epochs=epochs, seed=seed)[0]
+                models[q] = train_ffa(x_train, q, epochs=epochs, seed=seed, progress=progress)[0]
             rows.extend(storage_table(models[q], x_test, STORAGES))
             path = os.path.join(folder, f"mnist-test-q{q}.npz")
             compressed = compress(models[q], x_test, "uint8")

@@ -25,7 +25,7 @@ def add_noise(x, noise, rng):
     return x + x.dtype.type(noise) * rng.standard_normal(x.shape, dtype=x.dtype)
 
 
-def run(data=None, *, quick=False, seed=0, noise=NOISE, n_examples=10):
+def run(data=None, *, quick=False, seed=0, noise=NOISE, n_examples=10, progress=None):
     """Train the denoiser; returns MSE and PSNR to the clean test images of the noisy, clipped and
     denoised inputs, the training curves, and ``n_examples`` (noisy, clean, denoised) triplets."""
     (x_train, _), (x_test, _) = get_data(data, "mnist")
@@ -35,7 +35,8 @@ def run(data=None, *, quick=False, seed=0, noise=NOISE, n_examples=10):
     noisy_test = add_noise(x_test, noise, rng)
 
     model, history, seconds = train_ffa(noisy_train, LATENT_SIZE, y=x_train, epochs=epochs, seed=seed,
-                                        batch_size=BATCH_SIZE, validation_split=VALIDATION_SPLIT)
+                                        batch_size=BATCH_SIZE, validation_split=VALIDATION_SPLIT, progress=progress,
+                                        label=f"denoising FFA 784-{LATENT_SIZE}-784")
     started = time.perf_counter()
     denoised = model.reconstruct(noisy_test)
     clipped = np.clip(noisy_test, 0, 1)

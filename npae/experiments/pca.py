@@ -18,7 +18,8 @@ import numpy as np
 from ..metrics import principal_angles
 from ..model import Autoencoder
 from ..pca import PCA
-from ._common import epochs_for, get_data, mse, train_ffa
+from ..progress import fit_with_progress
+from ._common import BATCH_SIZE, epochs_for, get_data, mse, train_ffa
 
 LATENT_SIZES = (8, 16, 32, 64)
 LINEAR_LATENT_SIZE = 16
@@ -31,7 +32,7 @@ def linear_autoencoder(n_features, latent_size, seed):
 
 
 def run(data=None, *, quick=False, seed=0, latent_sizes=LATENT_SIZES, models=None,
-        linear_latent_size=LINEAR_LATENT_SIZE):
+        linear_latent_size=LINEAR_LATENT_SIZE, progress=None):
     """Both parts; ``models`` may hold already trained FFAs ``{q: Autoencoder}`` (see
     ``_common.train_reference_models``), the others are trained here.
 
@@ -55,7 +56,7 @@ def run(data=None, *, quick=False, seed=0, latent_sizes=LATENT_SIZES, models=Non
         components = pca.components_[:q]                                        # (q, d)
         pca_reconstruction = centred_test @ components.T @ components + pca.mean_
         if q not in models:
-            models[q] = train_ffa(x_train, q, epochs=epochs, seed=seed)[0]
+            models[q] = train_ffa(x_train, q, epochs=epochs, seed=seed, progress=progress)[0]
         rows.append({"latent_size": q, "pca_mse": mse(pca_reconstruction, x_test),
                      "autoencoder_mse": mse(models[q].reconstruct(x_test), x_test),
                      "pca_explained_variance": float(pca.explained_variance_ratio_[:q].sum())})
@@ -64,7 +65,8 @@ def run(data=None, *, quick=False, seed=0, latent_sizes=LATENT_SIZES, models=Non
     started = time.perf_counter()
     q = linear_latent_size
     linear = linear_autoencoder(x_train.shape[1], q, seed)
-    linear.fit(x_train - pca.mean_, epochs=epochs, batch_size=256, verbose=0)
+    fit_with_progress(linear, x_train - pca.mean_, epochs=epochs, batch_size=BATCH_SIZE, progress=progress,
+                      label=f"linear autoencoder 784-{q}-784 (MSE)")
     decoder_rows = linear.decoder_layers[0].W                                   # (q, d)
     angles = principal_angles(decoder_rows.T, pca.components_[:q].T, degrees=True)
     components = pca.components_[:q]

@@ -1,0 +1,128 @@
+"""Progress lines for long runs: one per training epoch (loss, val_loss, seconds, ETA), and for long
+loops such as a kNN search over 10,000 queries.
+
+Where the lines go depends on where they are read (the behaviour of tqdm, which is not a dependency):
+
+    terminal          a running task rewrites one line in place ("\\r"), at most every 0.1 s, and
+                      leaves a permanent summary line when it finishes
+    file or pipe      every update is a plain line of its own: a log without "\\r" clutter
+    quiet=True        nothing at all
+
+Progress goes to stderr by default, so that stdout keeps only what a command is asked to print.
+"""
+import math
+import shutil
+import sys
+import time
+
+__all__ = ["Progress", "fit_with_progress", "format_seconds"]
+
+
+def format_seconds(seconds):
+    """``"42 s"`` under two minutes, ``"3 min 05 s"`` above: the unit a reader expects for an ETA."""
+    if not math.isfinite(seconds):
+        return "?"
+    if seconds < 120:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    minutes, rest = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+class Progress:
+    """Writes permanent lines (:meth:`line`) and transient status (:meth:`update`) to ``stream``.
+
+    stream : a text stream, default ``sys.stderr`` (looked up when the Progress is made)
+    quiet : print nothing
+    tty : force terminal (True) or log (False) behaviour; None asks ``stream.isatty()``
+    min_interval : seconds between two rewrites of the terminal line (updates in between are dropped,
+        except the ones marked ``final``)
+    """
+
+    def __init__(self, stream=None, *, quiet=False, tty=None, min_interval=0.1):
+        self.stream = sys.stderr if stream is None else stream
+        self.quiet = bool(quiet)
+        if tty is None:
+            isatty = getattr(self.stream, "isatty", None)
+            tty = bool(isatty and isatty())
+        self.tty = bool(tty)
+        self.min_interval = min_interval
+        self._shown = 0                # characters of the transient line now on screen (terminal only)
+        self._last_update = -math.inf
+
+    def line(self, text):
+        """Print ``text`` as a permanent line (replacing the transient line, if one is shown)."""
+        if self.quiet:
+            return
+        self._erase()
+        print(text, file=self.stream, flush=True)
+
+    def update(self, text, *, final=False):
+        """Show ``text`` as the current status: rewritten in place on a terminal, a plain line otherwise."""
+        if self.quiet:
+            return
+        if not self.tty:
+            print(text, file=self.stream, flush=True)
+            return
+        now = time.perf_counter()
+        if not final and now - self._last_update < self.min_interval:
+            return
+        self._last_update = now
+        # Longer than the terminal, the line would wrap and "\r" could no longer erase it.
+        width = shutil.get_terminal_size((100, 24)).columns - 1
+        text = text[:width]
+        self.stream.write("\r" + text.ljust(self._shown))
+        self.stream.flush()
+        self._shown = len(text)
+
+    def finish(self, text):
+        """End a task: on a terminal its status line becomes ``text``; in a log ``text`` is one more line."""
+        self.line(text)
+
+    def _erase(self):
+        if self._shown:
+            self.stream.write("\r" + " " * self._shown + "\r")
+            self._shown = 0
+
+
+def _epoch_status(label, epoch, epochs, history, elapsed):
+    logs = history.history
+    parts = [f"{label}: epoch {epoch + 1}/{epochs}", f"loss {logs['loss'][-1]:.4f}"]
+    if logs.get("val_loss"):
+        parts.append(f"val_loss {logs['val_loss'][-1]:.4f}")
+    parts.append(f"{logs['seconds'][-1]:.2f} s")
+    if epoch + 1 < epochs:
+        parts.append("ETA " + format_seconds(elapsed / (epoch + 1) * (epochs - epoch - 1)))
+    return " - ".join(parts)
+
+
+def fit_with_progress(model, x, y=None, *, epochs, progress=None, label="training", **fit_options):
+    """``model.fit(x, y, epochs=epochs, verbose=0, **fit_options)`` with a progress line per epoch.
+
+    The model is fitted one epoch at a time.  That trains exactly the same weights as a single call:
+    ``fit`` continues the model's shuffle stream from call to call, and validation draws no random
+    numbers.  (``validation_split`` is re-applied to the same ``x`` at each call, so it selects the
+    same rows.)  Returns one :class:`npae.History` covering all the epochs, also left in
+    ``model.history_``.  Without a ``progress`` (or with a quiet one) this is a plain ``fit``.
+    """
+    if progress is None or progress.quiet:
+        return model.fit(x, y, epochs=epochs, verbose=0, **fit_options)
+    history = None
+    started = time.perf_counter()
+    for epoch in range(epochs):
+        last = model.fit(x, y, epochs=1, verbose=0, **fit_options)
+        if history is None:
+            history = last
+            history.params["epochs"] = epochs
+        else:
+            history.epoch.append(epoch)
+            for key, values in last.history.items():
+                history.history.setdefault(key, []).extend(values)
+        progress.update(_epoch_status(label, epoch, epochs, history, time.perf_counter() - started),
+                        final=epoch + 1 == epochs)
+    model.history_ = history
+    logs = history.history
+    summary = f"{label}: {epochs} epochs in {format_seconds(time.perf_counter() - started)}, loss {logs['loss'][-1]:.4f}"
+    if logs.get("val_loss"):
+        summary += f", val_loss {logs['val_loss'][-1]:.4f}"
+    progress.finish(summary)
+    return history

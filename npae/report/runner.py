@@ -1,0 +1,284 @@
+"""``npae reproduce``: run the paper's experiments, share what they can share, write the report.
+
+The run, in order:
+
+1. load the data sets the chosen experiments need; when the full data cannot be found or downloaded,
+   fall back to the embedded sample and say so loudly (terminal and report);
+2. train the paper's reference FFAs 784-q-784 on MNIST once, for every q that two or more experiments
+   use (experiment 1's q = 64 model is experiment 4's anomaly model, experiments 6 and 7 reuse them all);
+3. run each experiment (``npae.experiments``), timing it; one that fails is reported, not fatal;
+4. write ``report.md`` and the figures (``npae.report.sections``), with the machine, the versions
+   and the time each part took.
+
+The report is written even when a part failed; the exit status is then 1.
+"""
+import inspect
+import os
+import sys
+import time
+import traceback
+from datetime import datetime
+
+from ..experiments import EXPERIMENTS, load
+from ..io import atomic_write
+from ..progress import Progress, format_seconds
+from . import sections
+from .machine import load_average, machine_rows
+from .markdown import notice, seconds, table, verdict
+
+DATASET_FILES = {"mnist": "mnist", "fashion_mnist": "fashion-mnist"}
+DATASET_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
+
+
+class Part:
+    """One timed part of the run: its name, seconds, a note, and the error that stopped it (if any)."""
+
+    def __init__(self, name, note=""):
+        self.name, self.note, self.error, self.details = name, note, None, None
+        self.seconds = 0.0
+
+
+def _load_data(names, *, data_dir, download, sample, progress):
+    """``(data, sources, used_sample)``: ``data[name]`` as load_mnist returns it for each data set needed."""
+    from .. import datasets
+
+    data, sources, used_sample = {}, {}, []
+    for name in names:
+        if sample:
+            data[name] = datasets.load_dataset(DATASET_FILES[name], sample=True)
+            reason = "requested with --sample"
+        else:
+            found = datasets.find_or_sample(DATASET_FILES[name], data_dir, download=download)
+            data[name] = found.data
+            if not found.used_sample:
+                sources[name] = found.message.split(": ", 1)[-1]   # "60000 training + ... from <place>, verified"
+                continue
+            reason = "the full data set was not found"
+            progress.line(found.message)
+        used_sample.append(name)
+        (_, train_labels), (_, test_labels) = data[name]
+        sources[name] = (f"{len(train_labels):,} training + {len(test_labels):,} test images from the embedded "
+                         f"sample ({reason})")
+    return data, sources, used_sample
+
+
+def _accepted(run, **options):
+    """The options that ``run`` accepts.  A shared model is an optimisation, never a requirement: an
+    experiment that does not take ``models`` (or ``progress``) simply trains its own, silently."""
+    parameters = inspect.signature(run).parameters
+    return {key: value for key, value in options.items() if key in parameters}
+
+
+def _experiment_options(name, context):
+    """What the runner hands to experiment ``name`` besides data, quick and seed."""
+    models = context["models"]
+    wanted = EXPERIMENTS[name].reference_models
+    options = {"progress": context["progress"]}
+    if name == "anomaly":
+        # The ensemble's first member has the same seed and set-up as the shared q = 64 model.
+        if 64 in models:
+            options["models"] = [models[64]]
+    elif wanted:
+        options["models"] = {q: models[q] for q in wanted if q in models}
+    return options
+
+
+def _quick_notes():
+    from ..experiments import _common, dimensionality, knn, reconstruction
+
+    return [f"every model trains for {_common.QUICK_EPOCHS} epochs instead of the paper's {_common.EPOCHS};",
+            f"kNN scores the first {knn.QUICK_TEST_SIZE:,} test images only (experiment 2), the misread-digit "
+            f"measure reads {reconstruction.N_CHECKED[True]} reconstructions (experiment 1);",
+            f"the simulation of table 3 draws {dimensionality.TRIALS[True]} times instead of "
+            f"{dimensionality.TRIALS[False]}; the anomaly ensemble has 2 models instead of 5.",
+            "The numbers show the method works; they are not the paper's. Run `npae reproduce` without "
+            "`--quick` for the paper's set-up (a few minutes)."]
+
+
+def _sample_notes(used_sample, data):
+    sizes = ", ".join(f"{DATASET_TITLES[name]}: {len(data[name][0][1]):,} training + {len(data[name][1][1]):,} "
+                      "test images" for name in used_sample)
+    return [f"This run used the small sample embedded in npae ({sizes}) instead of the full data set"
+            f"{'s' if len(used_sample) > 1 else ''}.",
+            "Its numbers are NOT comparable to the paper's (less training data, fewer test images).",
+            "To run on the full data: `NPAE_DATA=<folder holding mnist/ and fashion-mnist/> npae reproduce`, "
+            "or `npae data fetch` on a machine with internet access; `npae data info` shows what was searched."]
+
+
+def reproduce(out_dir="npae-report", *, quick=False, only=None, seed=0, progress=None, data_dir=None,
+              download=True, sample=False, command="npae reproduce"):
+    """Run the experiments named in ``only`` (default all, in the paper's order) and write
+    ``<out_dir>/report.md`` and ``<out_dir>/figures/*.png``.  Returns the exit status: 0 when every part
+    ran and the report was written, 1 otherwise.  See the module docstring for the steps."""
+    progress = progress if progress is not None else Progress()
+    names = [name for name in EXPERIMENTS if only is None or name in only]
+    unknown = sorted(set(only or ()) - set(EXPERIMENTS))
+    if unknown:
+        raise ValueError(f"unknown experiment(s) {', '.join(unknown)}; expected names from {', '.join(EXPERIMENTS)}")
+    os.makedirs(out_dir, exist_ok=True)
+    started, started_at, load_at_start = time.perf_counter(), datetime.now(), load_average()
+    progress.line(f"npae reproduce ({'QUICK run' if quick else 'full run'}): {', '.join(names)} -> "
+                  f"{os.path.join(out_dir, 'report.md')}")
+    parts = []
+
+    # No data, no experiments: a damaged file (CorruptFileError) is raised to the caller, not recorded.
+    part = Part("data")
+    needed = [name for name in DATASET_FILES if any(name in EXPERIMENTS[e].datasets for e in names)]
+    data, sources, used_sample = _load_data(needed, data_dir=data_dir, download=download, sample=sample,
+                                            progress=progress)
+    part.seconds = time.perf_counter() - started
+    part.note = "; ".join(f"{DATASET_TITLES[name]}: {source}" for name, source in sources.items())
+    parts.append(part)
+    if used_sample:
+        progress.line("NOTICE: running on the EMBEDDED SAMPLE of " + " and ".join(DATASET_TITLES[n] for n in used_sample)
+                      + ": the numbers will not be the paper's (see the top of the report).")
+
+    context = {"models": {}, "progress": progress}
+    shared = sorted({q for name in names for q in EXPERIMENTS[name].reference_models})
+    if shared:
+        part = Part("reference models", "FFA 784-q-784 for q = " + ", ".join(map(str, shared))
+                    + ", shared by " + ", ".join(n for n in names if EXPERIMENTS[n].reference_models))
+        with _timed(part, parts):
+            from ..experiments.reconstruction import train_reference_model
+
+            (x_train, _), (x_test, _) = data["mnist"]
+            for q in shared:
+                context["models"][q] = train_reference_model(
+                    x_train, q, quick=quick, seed=seed, validation_data=x_test, progress=progress,
+                    label=f"reference FFA 784-{q}-784")
+
+    results = {}
+    for index, name in enumerate(names, start=1):
+        experiment = EXPERIMENTS[name]
+        part = Part(name, f"experiment {experiment.number}: {experiment.title}")
+        progress.line(f"[{index}/{len(names)}] experiment {experiment.number}, {experiment.title.lower()}...")
+        with _timed(part, parts):
+            module = load(name)
+            run_options = dict(data={key: data[key] for key in experiment.datasets}, quick=quick, seed=seed,
+                               **_experiment_options(name, context))
+            results[name] = module.run(**_accepted(module.run, **run_options))
+            part.details = results[name].get("seconds")
+        if not part.error:
+            progress.line(f"[{index}/{len(names)}] {name}: done in {format_seconds(part.seconds)}")
+
+    part = Part("report", "figures and report.md")
+    with _timed(part, parts):
+        text, checks, figure_count = _write_report(
+            out_dir, names=names, results=results, parts=parts, quick=quick, seed=seed, sources=sources,
+            used_sample=used_sample, data=data, command=command, started_at=started_at,
+            load_at_start=load_at_start, total_seconds=lambda: time.perf_counter() - started)
+    failed = [part for part in parts if part.error]
+    report_path = os.path.join(out_dir, "report.md")
+    progress.line(f"report: {report_path} ({figure_count} figures), {format_seconds(time.perf_counter() - started)}"
+                  + (f"; {len(failed)} part(s) FAILED: " + ", ".join(p.name for p in failed) if failed else ""))
+    for check in checks:
+        progress.line(f"  [{verdict(check.holds):>6}] {check.claim}: {check.ours}")
+    return 1 if failed else 0
+
+
+class _timed:
+    """Context manager: time ``part``, append it to ``parts``, and record an exception instead of raising
+    it (one line on stderr, whatever --quiet says; the traceback goes into the report)."""
+
+    def __init__(self, part, parts):
+        self.part, self.parts = part, parts
+
+    def __enter__(self):
+        self.started = time.perf_counter()
+        return self.part
+
+    def __exit__(self, kind, error, trace):
+        self.part.seconds = time.perf_counter() - self.started
+        self.parts.append(self.part)
+        if error is None or not isinstance(error, Exception):
+            return False  # KeyboardInterrupt and SystemExit go through
+        self.part.error = (f"{kind.__name__}: {error}".splitlines()[0], "".join(traceback.format_exception(error)))
+        print(f"npae reproduce: {self.part.name} FAILED: {self.part.error[0]} (traceback in the report)",
+              file=sys.stderr, flush=True)
+        return True
+
+
+def _failure_section(name, part):
+    experiment = EXPERIMENTS[name]
+    lines = [f"## {experiment.number}. {experiment.title} (paper {experiment.paper})", ""]
+    if part.error and "No module named 'npae.experiments." in part.error[0]:
+        lines.append(f"**Not available**: this version of npae has no `npae/experiments/{name}.py`.")
+    else:
+        lines += [f"**This part FAILED** ({part.error[0]}); the other parts are unaffected.", "", "```",
+                  part.error[1].rstrip(), "```"]
+    return "\n".join(lines)
+
+
+def _write_report(out_dir, *, names, results, parts, quick, seed, sources, used_sample, data, command,
+                  started_at, load_at_start, total_seconds):
+    figures = sections.FigureFolder(out_dir)
+    by_name = {part.name: part for part in parts}
+    bodies, checks = [], []
+    for name in names:
+        experiment = EXPERIMENTS[name]
+        if name not in results:
+            bodies.append(_failure_section(name, by_name[name]))
+            continue
+        try:
+            section = getattr(sections, name)(results[name], figures)
+        except Exception as error:  # a result in an unexpected shape: say so, keep the rest of the report
+            part = by_name[name]
+            part.error = (f"writing its report section: {type(error).__name__}: {error}",
+                          "".join(traceback.format_exception(error)))
+            bodies.append(_failure_section(name, part))
+            continue
+        bodies.append(section.markdown)
+        checks += [sections.Check(f"{experiment.number}. {check.claim}", *check[1:]) for check in section.checks]
+    curves = sections.training_curves(results, figures)
+    if curves:
+        bodies.append(curves)
+
+    header = ["# npae reproduce: *An Introduction to Autoencoders* on this machine", ""]
+    if used_sample:
+        header += [notice("EMBEDDED SAMPLE, NOT THE FULL DATA", _sample_notes(used_sample, data)), ""]
+    if quick:
+        header += [notice("QUICK RUN: REDUCED WORK", _quick_notes()), ""]
+    failed = [part for part in parts if part.error]
+    if failed:
+        header += [notice("SOME PARTS FAILED", [f"{part.name}: {part.error[0]}" for part in failed]), ""]
+    header += [
+        "Every table and figure of U. Michelucci, *An Introduction to Autoencoders* (arXiv 2201.03898), computed "
+        "by npae's own code, with the paper's numbers beside ours.  The paper's numbers come from Keras and "
+        "scikit-learn on Google Colab: ours differ in the details, the conclusions are what to compare.",
+        "",
+        f"Command `{command}`, seed {seed}, started {started_at:%Y-%m-%d %H:%M:%S}.",
+        "",
+        "Data: " + ("; ".join(f"{DATASET_TITLES[name]}: {source}" for name, source in sources.items())
+                    or "none needed") + ".",
+        "",
+        "## The paper's conclusions, checked",
+        "",
+        table(["claim", "paper", "this run", "holds"], [[c.claim, c.paper, c.ours, verdict(c.holds)] for c in checks])
+        if checks else "No experiment produced a result to check.",
+    ]
+    timing_rows = [[part.name, seconds(part.seconds), ("FAILED: " + part.error[0]) if part.error else part.note
+                    + _details(part.details)] for part in parts]
+    load_at_end = load_average()
+    footer = [
+        "## Machine, versions and timings",
+        "",
+        table(["", ""], machine_rows()),
+        "",
+        table(["part", "seconds", "what"], timing_rows + [["total (before writing this file)", seconds(total_seconds()), ""]]),
+        "",
+        "Load average (1 min) at the start: " + (f"{load_at_start:.2f}" if load_at_start is not None else "?")
+        + ", at the end: " + (f"{load_at_end:.2f}" if load_at_end is not None else "?")
+        + f" on {os.cpu_count()} cores: a load above the core count means other programs shared the machine "
+        "and the timings above are slower than they would be alone.",
+    ]
+    text = "\n\n".join(["\n".join(header)] + bodies + ["\n".join(footer)]) + "\n"
+    atomic_write(os.path.join(out_dir, "report.md"), lambda stream: stream.write(text.encode("utf-8")))
+    return text, checks, len(figures.written)
+
+
+def _details(details):
+    """`` (training 12.3 s, kNN 4.5 s)`` from an experiment's ``seconds`` dict."""
+    if not isinstance(details, dict) or not details:
+        return ""
+    return " (" + ", ".join(f"{key} {seconds(value)}" for key, value in details.items()
+                            if isinstance(value, (int, float))) + ")"

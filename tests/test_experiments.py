@@ -1,0 +1,54 @@
+"""npae.experiments end to end on the embedded sample (quick settings): they run, and their claims hold."""
+import numpy as np
+import pytest
+
+from npae.datasets import load_fashion_mnist, load_mnist
+from npae.experiments import _common, anomaly, compression, denoising, pca
+
+
+@pytest.fixture(scope="module")
+def sample():
+    """6,000 MNIST training and 1,000 test images, 1,000 Fashion-MNIST test images, shipped with npae."""
+    return {"mnist": load_mnist(sample=True), "fashion_mnist": load_fashion_mnist(sample=True)}
+
+
+def test_anomaly_experiment(sample):
+    result = anomaly.run(sample, quick=True)
+    n_test = sample["mnist"][1][0].shape[0]
+    assert result["digit_errors"].shape == (n_test,)
+    assert [shoe["name"] for shoe in result["shoes"]] == ["sandal", "sneaker", "ankle boot"]
+    for shoe in result["shoes"]:
+        assert 1 <= shoe["rank"] <= n_test + 1
+        assert shoe["rank"] == 1 + np.sum(result["digit_errors"] > shoe["error"])
+    rows = {row["method"].split(",")[0].split(" (")[0]: row for row in result["injection"]["rows"]}
+    assert set(rows) == {"autoencoder", "ensemble of 2", "PCA"}
+    # Even three epochs on 6,000 images rank Fashion-MNIST far above chance (0.5).
+    assert all(row["roc_auc"] > 0.8 for row in result["injection"]["rows"])
+    assert result["injection"]["n_injected"] == 100
+
+
+def test_denoising_experiment_lowers_the_error(sample):
+    result = denoising.run(sample, quick=True)
+    assert result["mse_noisy"] == pytest.approx(0.55 ** 2, rel=0.02)     # E[(0.55 z)^2] = 0.3025
+    assert result["mse_denoised"] < result["rows"][1]["mse"] < result["mse_noisy"]
+    assert len(result["val_loss"]) == result["epochs"] == _common.QUICK_EPOCHS
+    assert result["examples"]["denoised"].shape == (10, 784)
+
+
+def test_pca_and_compression_experiments_share_models(sample):
+    x_train = sample["mnist"][0][0]
+    models = _common.train_reference_models(x_train, (8, 16), quick=True)
+    result = pca.run(sample, quick=True, latent_sizes=(8, 16), models=models, linear_latent_size=8)
+    assert [row["latent_size"] for row in result["rows"]] == [8, 16]
+    assert result["rows"][0]["pca_mse"] > result["rows"][1]["pca_mse"]      # more components, less error
+    linear = result["linear"]
+    assert linear["angles_degrees"].shape == (8,)
+    # PCA is the optimal linear rank-q map: no linear autoencoder beats it (up to float32 rounding).
+    assert linear["linear_autoencoder_mse"] >= linear["pca_mse"] * (1 - 1e-5)
+
+    table = compression.run(sample, quick=True, latent_sizes=(8, 16), models=models)
+    assert [(row["latent_size"], row["storage"]) for row in table["rows"]] == [
+        (q, storage) for q in (8, 16) for storage in ("float32", "float16", "uint8")]
+    ratios = {(row["latent_size"], row["storage"]): row["ratio"] for row in table["rows"]}
+    assert ratios[8, "float32"] == pytest.approx(784 / 32)
+    assert all(entry["max_difference_after_reload"] < 1e-6 for entry in table["files"])

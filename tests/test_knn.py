@@ -1,0 +1,324 @@
+"""KNNClassifier: the tie rules, exactness against float64 brute force and scikit-learn, the memory budget, errors."""
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from npae import _backend
+from npae.kernels import select
+from npae.knn import KNNClassifier, parse_memory_budget
+
+ALGORITHMS = ["gemm", "kdtree", "direct"]
+
+
+def brute_force(x_train, queries, k):
+    """The definition, independently: float64 distances, then the k smallest by (distance, index)."""
+    x_train = x_train.astype(np.float64)
+    sq_distances = ((queries.astype(np.float64)[:, None, :] - x_train[None, :, :]) ** 2).sum(axis=2)  # (Q, n)
+    order = np.lexsort((np.broadcast_to(np.arange(x_train.shape[0]), sq_distances.shape), sq_distances), axis=1)
+    indices = order[:, :k]
+    return np.sqrt(np.take_along_axis(sq_distances, indices, axis=1)), indices
+
+
+def majority_vote(neighbour_labels):
+    """Most frequent label per row; a tie goes to the smallest label."""
+    labels = np.unique(neighbour_labels)
+    counts = (neighbour_labels[:, :, None] == labels).sum(axis=1)  # (Q, n_labels)
+    return labels[counts.argmax(axis=1)]  # argmax: first maximum, labels ascending
+
+
+# -- ties ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("jit", [True, False])
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("n_features", [3, 20])
+def test_exact_ties_go_to_the_lower_index_and_the_smaller_label(algorithm, n_features, jit, rng):
+    # Integer coordinates in {0, 1, 2}: many duplicate points and exactly equal distances, which
+    # every float format represents exactly.  k = 6 with 3 labels makes vote ties common.
+    x_train = rng.integers(0, 3, (400, n_features)).astype(np.float32)
+    queries = rng.integers(0, 3, (60, n_features)).astype(np.float32)
+    y_train = rng.choice(np.array([7, 3, 11]), 400)
+    expected_distances, expected_indices = brute_force(x_train, queries, 6)
+    assert (np.diff(expected_distances, axis=1) == 0).any(), "the data must contain ties"
+    with _backend.jit(jit):
+        model = KNNClassifier(k=6, algorithm=algorithm).fit(x_train, y_train)
+        distances, indices = model.kneighbors(queries)
+        predictions = model.predict(queries)
+    np.testing.assert_array_equal(indices, expected_indices)
+    np.testing.assert_array_equal(distances, expected_distances)
+    np.testing.assert_array_equal(predictions, majority_vote(y_train[expected_indices]))
+
+
+def test_a_vote_tie_goes_to_the_smallest_label():
+    # Query at 0; neighbours at 1, 2, 3, 4 with labels 9, 5, 9, 5: two votes each, 5 wins.
+    x_train = np.array([[1.0], [2.0], [3.0], [4.0], [10.0]])
+    y_train = np.array([9, 5, 9, 5, 1])
+    for algorithm in ALGORITHMS:
+        model = KNNClassifier(k=4, algorithm=algorithm).fit(x_train, y_train)
+        assert model.predict([[0.0]])[0] == 5
+        np.testing.assert_array_equal(model.predict_proba([[0.0]]), [[0.0, 0.5, 0.5]])  # classes 1, 5, 9
+
+
+def test_a_distance_tie_goes_to_the_lower_training_index():
+    # Four points at distance 1 from the origin, one farther; k = 2 keeps the first two listed.
+    x_train = np.array([[0.0, 3.0], [0.0, -1.0], [1.0, 0.0], [-1.0, 0.0], [0.0, 1.0]])
+    y_train = np.array([0, 1, 2, 3, 4])
+    for algorithm in ALGORITHMS:
+        distances, indices = KNNClassifier(k=2, algorithm=algorithm).fit(x_train, y_train).kneighbors([[0.0, 0.0]])
+        np.testing.assert_array_equal(indices, [[1, 2]])
+        np.testing.assert_array_equal(distances, [[1.0, 1.0]])
+
+
+# -- exactness -------------------------------------------------------------------------------------
+
+
+def test_gemm_stays_exact_where_the_float32_identity_cancels(rng):
+    # Points offset by 300 and 0.01 apart: |t|^2 ~ 4.5e6, so float32 keys |t|^2 - 2 q.t are off by ~0.3
+    # while true squared distances are ~1e-3.  The certificate must reject the proposals and
+    # widen the search until the answer is the true one.
+    x_train = (300 + 0.01 * rng.random((1500, 50))).astype(np.float32)
+    queries = (300 + 0.01 * rng.random((40, 50))).astype(np.float32)
+    expected_distances, expected_indices = brute_force(x_train, queries, 7)
+    for jit in (True, False):
+        with _backend.jit(jit):
+            distances, indices = KNNClassifier(algorithm="gemm").fit(x_train, np.zeros(1500)).kneighbors(queries)
+        np.testing.assert_array_equal(indices, expected_indices)
+        np.testing.assert_allclose(distances, expected_distances, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_all_algorithms_return_identical_arrays(dtype, rng):
+    x_train = rng.standard_normal((3000, 10))
+    queries = rng.standard_normal((200, 10))
+    results = [KNNClassifier(algorithm=algorithm, dtype=dtype).fit(x_train, np.zeros(3000)).kneighbors(queries)
+               for algorithm in ALGORITHMS]
+    for distances, indices in results[1:]:
+        np.testing.assert_array_equal(indices, results[0][1])
+        np.testing.assert_array_equal(distances, results[0][0])  # bitwise: one summation order everywhere
+    expected_distances, expected_indices = brute_force(x_train.astype(dtype), queries.astype(dtype), 7)
+    np.testing.assert_array_equal(results[0][1], expected_indices)
+    np.testing.assert_allclose(results[0][0], expected_distances, rtol=1e-12)
+
+
+def test_auto_picks_the_tree_in_low_dimension_and_gemm_in_high(rng):
+    y = np.zeros(50)
+    assert KNNClassifier().fit(rng.random((50, 8)), y).algorithm_ == "kdtree"
+    assert KNNClassifier().fit(rng.random((50, 100)), y).algorithm_ == "gemm"
+
+
+# -- the kernel pairs --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_merge_candidates_kernel_matches_reference(dtype, rng):
+    # small integer products: many equal keys, so the tie rule is exercised across blocks
+    n_queries, n_candidates = 30, 9
+    outputs = []
+    for function in (select.merge_candidates_numpy, select.merge_candidates_numba):
+        block_rng = np.random.default_rng(3)
+        keys = np.full((n_queries, n_candidates), np.inf, dtype)
+        indices = np.full((n_queries, n_candidates), -1, np.int64)
+        first = 0
+        for block_size in (5, 200, 64, 131):  # the first block is smaller than m
+            products = block_rng.integers(-4, 5, (n_queries, block_size)).astype(dtype)
+            norms = block_rng.integers(0, 6, block_size).astype(dtype)
+            function(products, norms, first, keys, indices)
+            first += block_size
+        outputs.append((keys, indices))
+    np.testing.assert_array_equal(outputs[0][0], outputs[1][0])
+    np.testing.assert_array_equal(outputs[0][1], outputs[1][1])
+    assert outputs[0][0].dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rerank_exact_kernel_matches_reference(dtype, rng):
+    train = rng.standard_normal((500, 33)).astype(dtype)
+    train[250:] = train[:250]  # duplicates: exact distance ties between different indices
+    queries = rng.standard_normal((20, 33)).astype(dtype)
+    candidates = np.stack([rng.permutation(500)[:40] for _ in range(20)])
+    candidates[:, 1] = candidates[:, 0] + np.where(candidates[:, 0] < 250, 250, -250)  # a duplicate pair per row
+    outputs = []
+    for function in (select.rerank_exact_numpy, select.rerank_exact_numba):
+        distances, indices = np.empty((20, 7)), np.empty((20, 7), np.int64)
+        function(queries, train, candidates, distances, indices)
+        outputs.append((distances, indices))
+    np.testing.assert_array_equal(outputs[0][0], outputs[1][0])
+    np.testing.assert_array_equal(outputs[0][1], outputs[1][1])
+
+
+def test_kdtree_search_kernel_matches_reference(rng):
+    points = np.round(rng.standard_normal((700, 4)), 1)  # rounded: some exact ties
+    model = KNNClassifier(k=5, algorithm="kdtree").fit(points, np.zeros(700))
+    tree = model._tree
+    assert tree.n_levels > 3  # a real tree, not a single leaf
+    queries = np.round(rng.standard_normal((50, 4)), 1).astype(np.float32)
+    outputs = []
+    for function in (select.kdtree_search_numpy, select.kdtree_search_numba):
+        distances, indices = np.empty((50, 5)), np.empty((50, 5), np.int64)
+        function(queries, tree.points_t, tree.point_indices, tree.node_start, tree.node_end,
+                 tree.node_lower, tree.node_upper, distances, indices)
+        outputs.append((distances, indices))
+    np.testing.assert_array_equal(outputs[0][0], outputs[1][0])
+    np.testing.assert_array_equal(outputs[0][1], outputs[1][1])
+
+
+def test_kdtree_boxes_hold_their_points(rng):
+    points = rng.standard_normal((1000, 3)).astype(np.float32)
+    tree = KNNClassifier(algorithm="kdtree").fit(points, np.zeros(1000))._tree
+    np.testing.assert_array_equal(np.sort(tree.point_indices), np.arange(1000))
+    np.testing.assert_array_equal(tree.points_t.T, points[tree.point_indices])
+    for node in range(tree.node_start.size):
+        inside = tree.points_t[:, tree.node_start[node]:tree.node_end[node]]
+        assert inside.shape[1] >= 1
+        np.testing.assert_array_equal(inside.min(axis=1), tree.node_lower[node])
+        np.testing.assert_array_equal(inside.max(axis=1), tree.node_upper[node])
+    leaf_sizes = (tree.node_end - tree.node_start)[tree.node_start.size // 2:]
+    assert leaf_sizes.min() >= 32 and leaf_sizes.max() < 64
+
+
+# -- real data against scikit-learn --------------------------------------------------------------------
+
+
+def test_mnist_raw_pixels_match_scikit_learn(mnist):
+    neighbors = pytest.importorskip("sklearn.neighbors", reason="scikit-learn is the oracle of this test")
+    (x_train, y_train), (x_test, _) = mnist
+    x_train, y_train, x_test = x_train[:10000], y_train[:10000], x_test[:2000]
+    model = KNNClassifier(k=7).fit(x_train, y_train)
+    assert model.algorithm_ == "gemm"
+    reference = neighbors.KNeighborsClassifier(n_neighbors=7, algorithm="brute").fit(x_train, y_train)
+    np.testing.assert_array_equal(model.predict(x_test), reference.predict(x_test))
+    _, indices = model.kneighbors(x_test[:500])
+    np.testing.assert_array_equal(indices, reference.kneighbors(x_test[:500])[1])
+
+
+def test_mnist_8_dimensional_projection_matches_scikit_learn(mnist):
+    neighbors = pytest.importorskip("sklearn.neighbors", reason="scikit-learn is the oracle of this test")
+    (x_train, y_train), (x_test, y_test) = mnist
+    mean = x_train[:10000].mean(axis=0)
+    _, eigenvectors = np.linalg.eigh(np.cov(x_train[:10000].T.astype(np.float64)))  # ascending eigenvalues
+    components = eigenvectors[:, ::-1][:, :8].T  # (8, 784): the leading principal directions
+    project = lambda x: ((x - mean) @ components.T).astype(np.float32)  # noqa: E731
+    train_features, test_features = project(x_train), project(x_test[:5000])
+    model = KNNClassifier(k=7).fit(train_features, y_train)
+    assert model.algorithm_ == "kdtree"
+    predictions = model.predict(test_features)
+    reference = neighbors.KNeighborsClassifier(n_neighbors=7).fit(train_features, y_train)
+    np.testing.assert_array_equal(predictions, reference.predict(test_features))
+    assert 0.85 < np.mean(predictions == y_test[:5000]) < 0.95  # the paper's regime: ~89-90 %
+
+
+# -- memory -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("algorithm, jit", [("gemm", True), ("gemm", False), ("kdtree", False)])
+def test_kneighbors_stays_within_the_memory_budget(algorithm, jit, rng):
+    budget = 4 * 2**20
+    n_features = 784 if algorithm == "gemm" else 8
+    x_train = rng.random((20000, n_features), dtype=np.float32)  # 63 MB of raw pixels: more than the budget
+    queries = rng.random((300, n_features))  # float64: the cast to float32 is part of the working memory
+    assert 300 * 20000 * 4 > budget  # all products at once would not fit
+    model = KNNClassifier(algorithm=algorithm, memory_budget=budget).fit(x_train, np.zeros(20000))
+    with _backend.jit(jit):
+        model.kneighbors(queries[:2])  # compile first: Numba's own allocations are not the point
+        tracemalloc.start()
+        try:
+            distances, indices = model.kneighbors(queries)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert peak - distances.nbytes - indices.nbytes <= budget
+    reference = KNNClassifier(algorithm=algorithm).fit(x_train, np.zeros(20000)).kneighbors(queries)
+    np.testing.assert_array_equal(indices, reference[1])
+
+
+@pytest.mark.parametrize("value, expected", [
+    (1000, 1000), ("64MB", 64 * 2**20), ("1GB", 2**30), (" 2 mb ", 2 * 2**20), ("1.5KB", 1536), ("10B", 10),
+    (np.int64(4096), 4096),
+])
+def test_parse_memory_budget(value, expected):
+    assert parse_memory_budget(value) == expected
+
+
+@pytest.mark.parametrize("value", [0, -5, "abc", "10TB", "MB", "-1MB", "nanMB", "0.1B", True, 1.5, None])
+def test_bad_memory_budget(value):
+    with pytest.raises(ValueError, match="memory_budget"):
+        KNNClassifier(memory_budget=value).fit(np.zeros((10, 2)), np.zeros(10))
+
+
+# -- estimator behaviour and errors ------------------------------------------------------------------
+
+
+def test_classifier_api(rng):
+    x_train = rng.standard_normal((200, 5))
+    y_train = np.where(x_train[:, 0] > 0, "right", "left")  # string labels
+    model = KNNClassifier(k=3)
+    assert model.fit(x_train, y_train) is model
+    np.testing.assert_array_equal(model.classes_, ["left", "right"])
+    assert (model.n_features_in_, model.n_samples_fit_) == (5, 200)
+    queries = rng.standard_normal((50, 5))
+    probabilities = model.predict_proba(queries)
+    assert probabilities.shape == (50, 2)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(model.predict(queries), model.classes_[probabilities.argmax(axis=1)])
+    assert model.score(queries, np.where(queries[:, 0] > 0, "right", "left")) > 0.8
+    assert model.get_params() == {"k": 3, "algorithm": "auto", "memory_budget": "256MB", "dtype": "float32"}
+    assert model.set_params(k=5).k == 5
+    assert repr(model).startswith("KNNClassifier(k=5")
+
+
+def test_fit_copies_the_training_data(rng):
+    x_train = rng.standard_normal((100, 30)).astype(np.float32)
+    model = KNNClassifier(k=1).fit(x_train, np.arange(100))
+    queries = x_train[:10].copy()
+    x_train[:] = 0  # the caller reuses its buffer
+    np.testing.assert_array_equal(model.predict(queries), np.arange(10))
+
+
+@pytest.mark.parametrize("arguments, call, message", [
+    ({"k": 0}, "fit", "k must be an integer >= 1"),
+    ({"k": 2.5}, "fit", "k must be an integer >= 1"),
+    ({"k": 11}, "fit", "k=11 is larger than the training set"),
+    ({"algorithm": "ball_tree"}, "fit", "algorithm='ball_tree' is not one of"),
+    ({"dtype": "int8"}, "fit", "dtype"),
+    ({"memory_budget": 100}, "fit", "memory_budget=100 is too small"),
+    ({}, "fit_nan", "x contains NaN or infinity"),
+    ({}, "fit_1d", "x must be a 2-D array"),
+    ({}, "fit_labels", "y has shape"),
+    ({}, "fit_text", "x must hold real numbers"),
+    ({}, "query_features", "x has 3 features per row, expected 4"),
+    ({}, "query_inf", "x contains NaN or infinity"),
+    ({}, "query_empty", "x is empty"),
+    ({}, "score_labels", "y has shape"),
+])
+def test_bad_input_is_a_value_error_naming_the_argument(arguments, call, message):
+    x_train = np.arange(40.0).reshape(10, 4)
+    y_train = np.arange(10) % 2
+    model = KNNClassifier(**{"algorithm": "gemm", **arguments})
+    with pytest.raises(ValueError, match=message):
+        if call == "fit":
+            model.fit(x_train, y_train)
+        elif call == "fit_nan":
+            model.fit(np.where(x_train == 5, np.nan, x_train), y_train)
+        elif call == "fit_1d":
+            model.fit(x_train[0], y_train)
+        elif call == "fit_labels":
+            model.fit(x_train, y_train[:9])
+        elif call == "fit_text":
+            model.fit(x_train.astype(str), y_train)
+        else:
+            model.fit(x_train, y_train)
+            if call == "query_features":
+                model.predict(x_train[:, :3])
+            elif call == "query_inf":
+                model.kneighbors(np.where(x_train == 7, np.inf, x_train))
+            elif call == "query_empty":
+                model.predict(x_train[:0])
+            elif call == "score_labels":
+                model.score(x_train, y_train[:3])
+
+
+def test_predict_before_fit_is_a_runtime_error():
+    for method in ("predict", "predict_proba", "kneighbors"):
+        with pytest.raises(RuntimeError, match="not fitted"):
+            getattr(KNNClassifier(), method)(np.zeros((2, 3)))
