@@ -295,7 +295,7 @@ def command_knn(args):
                              f"{model.sizes[0]}")
         train, test = model.encode(train), model.encode(test)
         space = f"latent features of {args.model} (R^{model.latent_dim})"
-    accuracy, seconds, predictions = timed_knn(train, train_labels, test, test_labels, k=args.k,
+    accuracy, seconds, predictions, _ = timed_knn(train, train_labels, test, test_labels, k=args.k,
                                                progress=Progress(quiet=args.quiet), label=f"kNN on {space}")
     say(f"kNN (k = {args.k}) on {space}, {note}: {test.shape[0]:,} test rows against {train.shape[0]:,} "
         f"training rows in {seconds:.2f} s (fit + predict)")
@@ -430,8 +430,9 @@ def build_parser():
     reproduce.add_argument("--sample", action="store_true", help="use the embedded sample even if the full data exists")
     reproduce.set_defaults(handler=command_reproduce)
 
-    data = commands.add_parser("data", formatter_class=formatter, help="find, verify or download MNIST and Fashion-MNIST",
-                               description=_wrap("Where npae looks for the data sets, what it found, and how to get them."))
+    data = commands.add_parser(
+        "data", formatter_class=formatter, help="find, verify or download MNIST and Fashion-MNIST",
+        description=_wrap("Where npae looks for the data sets, what it found, and how to get them."))
     actions = data.add_subparsers(dest="action", title="actions", metavar="<action>", required=True)
     info = actions.add_parser("info", help="show every place searched and verify what is there")
     info.add_argument("--data-dir", metavar="DIR", help="also search DIR first")
@@ -447,9 +448,9 @@ def build_parser():
 
     train = commands.add_parser(
         "train", parents=[quiet], formatter_class=formatter, help="train an autoencoder on your data and save it",
-        description=_wrap("Train a feed-forward autoencoder FEATURES-[HIDDEN-]Q-[HIDDEN-]FEATURES on DATA and save it.  "
-                    "Values in [0, 1] get the paper's model (sigmoid output, binary cross-entropy); other values a "
-                    "linear output and the mean squared error."),
+        description=_wrap("Train a feed-forward autoencoder FEATURES-[HIDDEN-]Q-[HIDDEN-]FEATURES on DATA and save "
+                    "it.  Values in [0, 1] get the paper's model (sigmoid output, binary cross-entropy); other "
+                    "values a linear output and the mean squared error."),
         epilog="example:  npae train images.npy -o model.npz --latent 32 --epochs 20")
     train.add_argument("input", metavar="DATA", help=data_help)
     train.add_argument("-o", "--output", metavar="MODEL.npz", required=True, help="where to save the model")
@@ -473,8 +474,8 @@ def build_parser():
 
     encode = commands.add_parser(
         "encode", parents=[quiet], formatter_class=formatter, help="latent features (or reconstructions) of your data",
-        description=_wrap("Run the encoder of a saved model on DATA and write the latent features h = g(x), one row per "
-                    "observation; --reconstruct writes f(g(x)) instead."),
+        description=_wrap("Run the encoder of a saved model on DATA and write the latent features h = g(x), one "
+                    "row per observation; --reconstruct writes f(g(x)) instead."),
         epilog="example:  npae encode -m model.npz images.npy -o codes.csv")
     encode.add_argument("-m", "--model", required=True, metavar="MODEL.npz", help="a model saved by npae train")
     encode.add_argument("input", metavar="DATA", help=data_help)
@@ -493,7 +494,8 @@ def build_parser():
     knn.add_argument("test", metavar="TEST", help="the rows to classify, same format")
     knn.add_argument("--train-labels", required=True, metavar="LABELS", help="one integer label per TRAIN row")
     knn.add_argument("--test-labels", metavar="LABELS", help="the true labels of TEST: prints the accuracy")
-    knn.add_argument("-k", type=_positive_int, default=7, help="neighbours that vote (default: %(default)s, the paper's)")
+    knn.add_argument("-k", type=_positive_int, default=7,
+                     help="neighbours that vote (default: %(default)s, the paper's)")
     knn.add_argument("-m", "--model", metavar="MODEL.npz", help="classify on this model's latent features")
     knn.add_argument("-o", "--output", metavar="OUT", help="write the predicted labels (.npy or .csv)")
     knn.add_argument("--scale", choices=SCALES, default="auto", help=scale_help)

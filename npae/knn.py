@@ -22,9 +22,10 @@ from .kernels.select import kdtree_search, merge_candidates, rerank_exact
 
 ALGORITHMS = ("auto", "gemm", "kdtree", "direct")
 
-# auto: "kdtree" up to this many features, "gemm" above.  Measured on MNIST PCA features
-# (60,000 x 10,000, k = 7): see benchmarks/bench_knn.py and the note in KNNClassifier.
-KDTREE_MAX_FEATURES = 12
+# auto: "kdtree" up to this many features, "gemm" above.  Time of the tree over GEMM's, MNIST PCA
+# features, 60,000 training x 3,000 test points, k = 7: 0.23 at 12 features, 0.41 at 16, 0.60 at
+# 20, 1.01 at 24, 1.23 at 28 (a tree prunes less as the dimension grows; BLAS is slow at small D).
+KDTREE_MAX_FEATURES = 20
 # Leaves hold between KDTREE_LEAF_SIZE and 2 * KDTREE_LEAF_SIZE - 1 points (scikit-learn: 30).
 KDTREE_LEAF_SIZE = 32
 # The GEMM path keeps k + EXTRA_CANDIDATES candidates per query for the exact re-ranking.
@@ -61,6 +62,35 @@ def parse_memory_budget(value, argument="memory_budget"):
                     return int(amount * size)
                 break
     raise ValueError(f"{argument}={value!r} is not a memory size; {expected}")
+
+
+def gemm_block_shape(budget, dtype, n_samples, n_queries, n_features, n_candidates, query_itemsize):
+    """(queries, training points) per GEMM block such that the working memory fits ``budget`` bytes.
+
+    Per query of a block: a row of products, the query itself (as given, cast, and the bool array of
+    the finite check), and its candidates; with the NumPy reference, also ``merge_candidates_numpy``'s
+    temporaries, ~40 bytes per entry of its (Q, m + T) arrays.  Training blocks shrink from
+    ``GEMM_TRAIN_BLOCK`` (by halves, down to 64) before a budget is declared too small.
+    """
+    itemsize = np.dtype(dtype).itemsize
+    train_block = min(n_samples, GEMM_TRAIN_BLOCK)
+    while True:
+        per_query = (
+            train_block * itemsize  # the row of products
+            + n_features * (query_itemsize + itemsize + 1)  # the query as given, cast, finite check
+            + n_candidates * (itemsize + 8 + 8 + 8 + 8)  # keys, indices, exact distances, re-rank
+        )
+        if not _backend.jit_enabled():
+            per_query += (n_candidates + train_block) * 40
+        if per_query <= budget or train_block <= 64:
+            break
+        train_block //= 2
+    if per_query > budget:
+        raise ValueError(
+            f"memory_budget={budget} bytes is too small: one query needs {per_query} bytes "
+            f"with {n_samples} training points of {n_features} features"
+        )
+    return int(min(n_queries, MAX_QUERY_BLOCK, budget // per_query)), train_block
 
 
 class KDTree:
@@ -208,7 +238,7 @@ class KNNClassifier:
         dtype = _backend.resolve_dtype(self.dtype)
         original = x
         x = check_array(x, "x", dtype=dtype)
-        if np.shares_memory(x, original):  # a private copy: later edits to the caller's array cannot leak in
+        if np.may_share_memory(x, original):  # a private copy: later edits to the caller's array cannot leak in
             x = x.copy()
         y = np.asarray(y)
         if y.ndim != 1 or y.shape[0] != x.shape[0]:
@@ -216,28 +246,25 @@ class KNNClassifier:
         n_samples, n_features = x.shape
         if k > n_samples:
             raise ValueError(f"k={k} is larger than the training set ({n_samples} points)")
-        self.classes_, self._labels = np.unique(y, return_inverse=True)  # _labels: index into classes_
-        self.n_features_in_ = n_features
-        self.n_samples_fit_ = n_samples
-        self._k = k
-        self._dtype = dtype
-        self._budget = budget
         algorithm = self.algorithm
         if algorithm == "auto":
             algorithm = "kdtree" if n_features <= KDTREE_MAX_FEATURES else "gemm"
-        self.algorithm_ = algorithm
+        train, train_sq_norms, tree = None, None, None
         if algorithm == "gemm":
-            self._train = x
-            self._train_sq_norms = np.einsum("ij,ij->i", x, x, dtype=np.float64).astype(dtype)  # (n,)
-            if not np.isfinite(self._train_sq_norms).all():
+            gemm_block_shape(budget, dtype, n_samples, 1, n_features, min(k + EXTRA_CANDIDATES, n_samples), 8)
+            train = x
+            train_sq_norms = np.einsum("ij,ij->i", x, x, dtype=np.float64).astype(dtype)  # (n,)
+            if not np.isfinite(train_sq_norms).all():
                 raise ValueError(f"x has values too large: squared norms overflow {dtype}; rescale x or use dtype='float64'")
-            self._max_train_norm = float(np.sqrt(self._train_sq_norms.max(initial=0.0)))
-            self._gemm_block_shape(1, n_features, min(self._k + EXTRA_CANDIDATES, n_samples), x.itemsize)
-            self._tree = None
         else:
-            leaf_size = KDTREE_LEAF_SIZE if algorithm == "kdtree" else n_samples + 1  # direct: one leaf
-            self._tree = KDTree(x, leaf_size)
-            self._train = None
+            tree = KDTree(x, KDTREE_LEAF_SIZE if algorithm == "kdtree" else n_samples + 1)  # direct: one leaf
+        # all checks passed: only now replace the state of a previous fit
+        self.classes_, self._labels = np.unique(y, return_inverse=True)  # _labels: index into classes_
+        self.n_features_in_, self.n_samples_fit_, self.algorithm_ = n_features, n_samples, algorithm
+        self._k, self._dtype, self._budget = k, dtype, budget
+        self._train, self._train_sq_norms, self._tree = train, train_sq_norms, tree
+        if train is not None:
+            self._max_train_norm = float(np.sqrt(train_sq_norms.max()))
         return self
 
     # -- neighbours --------------------------------------------------------------------------
@@ -270,36 +297,14 @@ class KNNClassifier:
             rows = slice(start, min(start + block, n_queries))
             self._tree.search(self._query_block(x, rows), out_sq_distances[rows], out_indices[rows])
 
-    def _gemm_block_shape(self, n_queries, n_features, n_candidates, query_itemsize):
-        """(queries, training points) per block such that the working memory fits the budget."""
-        itemsize = self._dtype.itemsize
-        reference = not _backend.jit_enabled()
-        train_block = min(self.n_samples_fit_, GEMM_TRAIN_BLOCK)
-        while True:
-            per_query = (
-                train_block * itemsize  # the block of products
-                + n_features * (query_itemsize + itemsize + 1)  # the query rows, cast, finite check
-                + n_candidates * (itemsize + 8 + 8 + 8 + 8)  # keys, indices, exact distances, re-rank
-            )
-            if reference:  # merge_candidates_numpy's (Q, m + T) temporaries, ~40 bytes per entry
-                per_query += (n_candidates + train_block) * 40
-            if per_query <= self._budget or train_block <= 64:
-                break
-            train_block //= 2
-        if per_query > self._budget:
-            raise ValueError(
-                f"memory_budget={self.memory_budget!r} is too small: one query needs {per_query} bytes "
-                f"with {self.n_samples_fit_} training points of {n_features} features"
-            )
-        query_block = int(min(n_queries, MAX_QUERY_BLOCK, self._budget // per_query))
-        return query_block, train_block
-
     def _kneighbors_gemm(self, x, out_sq_distances, out_indices):
         """Propose by GEMM, re-rank exactly, certify; repeat with 4x the candidates for the uncertified."""
         pending = np.arange(x.shape[0])
         n_candidates = min(self._k + EXTRA_CANDIDATES, self.n_samples_fit_)
         while pending.size:
-            query_block, train_block = self._gemm_block_shape(pending.size, self.n_features_in_, n_candidates, x.itemsize)
+            query_block, train_block = gemm_block_shape(
+                self._budget, self._dtype, self.n_samples_fit_, pending.size, self.n_features_in_, n_candidates, x.itemsize
+            )
             products_buffer = np.empty(query_block * train_block, self._dtype)
             uncertified = [
                 self._gemm_block(x, pending[start : start + query_block], n_candidates, train_block,

@@ -121,7 +121,8 @@ def fit_with_progress(model, x, y=None, *, epochs, progress=None, label="trainin
                         final=epoch + 1 == epochs)
     model.history_ = history
     logs = history.history
-    summary = f"{label}: {epochs} epochs in {format_seconds(time.perf_counter() - started)}, loss {logs['loss'][-1]:.4f}"
+    summary = (f"{label}: {epochs} epochs in {format_seconds(time.perf_counter() - started)}, "
+               f"loss {logs['loss'][-1]:.4f}")
     if logs.get("val_loss"):
         summary += f", val_loss {logs['val_loss'][-1]:.4f}"
     progress.finish(summary)

@@ -105,7 +105,8 @@ EXPECTED_FIRST_COLUMNS = {
     "knn": [["MNIST, raw pixels, R^784", "MNIST, latent, R^8", "MNIST, PCA, R^8", "Fashion-MNIST, raw pixels, R^784",
              "Fashion-MNIST, latent, R^8", "Fashion-MNIST, latent, R^16"]],
     "dimensionality": [["2", "10", "100", "1000"]],
-    "anomaly": [None, ["sandal (test image 8)", "sneaker (test image 9)", "ankle boot (test image 0)"], None],
+    "anomaly": [None, ["sandal (test image 8)", "sneaker (test image 9)", "ankle boot (test image 0)"], ["0", "1"],
+                None],
     "denoising": [["noisy", "noisy, clipped to [0, 1]", "denoised"]],
     "pca": [["8", "16", "32", "64"], None],
     "compression": [[q for q in ("8", "16", "32", "64") for _ in range(3)], ["8", "16", "32", "64"]],
@@ -266,7 +267,8 @@ def test_encode_writes_the_latent_features(files, trained_model, capsys):
     status, out, _ = run(["encode", "-m", trained_model, files / "test.npy", "-o", files / "codes.npy"], capsys)
     assert status == 0 and "200 x 8" in out
     np.testing.assert_array_equal(np.load(files / "codes.npy"), expected)
-    assert run(["encode", "-m", trained_model, f"{files / 'both.npz'}:images", "-o", files / "codes.csv"], capsys)[0] == 0
+    both = f"{files / 'both.npz'}:images"
+    assert run(["encode", "-m", trained_model, both, "-o", files / "codes.csv"], capsys)[0] == 0
     with open(files / "codes.csv") as stream:
         assert stream.readline().strip() == ",".join(f"h{j}" for j in range(8))
     np.testing.assert_allclose(np.loadtxt(files / "codes.csv", delimiter=",", skiprows=1), expected, rtol=1e-6)

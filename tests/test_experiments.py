@@ -20,11 +20,21 @@ def test_anomaly_experiment(sample):
     for shoe in result["shoes"]:
         assert 1 <= shoe["rank"] <= n_test + 1
         assert shoe["rank"] == 1 + np.sum(result["digit_errors"] > shoe["error"])
+    # Model stability: every ensemble member scores the same three shoes; the first is "the single model".
+    assert [entry["seed"] for entry in result["shoes_per_model"]] == [0, 1]
+    np.testing.assert_allclose(result["shoes_per_model"][0]["shoe_errors"], [s["error"] for s in result["shoes"]])
+    assert result["shoes_per_model"][0]["shoe_ranks"] == [s["rank"] for s in result["shoes"]]
     rows = {row["method"].split(",")[0].split(" (")[0]: row for row in result["injection"]["rows"]}
     assert set(rows) == {"autoencoder", "ensemble of 2", "PCA"}
     # Even three epochs on 6,000 images rank Fashion-MNIST far above chance (0.5).
     assert all(row["roc_auc"] > 0.8 for row in result["injection"]["rows"])
     assert result["injection"]["n_injected"] == 100
+
+    # A model trained elsewhere with the same seed and set-up (npae reproduce shares it) gives the same result.
+    shared = _common.train_ffa(sample["mnist"][0][0], 64, epochs=_common.QUICK_EPOCHS, seed=0)[0]
+    again = anomaly.run(sample, quick=True, models={64: shared})
+    np.testing.assert_array_equal(again["digit_errors"], result["digit_errors"])
+    assert again["injection"]["rows"] == result["injection"]["rows"]
 
 
 def test_denoising_experiment_lowers_the_error(sample):

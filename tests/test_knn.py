@@ -281,7 +281,7 @@ def test_fit_copies_the_training_data(rng):
     ({"k": 11}, "fit", "k=11 is larger than the training set"),
     ({"algorithm": "ball_tree"}, "fit", "algorithm='ball_tree' is not one of"),
     ({"dtype": "int8"}, "fit", "dtype"),
-    ({"memory_budget": 100}, "fit", "memory_budget=100 is too small"),
+    ({"memory_budget": 100}, "fit", "memory_budget=100 bytes is too small"),
     ({}, "fit_nan", "x contains NaN or infinity"),
     ({}, "fit_1d", "x must be a 2-D array"),
     ({}, "fit_labels", "y has shape"),

@@ -73,10 +73,10 @@ def run(data=None, *, quick=False, seed=0, latent_size=64, n_models=5, n_injecte
                       "image": image[0], "reconstruction": single.reconstruct(image)[0]})
     # Model stability (paper section 3.3.1): the same test under each model of the ensemble.
     shoe_images = fashion_test[[shoe["fashion_index"] for shoe in shoes]]
-    per_model = []
+    stability = []
     for k, model in enumerate(models):
         errors, errors_of_shoes = model.reconstruction_error(x_test), model.reconstruction_error(shoe_images)
-        per_model.append({"seed": seed + k, "largest_digit_error": float(errors.max()),
+        stability.append({"seed": seed + k, "largest_digit_error": float(errors.max()),
                           "shoe_errors": errors_of_shoes.tolist(),
                           "shoe_ranks": [_rank(error, errors) for error in errors_of_shoes]})
     is_shoe = np.isin(fashion_labels, list(SHOE_CLASSES))
@@ -115,7 +115,7 @@ def run(data=None, *, quick=False, seed=0, latent_size=64, n_models=5, n_injecte
         "digit_errors": digit_errors,
         "largest_digit": {"index": largest, "error": float(digit_errors[largest]), "image": x_test[largest],
                           "reconstruction": single.reconstruct(x_test[largest:largest + 1])[0]},
-        "shoes": shoes, "all_shoes": all_shoes, "shoes_per_model": per_model,
+        "shoes": shoes, "all_shoes": all_shoes, "shoes_per_model": stability,
         "injection": {"n_injected": n_injected, "fashion_indices": injected, "rows": rows,
                       "per_model_roc_auc": [roc_auc_score(labels, scores) for scores in per_model]},
         "final_loss": [model.history_.history["loss"][-1] for model in models],

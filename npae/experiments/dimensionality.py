@@ -78,7 +78,8 @@ def run(data=None, *, quick=False, seed=0, m=M_POINTS, dimensions=DIMENSIONS):
     trials = TRIALS[bool(quick)]
     rows = []
     for d in dimensions:
-        row = {"d": int(d), "formula": float(side_for_one_point(m, d)), "paper": PAPER.get(d) if m == M_POINTS else None,
+        row = {"d": int(d), "formula": float(side_for_one_point(m, d)),
+               "paper": PAPER.get(d) if m == M_POINTS else None,
                "median_theory": float((np.log(2.0) / m) ** (1.0 / d)),
                "tenth_formula_log10": float(np.log10(m) - d)}   # m / 10^d underflows for d = 1000
         row.update(simulate(m, d, trials, rng))

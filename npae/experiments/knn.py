@@ -36,10 +36,10 @@ TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
 
 
 def timed_knn(train, train_labels, test, test_labels=None, *, k=NEIGHBOURS, progress=None, label="kNN"):
-    """Fit kNN on ``train`` and predict ``test`` in chunks; returns (accuracy, seconds, predictions).
+    """Fit kNN on ``train`` and predict ``test`` in chunks; returns (accuracy, seconds, predictions, algorithm).
 
     ``seconds`` is fit plus predict, the paper's "running time"; ``accuracy`` is None without
-    ``test_labels``.  Chunking only serves the progress line: every query is searched on its own, so
+    ``test_labels``; ``algorithm`` is the search the classifier chose ("gemm", "kdtree").  Chunking only serves the progress line: every query is searched on its own, so
     the predictions do not depend on it.
     """
     started = time.perf_counter()
@@ -58,7 +58,7 @@ def timed_knn(train, train_labels, test, test_labels=None, *, k=NEIGHBOURS, prog
     if progress is not None:
         progress.finish(f"{label}: " + (f"accuracy {100 * accuracy:.2f} % " if accuracy is not None else "")
                         + f"in {format_seconds(seconds)}")
-    return accuracy, seconds, predictions
+    return accuracy, seconds, predictions, classifier.algorithm_
 
 
 def _warm_up(x_train, y_train, latent_size):
@@ -77,8 +77,8 @@ def run(data=None, *, quick=False, seed=0, models=None, fashion_models=None, pro
     test_size : score the first ``test_size`` test images (default all; 1,000 when quick).
 
     Returns ``rows`` (one per line of the tables: dataset, features, dimension, accuracy, seconds,
-    encode_seconds, speedup against the raw-pixel row of the same data set, paper {accuracy, seconds,
-    notebook} or None), ``n_train``/``n_test`` per data set, ``warm_up_seconds``, ``models`` (the
+    encode_seconds, speedup against the raw-pixel row of the same data set, algorithm, paper {accuracy,
+    seconds, notebook} or None), ``n_train``/``n_test`` per data set, ``warm_up_seconds``, ``models`` (the
     Fashion-MNIST ones, to share), ``epochs``, ``seconds``.
     """
     models = {"mnist": dict(models or {}), "fashion_mnist": dict(fashion_models or {})}
@@ -102,10 +102,11 @@ def run(data=None, *, quick=False, seed=0, models=None, fashion_models=None, pro
 
         started = time.perf_counter()
         title = TITLES[name]
-        raw_accuracy, raw_seconds, _ = timed_knn(x_train, y_train, x_test, y_test, progress=progress,
-                                                 label=f"{title} kNN on raw pixels")
+        raw_accuracy, raw_seconds, _, algorithm = timed_knn(x_train, y_train, x_test, y_test, progress=progress,
+                                                            label=f"{title} kNN on raw pixels")
         rows.append({"dataset": name, "features": "raw pixels", "dimension": int(x_train.shape[1]),
-                     "accuracy": raw_accuracy, "seconds": raw_seconds, "encode_seconds": 0.0, "speedup": 1.0})
+                     "accuracy": raw_accuracy, "seconds": raw_seconds, "encode_seconds": 0.0, "speedup": 1.0,
+                     "algorithm": algorithm})
         encoders = [("latent", q, models[name][q].encode) for q in LATENT_SIZES[name]]
         if name == "mnist":
             pca = PCA(min(LATENT_SIZES[name])).fit(x_train)
@@ -114,12 +115,13 @@ def run(data=None, *, quick=False, seed=0, models=None, fashion_models=None, pro
             encode_started = time.perf_counter()
             train_features, test_features = encode(x_train), encode(x_test)
             encode_seconds = time.perf_counter() - encode_started
-            accuracy, seconds, _ = timed_knn(train_features, y_train, test_features, y_test)
+            accuracy, seconds, _, algorithm = timed_knn(train_features, y_train, test_features, y_test)
             rows.append({"dataset": name, "features": features, "dimension": int(dimension),
                          "accuracy": accuracy, "seconds": seconds, "encode_seconds": encode_seconds,
-                         "speedup": raw_seconds / seconds})
+                         "speedup": raw_seconds / seconds, "algorithm": algorithm})
         timings[f"{name} kNN"] = time.perf_counter() - started
     for row in rows:
         row["paper"] = PAPER.get((row["dataset"], row["features"], row["dimension"]))
-    return {"epochs": epochs_for(quick), "seed": seed, "rows": rows, "sizes": sizes, "test_size": test_size, "neighbours": NEIGHBOURS,
+    return {"epochs": epochs_for(quick), "seed": seed, "rows": rows, "sizes": sizes, "test_size": test_size,
+            "neighbours": NEIGHBOURS,
             "warm_up_seconds": warm_up_seconds, "models": models["fashion_mnist"], "seconds": timings}

@@ -74,11 +74,8 @@ def _experiment_options(name, context):
     models = context["models"]
     wanted = EXPERIMENTS[name].reference_models
     options = {"progress": context["progress"]}
-    if name == "anomaly":
-        # The ensemble's first member has the same seed and set-up as the shared q = 64 model.
-        if 64 in models:
-            options["models"] = [models[64]]
-    elif wanted:
+    if wanted:
+        # For the anomaly ensemble, the q = 64 model is its first member (same seed, same set-up).
         options["models"] = {q: models[q] for q in wanted if q in models}
     return options
 
@@ -130,8 +127,9 @@ def reproduce(out_dir="npae-report", *, quick=False, only=None, seed=0, progress
     part.note = "; ".join(f"{DATASET_TITLES[name]}: {source}" for name, source in sources.items())
     parts.append(part)
     if used_sample:
-        progress.line("NOTICE: running on the EMBEDDED SAMPLE of " + " and ".join(DATASET_TITLES[n] for n in used_sample)
-                      + ": the numbers will not be the paper's (see the top of the report).")
+        titles = " and ".join(DATASET_TITLES[name] for name in used_sample)
+        progress.line(f"NOTICE: running on the EMBEDDED SAMPLE of {titles}"
+                      ": the numbers will not be the paper's (see the top of the report).")
 
     context = {"models": {}, "progress": progress}
     shared = sorted({q for name in names for q in EXPERIMENTS[name].reference_models})
@@ -264,7 +262,8 @@ def _write_report(out_dir, *, names, results, parts, quick, seed, sources, used_
         "",
         table(["", ""], machine_rows()),
         "",
-        table(["part", "seconds", "what"], timing_rows + [["total (before writing this file)", seconds(total_seconds()), ""]]),
+        table(["part", "seconds", "what"],
+              timing_rows + [["total (before writing this file)", seconds(total_seconds()), ""]]),
         "",
         "Load average (1 min) at the start: " + (f"{load_at_start:.2f}" if load_at_start is not None else "?")
         + ", at the end: " + (f"{load_at_end:.2f}" if load_at_end is not None else "?")
