@@ -23,7 +23,8 @@ import time
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--quick", action="store_true", help="10,000 training x 2,000 test images, 3 repeats")
-parser.add_argument("--repeats", type=int, default=None, help="runs per row, median reported (default 5; 3 with --quick)")
+parser.add_argument("--repeats", type=int, default=None,
+                    help="runs per row, median reported (default 5; 3 with --quick)")
 parser.add_argument("--threads", type=int, default=None, help="BLAS (and faiss) threads (default: all cores)")
 arguments = parser.parse_args()
 if arguments.threads:  # must happen before NumPy loads OpenBLAS
@@ -63,9 +64,12 @@ try:
 except (OSError, StopIteration):
     pass
 faiss_threads = f", faiss {faiss.omp_get_max_threads()} threads" if faiss else ""
-print(f"threads: BLAS {arguments.threads or os.cpu_count()} (OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')})"
+blas_variable = os.environ.get("OPENBLAS_NUM_THREADS", "unset")
+print(f"threads: BLAS {arguments.threads or os.cpu_count()} (OPENBLAS_NUM_THREADS={blas_variable})"
       f"{faiss_threads}; npae's Numba kernels single-threaded")
-print(f"rows: fit + predict in seconds, median of {repeats} runs (3 when a run takes over {SLOW_RUN:.0f} s), "
+print("load average (1 min) at the start: {:.2f} on {} cores: other work competes for the CPU when it is high"
+      .format(os.getloadavg()[0], os.cpu_count()))
+print(f"rows: fit + predict in seconds, median of {repeats} runs (at most 3 when a run takes over {SLOW_RUN:.0f} s), "
       f"spread = max - min; accuracy on the test labels\n")
 
 
@@ -95,11 +99,11 @@ def faiss_predict(train, labels, test):
 def timed(function):
     """(median seconds, spread = max - min, number of runs, result of the first run).
 
-    ``repeats`` runs, or 3 when the first run takes over SLOW_RUN seconds (scikit-learn's and faiss's
+    ``repeats`` runs, at most 3 when the first run takes over SLOW_RUN seconds (scikit-learn's and faiss's
     brute force on raw pixels, ~20 s each), which keeps the full benchmark to a few minutes.
     """
     times, first_result = [], None
-    while len(times) < (3 if times and times[0] > SLOW_RUN else repeats):
+    while len(times) < (min(3, repeats) if times and times[0] > SLOW_RUN else repeats):
         start = time.perf_counter()
         result = function()
         times.append(time.perf_counter() - start)
@@ -141,7 +145,8 @@ for name, n_features, train, test in feature_sets:
                 rows.append({**rows[-1], "method": "sklearn auto (= brute, same run)"})
                 continue
             seconds, spread, runs, predictions = timed(lambda: model.fit(train, y_train).predict(test))
-            rows.append({"method": f"sklearn {algorithm}" + (f" (= {model._fit_method})" if algorithm == "auto" else ""),
+            method = f"sklearn {algorithm}" + (f" (= {model._fit_method})" if algorithm == "auto" else "")
+            rows.append({"method": method,
                          "seconds": seconds, "spread": spread, "runs": runs, "predictions": predictions})
     if faiss is not None:
         seconds, spread, runs, predictions = timed(lambda: faiss_predict(train, y_train, test))
@@ -168,11 +173,11 @@ for name, n_features, train, test in feature_sets:
 
     npae_seconds = by_method["npae auto"]["seconds"]
     if n_features == 784:
-        targets.append((f"raw pixels: npae <= 1.3x the GEMM floor", npae_seconds / floor, 1.3))
+        targets.append(("raw pixels: npae <= 1.3x the GEMM floor", npae_seconds / floor, 1.3))
         if sklearn_brute:
-            targets.append((f"raw pixels: npae <= 0.35x sklearn brute", npae_seconds / sklearn_brute["seconds"], 0.35))
+            targets.append(("raw pixels: npae <= 0.35x sklearn brute", npae_seconds / sklearn_brute["seconds"], 0.35))
     if n_features == 8 and sklearn_auto:
-        targets.append((f"8 features: npae <= 0.4x sklearn auto", npae_seconds / sklearn_auto["seconds"], 0.4))
+        targets.append(("8 features: npae <= 0.4x sklearn auto", npae_seconds / sklearn_auto["seconds"], 0.4))
     if sklearn_brute:
         same = np.array_equal(by_method["npae auto"]["predictions"], sklearn_brute["predictions"])
         targets.append((f"{n_features} features: npae's predictions equal sklearn brute's", float(same), 1.0))
@@ -184,3 +189,4 @@ for description, value, limit in targets:
         print(f"{'PASS' if value == 1.0 else 'FAIL'}  {description}")
     else:
         print(f"{'PASS' if value <= limit else 'FAIL'}  {description}: {value:.3f}x")
+print(f"load average (1 min) at the end: {os.getloadavg()[0]:.2f}")

@@ -4,7 +4,7 @@ A k-nearest-neighbours classifier (k = 7) needs no training but compares every t
 60,000 training images: in 784 dimensions that is a lot of arithmetic.  An autoencoder's encoder turns
 each image into 8 numbers that keep most of what tells the digits apart; kNN on those is a few points
 less accurate and many times faster.  The paper: 96.4 % in ~1000 s against 89 % in 1.1 s.
-Takes about 40 s on 2 cores (one model, 30 epochs, and the raw-pixel search).
+Takes about 1 minute on 2 cores (one model, 30 epochs, and the raw-pixel search).
 
 Run:  NPAE_DATA=/path/to/data python examples/knn_latent_features.py
 """

@@ -16,3 +16,6 @@ from .losses import BinaryCrossEntropy, MeanSquaredError  # noqa: F401
 from .model import Autoencoder, History, Sequential  # noqa: F401
 from .optimizers import SGD, Adam  # noqa: F401
 from .regularizers import WeightPenalty  # noqa: F401
+from .anomaly import ReconstructionErrorDetector, train_ensemble  # noqa: F401
+from .knn import KNNClassifier  # noqa: F401
+from .pca import PCA  # noqa: F401

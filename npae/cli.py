@@ -406,6 +406,12 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", title="commands", metavar="<command>")
     quiet = argparse.ArgumentParser(add_help=False)
     quiet.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    # The commands on the user's data share how they read it.
+    user_data = argparse.ArgumentParser(add_help=False, parents=[quiet])
+    user_data.add_argument("--scale", choices=SCALES, default="auto",
+                           help="auto (default): divide by 255 when every value is a whole number in 0..255 "
+                                "(8-bit pixels); 255: always; none: never.  Use the same choice for every "
+                                "command on the same data")
 
     reproduce = commands.add_parser(
         "reproduce", parents=[quiet], formatter_class=formatter,
@@ -443,11 +449,9 @@ def build_parser():
     data.set_defaults(handler=command_data)
 
     data_help = "a .npy, .npz (FILE.npz:KEY to pick an array) or .csv file, one observation per row"
-    scale_help = ("auto (default): divide by 255 when every value is a whole number in 0..255 (8-bit pixels); "
-                  "255: always; none: never.  Use the same choice for every command on the same data")
 
     train = commands.add_parser(
-        "train", parents=[quiet], formatter_class=formatter, help="train an autoencoder on your data and save it",
+        "train", parents=[user_data], formatter_class=formatter, help="train an autoencoder on your data and save it",
         description=_wrap("Train a feed-forward autoencoder FEATURES-[HIDDEN-]Q-[HIDDEN-]FEATURES on DATA and save "
                     "it.  Values in [0, 1] get the paper's model (sigmoid output, binary cross-entropy); other "
                     "values a linear output and the mean squared error."),
@@ -469,11 +473,11 @@ def build_parser():
     train.add_argument("--validation-split", type=_fraction, default=0.0, metavar="FRACTION",
                        help="hold out this last fraction of the rows to report val_loss (default: 0)")
     train.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
-    train.add_argument("--scale", choices=SCALES, default="auto", help=scale_help)
     train.set_defaults(handler=command_train)
 
     encode = commands.add_parser(
-        "encode", parents=[quiet], formatter_class=formatter, help="latent features (or reconstructions) of your data",
+        "encode", parents=[user_data], formatter_class=formatter,
+        help="latent features (or reconstructions) of your data",
         description=_wrap("Run the encoder of a saved model on DATA and write the latent features h = g(x), one "
                     "row per observation; --reconstruct writes f(g(x)) instead."),
         epilog="example:  npae encode -m model.npz images.npy -o codes.csv")
@@ -481,11 +485,10 @@ def build_parser():
     encode.add_argument("input", metavar="DATA", help=data_help)
     encode.add_argument("-o", "--output", required=True, metavar="OUT", help="a .npy or .csv file")
     encode.add_argument("--reconstruct", action="store_true", help="write the reconstructions, not the codes")
-    encode.add_argument("--scale", choices=SCALES, default="auto", help=scale_help)
     encode.set_defaults(handler=command_encode)
 
     knn = commands.add_parser(
-        "knn", parents=[quiet], formatter_class=formatter, help="k-nearest-neighbour classification, raw or latent",
+        "knn", parents=[user_data], formatter_class=formatter, help="k-nearest-neighbour classification, raw or latent",
         description=_wrap("Classify the rows of TEST by their k nearest rows of TRAIN (Euclidean distance, uniform "
                     "votes), on the raw features or, with -m, on a model's latent features: the paper's tables 1 "
                     "and 2 on your data."),
@@ -498,11 +501,10 @@ def build_parser():
                      help="neighbours that vote (default: %(default)s, the paper's)")
     knn.add_argument("-m", "--model", metavar="MODEL.npz", help="classify on this model's latent features")
     knn.add_argument("-o", "--output", metavar="OUT", help="write the predicted labels (.npy or .csv)")
-    knn.add_argument("--scale", choices=SCALES, default="auto", help=scale_help)
     knn.set_defaults(handler=command_knn)
 
     anomaly = commands.add_parser(
-        "anomaly", parents=[quiet], formatter_class=formatter, help="rank your data by reconstruction error",
+        "anomaly", parents=[user_data], formatter_class=formatter, help="rank your data by reconstruction error",
         description=_wrap("Score every row of DATA by its reconstruction error (the mean squared error between x and "
                     "f(g(x))) under one model, or the mean or maximum over several, and list the largest: "
                     "the paper's anomaly detection."),
@@ -520,7 +522,6 @@ def build_parser():
     flag.add_argument("--threshold", type=float, help="flag the rows whose error exceeds this value")
     anomaly.add_argument("-o", "--output", metavar="OUT",
                          help="write the scores (.npy), or index-aligned scores and flags (.csv)")
-    anomaly.add_argument("--scale", choices=SCALES, default="auto", help=scale_help)
     anomaly.set_defaults(handler=command_anomaly)
     return parser
 

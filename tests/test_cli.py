@@ -151,7 +151,7 @@ def test_reproduce_only_runs_what_is_named(tmp_path, monkeypatch, capsys):
     assert not re.search(r"^## [124567]\. ", report, flags=re.MULTILINE)
     assert "EMBEDDED SAMPLE" not in report                               # no data set was needed
     assert sorted(os.listdir(out / "figures")) == ["dimensionality.png"]
-    assert "[   yes] 3. the simulation agrees" in capsys.readouterr().err
+    assert "[yes] 3. the simulation agrees" in capsys.readouterr().err
 
 
 def test_reproduce_quiet_prints_nothing(tmp_path, monkeypatch, capsys):

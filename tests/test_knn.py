@@ -267,12 +267,13 @@ def test_classifier_api(rng):
     assert repr(model).startswith("KNNClassifier(k=5")
 
 
-def test_fit_copies_the_training_data(rng):
+def test_fit_keeps_a_ready_array_by_reference_and_converts_others(rng):
     x_train = rng.standard_normal((100, 30)).astype(np.float32)
     model = KNNClassifier(k=1).fit(x_train, np.arange(100))
-    queries = x_train[:10].copy()
-    x_train[:] = 0  # the caller reuses its buffer
-    np.testing.assert_array_equal(model.predict(queries), np.arange(10))
+    assert np.shares_memory(model._train, x_train)  # no second copy of a large training set
+    model.fit(x_train.astype(np.float64), np.arange(100))  # float64 in, float32 model: a converted copy
+    assert model._train.dtype == np.float32 and not np.shares_memory(model._train, x_train)
+    np.testing.assert_array_equal(model.predict(x_train[:10]), np.arange(10))
 
 
 @pytest.mark.parametrize("arguments, call, message", [
@@ -283,6 +284,8 @@ def test_fit_copies_the_training_data(rng):
     ({"dtype": "int8"}, "fit", "dtype"),
     ({"memory_budget": 100}, "fit", "memory_budget=100 bytes is too small"),
     ({}, "fit_nan", "x contains NaN or infinity"),
+    ({}, "fit_huge", "x has values too large"),
+    ({"algorithm": "kdtree"}, "fit_nan", "x contains NaN or infinity"),
     ({}, "fit_1d", "x must be a 2-D array"),
     ({}, "fit_labels", "y has shape"),
     ({}, "fit_text", "x must hold real numbers"),
@@ -300,6 +303,8 @@ def test_bad_input_is_a_value_error_naming_the_argument(arguments, call, message
             model.fit(x_train, y_train)
         elif call == "fit_nan":
             model.fit(np.where(x_train == 5, np.nan, x_train), y_train)
+        elif call == "fit_huge":  # finite, but |x|^2 ~ 1e40 overflows float32
+            model.fit(x_train * 1e19, y_train)
         elif call == "fit_1d":
             model.fit(x_train[0], y_train)
         elif call == "fit_labels":

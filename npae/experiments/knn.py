@@ -39,8 +39,9 @@ def timed_knn(train, train_labels, test, test_labels=None, *, k=NEIGHBOURS, prog
     """Fit kNN on ``train`` and predict ``test`` in chunks; returns (accuracy, seconds, predictions, algorithm).
 
     ``seconds`` is fit plus predict, the paper's "running time"; ``accuracy`` is None without
-    ``test_labels``; ``algorithm`` is the search the classifier chose ("gemm", "kdtree").  Chunking only serves the progress line: every query is searched on its own, so
-    the predictions do not depend on it.
+    ``test_labels``; ``algorithm`` is the search the classifier chose ("gemm", "kdtree").  Chunking
+    only serves the progress line: every query is searched on its own, so the predictions do not
+    depend on it.
     """
     started = time.perf_counter()
     classifier = KNNClassifier(k=k).fit(train, train_labels)

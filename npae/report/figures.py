@@ -69,7 +69,7 @@ def training_curves(path, panels, title):
     lines.  Training loss dashed, validation loss solid, one colour per model."""
     from matplotlib.ticker import MaxNLocator
 
-    with new_figure(path, 5.2 * len(panels), 4.0) as figure:
+    with new_figure(path, 5.2 * len(panels), 5.0) as figure:
         figure.suptitle(title)
         axes = figure.subplots(1, len(panels), squeeze=False)[0]
         for ax, (ylabel, (curves, references)) in zip(axes, panels.items()):
@@ -90,7 +90,9 @@ def training_curves(path, panels, title):
             ax.set_ylabel(ylabel)
             ax.set_yscale("log")
             ax.grid(alpha=0.3, which="both")
-            ax.legend(fontsize=7, title="solid: test, dotted: training", title_fontsize=7, loc="best")
+            # Below the axes: inside, it would hide curves or the reference labels.
+            ax.legend(fontsize=7, title="solid: test, dotted: training", title_fontsize=7, ncol=2,
+                      loc="upper center", bbox_to_anchor=(0.5, -0.18))
 
 
 def knn_figure(path, rows, title):

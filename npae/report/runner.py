@@ -4,8 +4,9 @@ The run, in order:
 
 1. load the data sets the chosen experiments need; when the full data cannot be found or downloaded,
    fall back to the embedded sample and say so loudly (terminal and report);
-2. train the paper's reference FFAs 784-q-784 on MNIST once, for every q that two or more experiments
-   use (experiment 1's q = 64 model is experiment 4's anomaly model, experiments 6 and 7 reuse them all);
+2. train the paper's reference FFAs 784-q-784 on MNIST once, for every q that the chosen experiments
+   use, and hand them over (experiment 1's q = 64 model is experiment 4's anomaly model; experiments
+   2, 6 and 7 reuse the others);
 3. run each experiment (``npae.experiments``), timing it; one that fails is reported, not fatal;
 4. write ``report.md`` and the figures (``npae.report.sections``), with the machine, the versions
    and the time each part took.
@@ -28,6 +29,7 @@ from .markdown import notice, seconds, table, verdict
 
 DATASET_FILES = {"mnist": "mnist", "fashion_mnist": "fashion-mnist"}
 DATASET_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
+TERMINAL_VERDICTS = {True: "yes", False: "NO", None: "n/a"}
 
 
 class Part:
@@ -69,11 +71,10 @@ def _accepted(run, **options):
     return {key: value for key, value in options.items() if key in parameters}
 
 
-def _experiment_options(name, context):
+def _experiment_options(name, models, progress):
     """What the runner hands to experiment ``name`` besides data, quick and seed."""
-    models = context["models"]
     wanted = EXPERIMENTS[name].reference_models
-    options = {"progress": context["progress"]}
+    options = {"progress": progress}
     if wanted:
         # For the anomaly ensemble, the q = 64 model is its first member (same seed, same set-up).
         options["models"] = {q: models[q] for q in wanted if q in models}
@@ -128,10 +129,14 @@ def reproduce(out_dir="npae-report", *, quick=False, only=None, seed=0, progress
     parts.append(part)
     if used_sample:
         titles = " and ".join(DATASET_TITLES[name] for name in used_sample)
-        progress.line(f"NOTICE: running on the EMBEDDED SAMPLE of {titles}"
-                      ": the numbers will not be the paper's (see the top of the report).")
+        warning = (f"NOTICE: running on the EMBEDDED SAMPLE of {titles}: the numbers will not be the paper's "
+                   "(see the top of the report).")
+        if progress.quiet:  # a warning, not progress: --quiet does not hide it
+            print(warning, file=sys.stderr, flush=True)
+        else:
+            progress.line(warning)
 
-    context = {"models": {}, "progress": progress}
+    models = {}
     shared = sorted({q for name in names for q in EXPERIMENTS[name].reference_models})
     if shared:
         part = Part("reference models", "FFA 784-q-784 for q = " + ", ".join(map(str, shared))
@@ -141,7 +146,7 @@ def reproduce(out_dir="npae-report", *, quick=False, only=None, seed=0, progress
 
             (x_train, _), (x_test, _) = data["mnist"]
             for q in shared:
-                context["models"][q] = train_reference_model(
+                models[q] = train_reference_model(
                     x_train, q, quick=quick, seed=seed, validation_data=x_test, progress=progress,
                     label=f"reference FFA 784-{q}-784")
 
@@ -153,15 +158,16 @@ def reproduce(out_dir="npae-report", *, quick=False, only=None, seed=0, progress
         with _timed(part, parts):
             module = load(name)
             run_options = dict(data={key: data[key] for key in experiment.datasets}, quick=quick, seed=seed,
-                               **_experiment_options(name, context))
+                               **_experiment_options(name, models, progress))
             results[name] = module.run(**_accepted(module.run, **run_options))
             part.details = results[name].get("seconds")
         if not part.error:
             progress.line(f"[{index}/{len(names)}] {name}: done in {format_seconds(part.seconds)}")
 
     part = Part("report", "figures and report.md")
+    checks, figure_count = [], 0
     with _timed(part, parts):
-        text, checks, figure_count = _write_report(
+        checks, figure_count = _write_report(
             out_dir, names=names, results=results, parts=parts, quick=quick, seed=seed, sources=sources,
             used_sample=used_sample, data=data, command=command, started_at=started_at,
             load_at_start=load_at_start, total_seconds=lambda: time.perf_counter() - started)
@@ -170,7 +176,7 @@ def reproduce(out_dir="npae-report", *, quick=False, only=None, seed=0, progress
     progress.line(f"report: {report_path} ({figure_count} figures), {format_seconds(time.perf_counter() - started)}"
                   + (f"; {len(failed)} part(s) FAILED: " + ", ".join(p.name for p in failed) if failed else ""))
     for check in checks:
-        progress.line(f"  [{verdict(check.holds):>6}] {check.claim}: {check.ours}")
+        progress.line(f"  [{TERMINAL_VERDICTS[check.holds]:>3}] {check.claim}: {check.ours}")
     return 1 if failed else 0
 
 
@@ -251,7 +257,8 @@ def _write_report(out_dir, *, names, results, parts, quick, seed, sources, used_
         "",
         "## The paper's conclusions, checked",
         "",
-        table(["claim", "paper", "this run", "holds"], [[c.claim, c.paper, c.ours, verdict(c.holds)] for c in checks])
+        table(["claim", "paper", "this run", "holds"], [[c.claim, c.paper, c.ours, verdict(c.holds)] for c in checks],
+              align="lllc")
         if checks else "No experiment produced a result to check.",
     ]
     timing_rows = [[part.name, seconds(part.seconds), ("FAILED: " + part.error[0]) if part.error else part.note
@@ -260,10 +267,10 @@ def _write_report(out_dir, *, names, results, parts, quick, seed, sources, used_
     footer = [
         "## Machine, versions and timings",
         "",
-        table(["", ""], machine_rows()),
+        table(["", ""], machine_rows(), align="ll"),
         "",
         table(["part", "seconds", "what"],
-              timing_rows + [["total (before writing this file)", seconds(total_seconds()), ""]]),
+              timing_rows + [["total (before writing this file)", seconds(total_seconds()), ""]], align="lrl"),
         "",
         "Load average (1 min) at the start: " + (f"{load_at_start:.2f}" if load_at_start is not None else "?")
         + ", at the end: " + (f"{load_at_end:.2f}" if load_at_end is not None else "?")
@@ -272,7 +279,7 @@ def _write_report(out_dir, *, names, results, parts, quick, seed, sources, used_
     ]
     text = "\n\n".join(["\n".join(header)] + bodies + ["\n".join(footer)]) + "\n"
     atomic_write(os.path.join(out_dir, "report.md"), lambda stream: stream.write(text.encode("utf-8")))
-    return text, checks, len(figures.written)
+    return checks, len(figures.written)
 
 
 def _details(details):
