@@ -126,13 +126,16 @@ if torch is not None:
     candidates.append((f"PyTorch {torch.__version__} CPU", torch_epoch_function()))
 gemm_floor_epoch()  # warm-up
 
-# Interleave the candidates repeat by repeat, so that a noisy spell hits all of them alike.
+# Interleave the candidates repeat by repeat, so that a noisy spell hits all of them alike.  The pause
+# after each run matters: PyTorch's OpenMP threads keep spinning for a while after its last operation,
+# and without it they stole the cores from the OpenBLAS calls that followed (every row ran 1.5-2x slower).
 samples = {name: [] for name, _ in candidates}
 for _ in range(arguments.repeats):
     for name, function in candidates:
         start = time.perf_counter()
         reported = function()  # npae reports its epoch time itself (see npae_epoch_function)
         samples[name].append(reported if reported is not None else time.perf_counter() - start)
+        time.sleep(0.5)
 medians = {name: float(np.median(values)) for name, values in samples.items()}
 spreads = {name: float(np.max(values) - np.min(values)) for name, values in samples.items()}
 floor = medians["GEMM floor (5 matmuls/step)"]
