@@ -26,7 +26,7 @@ def test_anomaly_experiment(sample):
     assert result["shoes_per_model"][0]["shoe_ranks"] == [s["rank"] for s in result["shoes"]]
     rows = {row["method"].split(",")[0].split(" (")[0]: row for row in result["injection"]["rows"]}
     assert set(rows) == {"autoencoder", "ensemble of 2", "PCA"}
-    # Even three epochs on 6,000 images rank Fashion-MNIST far above chance (0.5).
+    # Even QUICK_EPOCHS epochs on 6,000 images rank Fashion-MNIST far above chance (0.5).
     assert all(row["roc_auc"] > 0.8 for row in result["injection"]["rows"])
     assert result["injection"]["n_injected"] == 100
 
