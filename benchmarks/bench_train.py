@@ -51,6 +51,7 @@ print(f"threads: BLAS/torch {threads}; Numba kernels single-threaded\n")
 # ---------------------------------------------------------------------------------------------- GEMM floor
 def gemm_floor_epoch(W1=np.ones((784, 64), np.float32) * 0.01, W2=np.ones((64, 784), np.float32) * 0.01):
     buffers = {}
+    dW1, dW2 = np.empty_like(W1), np.empty_like(W2)  # reused, as npae reuses its gradient arrays
     for start in range(0, rows, BATCH):
         x = x_train[start:start + BATCH]
         size = x.shape[0]
@@ -58,7 +59,6 @@ def gemm_floor_epoch(W1=np.ones((784, 64), np.float32) * 0.01, W2=np.ones((64, 7
             buffers[size] = (np.empty((size, 64), np.float32), np.empty((size, 784), np.float32),
                              np.empty((size, 64), np.float32))
         h, out, dh = buffers[size]
-        dW1, dW2 = np.empty_like(W1), np.empty_like(W2)
         np.matmul(x, W1, out=h)
         np.matmul(h, W2, out=out)
         np.matmul(h.T, out, out=dW2)

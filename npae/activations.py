@@ -20,7 +20,7 @@ f(z + b) in place and ``backward_with_bias_grad`` returns dL/dz and fills dL/db 
 import numpy as np
 
 from ._workspace import Workspace
-from .kernels import elementwise
+from .kernels import elementwise, sigmoid as sigmoid_kernels
 from .layers_base import Layer
 
 
@@ -135,10 +135,7 @@ class Sigmoid(Activation):
     name = "sigmoid"
 
     def _apply(self, z, bias):
-        exp_negative_abs = self._scratch(z)
-        elementwise.bias_negative_abs(z, bias, exp_negative_abs)  # z <- z + b, scratch <- -|z|
-        np.exp(exp_negative_abs, out=exp_negative_abs)  # NumPy's SIMD exp: see kernels.elementwise
-        elementwise.stable_sigmoid(z, exp_negative_abs, z)
+        sigmoid_kernels.bias_sigmoid_forward(z, bias)
 
     def _backward(self, a, grad_out, grad_z, bias_grad):
         elementwise.sigmoid_backward(a, grad_out, grad_z, bias_grad)
@@ -194,9 +191,7 @@ class Softplus(Activation):
     def _apply(self, z, bias):
         elementwise.bias_identity_forward(z, bias)
         tail = self._scratch(z)
-        np.abs(z, out=tail)
-        np.negative(tail, out=tail)
-        np.exp(tail, out=tail)
+        sigmoid_kernels.exp_negative_abs(z, tail)
         np.log1p(tail, out=tail)
         np.maximum(z, 0, out=z)
         z += tail

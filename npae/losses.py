@@ -18,7 +18,7 @@ p rounds to 0 or 1 (z beyond +-17 in float32), and no log(0) or overflow can eve
 import numpy as np
 
 from ._workspace import Workspace
-from .kernels import elementwise, losses as loss_kernels
+from .kernels import losses as loss_kernels, sigmoid as sigmoid_kernels
 
 
 def _check_pair(prediction, target):
@@ -97,19 +97,13 @@ class BinaryCrossEntropy(Loss):
         return total / count, grad
 
     def value_and_grad_from_logits(self, z, target, grad_out=None, check_targets=True):
-        """Return (loss, dL/dz) for p = sigma(z).  Four passes: -|z|, exp (NumPy), log1p, the rest fused."""
+        """Return (loss, dL/dz) for p = sigma(z): one fused pass (``npae.kernels.sigmoid``)."""
         _check_pair(z, target)
         if check_targets:
             check_probability_targets(target)
         grad = self._grad_buffer(z, grad_out)
-        exp_negative_abs = self._workspace.get("exp_negative_abs", z.shape, z.dtype)
-        log1p_term = self._workspace.get("log1p_term", z.shape, z.dtype)
-        elementwise.negative_abs(z, exp_negative_abs)
-        np.exp(exp_negative_abs, out=exp_negative_abs)  # e^{-|z|} in (0, 1]: no overflow
-        loss_kernels.log1p_unit_interval(exp_negative_abs, log1p_term)
         count = z.size
-        total = loss_kernels.sigmoid_bce_from_logits(
-            z, exp_negative_abs, log1p_term, target, z.dtype.type(1.0 / count), grad)
+        total = sigmoid_kernels.sigmoid_bce_from_logits(z, target, z.dtype.type(1.0 / count), grad)
         return total / count, grad
 
 

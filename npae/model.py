@@ -349,18 +349,18 @@ class Autoencoder:
             order = self._shuffle_rng.permutation(rows) if shuffle else None
             loss_sum = 0.0
             try:
-                for start in range(0, rows, batch_size):
-                    stop = min(start + batch_size, rows)
-                    if order is None:
-                        inputs, targets = x[start:stop], y[start:stop]
-                    else:
-                        indices = order[start:stop]
-                        inputs = self._gather(x, indices, "inputs")
-                        targets = inputs if same_targets else self._gather(y, indices, "targets")
-                    if self.noise:
-                        buffer = self.network.layers[0]._workspace.get("noisy", inputs.shape, self.dtype)
-                        inputs = self._noisy(inputs, buffer)
-                    with np.errstate(over="ignore", invalid="ignore"):  # divergence shows in the loss
+                with np.errstate(over="ignore", invalid="ignore"):  # divergence shows in the loss
+                    for start in range(0, rows, batch_size):
+                        stop = min(start + batch_size, rows)
+                        if order is None:
+                            inputs, targets = x[start:stop], y[start:stop]
+                        else:
+                            indices = order[start:stop]
+                            inputs = self._gather(x, indices, "inputs")
+                            targets = inputs if same_targets else self._gather(y, indices, "targets")
+                        if self.noise:
+                            buffer = self.network.layers[0]._workspace.get("noisy", inputs.shape, self.dtype)
+                            inputs = self._noisy(inputs, buffer)
                         loss_sum += self._train_step(inputs, targets) * (stop - start)
             except FloatingPointError as error:
                 self.set_weights(snapshot)

@@ -3,8 +3,8 @@
 ``REGISTRY`` maps a name to its :class:`~npae.kernels._jit.KernelPair`; ``tests/test_kernels.py`` runs
 both halves of every pair on the same inputs.  Which half runs is decided at call time by
 ``npae.set_jit`` / ``NPAE_JIT`` (see :mod:`npae._backend`).  Modules: ``elementwise`` (bias + activation,
-derivatives, gather), ``losses`` (BCE, MSE, reconstruction error), ``optim`` (Adam, SGD), ``select``
-(top-k selection for kNN).
+derivatives, gather), ``sigmoid`` (a vectorised e^{-|z|}, the sigmoid, BCE from logits), ``losses``
+(MSE, reconstruction error), ``optim`` (Adam, SGD), ``select`` (top-k selection for kNN).
 """
 from ._jit import REGISTRY, KernelPair, kernel_pair, numba_kernel  # noqa: F401
-from . import elementwise, losses, optim  # noqa: F401  (importing a module registers its pairs)
+from . import elementwise, losses, optim, sigmoid  # noqa: F401  (importing a module registers its pairs)

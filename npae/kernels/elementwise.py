@@ -11,9 +11,9 @@ Why the kernels look the way they do (measured on a 2-core x86-64, float32, 256 
 * Row-outer, column-inner loops over C-contiguous arrays.  The inner loop walks memory in order and has no
   loop-carried dependence, so LLVM turns it into SIMD code.  Accumulating the bias gradient per column
   (``bias_grad[j] += g``) keeps that property: a single scalar sum would serialise the loop.
-* No ``exp`` in a Numba loop: Numba's ``exp`` is scalar on this machine (no SVML) and a fused sigmoid loop
-  cost ~4 ns per element against ~0.5 ns for one NumPy ``np.exp`` pass.  So activations that need ``exp``
-  (sigmoid, tanh, ELU, softplus) run as a short sequence of NumPy passes, and only exp-free work is jitted.
+* No ``exp`` in these loops: Numba's ``exp`` is scalar on this machine (no SVML), ~4 ns per element
+  inside a loop against ~0.5 ns for a NumPy ``np.exp`` pass.  The sigmoid family gets a hand-built
+  vectorised exponential in ``npae.kernels.sigmoid``; tanh and ELU use NumPy's ``tanh`` and ``expm1``.
 * Derivatives are taken from the activation's *output* ``a`` (sigmoid' = a(1 - a), tanh' = 1 - a^2,
   ReLU' = 1[a > 0], ELU' = a + alpha for a <= 0): only outputs are cached and no second ``exp`` is needed.
 * No ``parallel=True``: these kernels run between BLAS calls, and Numba's thread pool fighting OpenBLAS'
@@ -73,62 +73,6 @@ def bias_leaky_relu_forward_numba(z, bias, negative_slope):
         for j in range(columns):
             value = z[i, j] + bias[j]
             z[i, j] = value if value > zero else negative_slope * value
-
-
-def bias_negative_abs_numpy(z, bias, out):
-    """z <- z + b and out <- -|z + b|: the argument of the one ``exp`` that a stable sigmoid needs."""
-    z += bias
-    np.abs(z, out=out)
-    np.negative(out, out=out)
-
-
-@numba_kernel
-def bias_negative_abs_numba(z, bias, out):
-    """Three NumPy passes (add, abs, negate) become one; the ``exp`` itself stays in NumPy (see module doc)."""
-    rows, columns = z.shape
-    for i in range(rows):
-        for j in range(columns):
-            value = z[i, j] + bias[j]
-            z[i, j] = value
-            out[i, j] = -abs(value)
-
-
-def negative_abs_numpy(z, out):
-    """out <- -|z|, the argument of exp in the stable sigmoid and softplus."""
-    np.abs(z, out=out)
-    np.negative(out, out=out)
-
-
-@numba_kernel
-def negative_abs_numba(z, out):
-    """One pass instead of two."""
-    rows, columns = z.shape
-    for i in range(rows):
-        for j in range(columns):
-            out[i, j] = -abs(z[i, j])
-
-
-def stable_sigmoid_numpy(z, exp_negative_abs, out):
-    """sigma(z) from e = exp(-|z|): 1 / (1 + e) for z >= 0, e / (1 + e) for z < 0.
-
-    Neither branch can overflow, because e <= 1; the textbook 1 / (1 + exp(-z)) overflows exp for z < -88
-    in float32.  ``out`` may be ``exp_negative_abs`` itself.
-    """
-    reciprocal = 1 / (1 + exp_negative_abs)
-    np.copyto(out, np.where(z >= 0, reciprocal, exp_negative_abs * reciprocal))
-
-
-@numba_kernel
-def stable_sigmoid_numba(z, exp_negative_abs, out):
-    """One pass, a select instead of ``np.where``'s temporaries."""
-    rows, columns = z.shape
-    one = z.dtype.type(1)
-    zero = z.dtype.type(0)
-    for i in range(rows):
-        for j in range(columns):
-            e = exp_negative_abs[i, j]
-            reciprocal = one / (one + e)
-            out[i, j] = reciprocal if z[i, j] >= zero else e * reciprocal
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -269,9 +213,6 @@ def gather_rows_numba(source, indices, out):
 bias_identity_forward = kernel_pair(bias_identity_forward_numpy, bias_identity_forward_numba)
 bias_relu_forward = kernel_pair(bias_relu_forward_numpy, bias_relu_forward_numba)
 bias_leaky_relu_forward = kernel_pair(bias_leaky_relu_forward_numpy, bias_leaky_relu_forward_numba)
-bias_negative_abs = kernel_pair(bias_negative_abs_numpy, bias_negative_abs_numba)
-negative_abs = kernel_pair(negative_abs_numpy, negative_abs_numba)
-stable_sigmoid = kernel_pair(stable_sigmoid_numpy, stable_sigmoid_numba)
 column_sums = kernel_pair(column_sums_numpy, column_sums_numba)
 relu_backward = kernel_pair(relu_backward_numpy, relu_backward_numba)
 leaky_relu_backward = kernel_pair(leaky_relu_backward_numpy, leaky_relu_backward_numba)
