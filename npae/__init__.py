@@ -8,6 +8,7 @@ cache, on first use.
 __version__ = "0.1.0"
 
 from ._backend import jit_enabled, set_jit  # noqa: F401
+from .callbacks import EarlyStopping  # noqa: F401
 from .activations import ELU, Identity, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh  # noqa: F401
 from .gradcheck import gradcheck  # noqa: F401
 from .io import load  # noqa: F401

@@ -301,7 +301,7 @@ class Autoencoder:
         return self._train_step(inputs, y)
 
     def fit(self, x, y=None, epochs=1, batch_size=256, validation_data=None, validation_split=0.0,
-            shuffle=True, verbose=1):
+            shuffle=True, verbose=1, callbacks=None):
         """Train; returns a :class:`History` (per-epoch ``loss``, ``val_loss``, ``seconds``).
 
         x : (M, n) training data; y : targets, default x (an autoencoder reconstructs its input).
@@ -309,6 +309,9 @@ class Autoencoder:
         validation_split : fraction in [0, 1) taken from the *end* of x before shuffling, as Keras does.
         The epoch's loss is the mean of the batch losses weighted by batch size (Keras' convention).
         verbose : 0 silent, 1 or 2 one line per epoch (loss, val_loss, seconds, ETA) on stdout.
+        callbacks : list of callables ``callback(model, epoch, logs)`` run after each epoch, ``logs`` a dict
+            of that epoch's loss, val_loss and seconds; one returning True stops training (see
+            ``npae.callbacks``, e.g. ``EarlyStopping``).
 
         If the loss becomes NaN or infinite, a FloatingPointError is raised and the weights are restored
         to those at the start of that epoch (the last ones known to give a finite loss).
@@ -335,6 +338,14 @@ class Autoencoder:
                 x_val, y_val = self._check_inputs(*validation_data, "validation_data[0]", "validation_data[1]")
             else:
                 x_val, y_val = self._check_inputs(validation_data, None, "validation_data")
+        callbacks = list(callbacks) if callbacks is not None else []
+        for index, callback in enumerate(callbacks):
+            if not callable(callback):
+                raise ValueError(f"callbacks[{index}] must be callable as callback(model, epoch, logs), "
+                                 f"got {callback!r}")
+        for callback in callbacks:
+            if hasattr(callback, "on_train_begin"):
+                callback.on_train_begin(self)
         stream = sys.stdout
 
         rows, features = x.shape
@@ -376,6 +387,10 @@ class Autoencoder:
                 history.history.setdefault("val_loss", []).append(val_loss)
             if verbose:
                 _print_epoch(stream, epoch, epochs, loss, val_loss, seconds, time.perf_counter() - started)
+            logs = {key: values[-1] for key, values in history.history.items()}
+            stop = [bool(callback(self, epoch, logs)) for callback in callbacks]  # every callback sees every epoch
+            if any(stop):
+                break
         return history
 
     def _gather(self, source, indices, name):

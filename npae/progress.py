@@ -84,44 +84,33 @@ class Progress:
             self._shown = 0
 
 
-def _epoch_status(label, epoch, epochs, history, elapsed):
-    logs = history.history
-    parts = [f"{label}: epoch {epoch + 1}/{epochs}", f"loss {logs['loss'][-1]:.4f}"]
-    if logs.get("val_loss"):
-        parts.append(f"val_loss {logs['val_loss'][-1]:.4f}")
-    parts.append(f"{logs['seconds'][-1]:.2f} s")
+def _epoch_status(label, epoch, epochs, logs, elapsed):
+    parts = [f"{label}: epoch {epoch + 1}/{epochs}", f"loss {logs['loss']:.4f}"]
+    if "val_loss" in logs:
+        parts.append(f"val_loss {logs['val_loss']:.4f}")
+    parts.append(f"{logs['seconds']:.2f} s")
     if epoch + 1 < epochs:
         parts.append("ETA " + format_seconds(elapsed / (epoch + 1) * (epochs - epoch - 1)))
     return " - ".join(parts)
 
 
 def fit_with_progress(model, x, y=None, *, epochs, progress=None, label="training", **fit_options):
-    """``model.fit(x, y, epochs=epochs, verbose=0, **fit_options)`` with a progress line per epoch.
-
-    The model is fitted one epoch at a time.  That trains exactly the same weights as a single call:
-    ``fit`` continues the model's shuffle stream from call to call, and validation draws no random
-    numbers.  (``validation_split`` is re-applied to the same ``x`` at each call, so it selects the
-    same rows.)  Returns one :class:`npae.History` covering all the epochs, also left in
-    ``model.history_``.  Without a ``progress`` (or with a quiet one) this is a plain ``fit``.
+    """``model.fit(x, y, epochs=epochs, verbose=0, **fit_options)`` with a progress line per epoch, printed
+    by a callback (see ``npae.callbacks``); the weights are the same as without it.  Returns the History.
+    Without a ``progress`` (or with a quiet one) this is a plain ``fit``.
     """
     if progress is None or progress.quiet:
         return model.fit(x, y, epochs=epochs, verbose=0, **fit_options)
-    history = None
     started = time.perf_counter()
-    for epoch in range(epochs):
-        last = model.fit(x, y, epochs=1, verbose=0, **fit_options)
-        if history is None:
-            history = last
-            history.params["epochs"] = epochs
-        else:
-            history.epoch.append(epoch)
-            for key, values in last.history.items():
-                history.history.setdefault(key, []).extend(values)
-        progress.update(_epoch_status(label, epoch, epochs, history, time.perf_counter() - started),
+
+    def report_epoch(model, epoch, logs):
+        progress.update(_epoch_status(label, epoch, epochs, logs, time.perf_counter() - started),
                         final=epoch + 1 == epochs)
-    model.history_ = history
+
+    callbacks = list(fit_options.pop("callbacks", None) or []) + [report_epoch]
+    history = model.fit(x, y, epochs=epochs, verbose=0, callbacks=callbacks, **fit_options)
     logs = history.history
-    summary = (f"{label}: {epochs} epochs in {format_seconds(time.perf_counter() - started)}, "
+    summary = (f"{label}: {len(history.epoch)} epochs in {format_seconds(time.perf_counter() - started)}, "
                f"loss {logs['loss'][-1]:.4f}")
     if logs.get("val_loss"):
         summary += f", val_loss {logs['val_loss'][-1]:.4f}"

@@ -1,0 +1,72 @@
+"""Callbacks for ``Autoencoder.fit``: functions called after every epoch, as Keras' ``callbacks=[...]``.
+
+A callback is any callable ``callback(model, epoch, logs)``; ``epoch`` counts from 0 and ``logs`` holds
+that epoch's ``loss``, ``seconds`` and, with validation data, ``val_loss``.  If it returns True, training
+stops after that epoch (Keras sets ``model.stop_training`` instead).  An object may also define
+``on_train_begin(model)``, called once at the start of every ``fit``.
+"""
+import math
+
+
+class EarlyStopping:
+    """Stop training when the monitored loss has stopped improving; optionally go back to the best weights.
+
+    An epoch *improves* when its ``monitor`` value is below the best so far by more than ``min_delta``.
+    After ``patience`` epochs in a row without improvement, training stops; with
+    ``restore_best_weights=True`` (the default here; Keras' default is False) the model then gets the
+    weights of its best epoch back.  Off unless given to ``fit``, so the paper's runs are unchanged.
+
+    Parameters
+    ----------
+    monitor : "val_loss" (default; needs validation data) or "loss"
+    patience : int >= 1, epochs without improvement before stopping
+    min_delta : float >= 0, the smallest decrease that counts as an improvement
+    restore_best_weights : bool
+
+    After ``fit``: ``best`` (the best value), ``best_epoch``, ``stopped_epoch`` (None if it never stopped).
+
+    Example: ``model.fit(x, epochs=100, validation_split=0.1, callbacks=[EarlyStopping(patience=3)])``.
+    """
+
+    def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, restore_best_weights=True):
+        if monitor not in ("val_loss", "loss"):
+            raise ValueError(f"monitor must be 'val_loss' or 'loss', got {monitor!r}")
+        if not isinstance(patience, int) or isinstance(patience, bool) or patience < 1:
+            raise ValueError(f"patience must be a positive integer, got {patience!r}")
+        if not (isinstance(min_delta, (int, float)) and math.isfinite(min_delta) and min_delta >= 0):
+            raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta!r}")
+        self.monitor = monitor
+        self.patience = patience
+        self.min_delta = float(min_delta)
+        self.restore_best_weights = bool(restore_best_weights)
+        self.on_train_begin(None)
+
+    def __repr__(self):
+        return (f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, min_delta={self.min_delta}, "
+                f"restore_best_weights={self.restore_best_weights})")
+
+    def on_train_begin(self, model):
+        self.best = math.inf
+        self.best_epoch = None
+        self.stopped_epoch = None
+        self._best_weights = None
+        self._epochs_without_improvement = 0
+
+    def __call__(self, model, epoch, logs):
+        if self.monitor not in logs:
+            raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which fit does not compute: give fit "
+                             f"validation_data or validation_split, or use monitor='loss'")
+        value = logs[self.monitor]
+        if value < self.best - self.min_delta:
+            self.best, self.best_epoch = value, epoch
+            self._epochs_without_improvement = 0
+            if self.restore_best_weights:
+                self._best_weights = [weight.copy() for weight in model.get_weights()]
+            return False
+        self._epochs_without_improvement += 1
+        if self._epochs_without_improvement < self.patience:
+            return False
+        self.stopped_epoch = epoch
+        if self.restore_best_weights and self._best_weights is not None:
+            model.set_weights(self._best_weights)
+        return True
