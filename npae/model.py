@@ -23,6 +23,7 @@ from .kernels import elementwise, losses as loss_kernels
 from .layers import Dense, TiedDense
 from .losses import BinaryCrossEntropy, check_probability_targets, get_loss
 from .optimizers import get_optimizer
+from .progress import epoch_line
 from .regularizers import WeightPenalty
 
 PREDICT_CHUNK_ROWS = 4096  # inference in blocks: bounded memory whatever the number of rows
@@ -88,17 +89,6 @@ class History:
 
     def __getitem__(self, key):
         return self.history[key]
-
-
-def _print_epoch(stream, epoch, epochs, loss, val_loss, seconds, elapsed):
-    remaining = elapsed / (epoch + 1) * (epochs - epoch - 1)
-    parts = [f"Epoch {epoch + 1}/{epochs}", f"loss {loss:.4f}"]
-    if val_loss is not None:
-        parts.append(f"val_loss {val_loss:.4f}")
-    parts.append(f"{seconds:.2f} s")
-    if epoch + 1 < epochs:
-        parts.append(f"ETA {remaining:.0f} s")
-    print(" - ".join(parts), file=stream, flush=True)
 
 
 class Autoencoder:
@@ -343,7 +333,7 @@ class Autoencoder:
             if not callable(callback):
                 raise ValueError(f"callbacks[{index}] must be callable as callback(model, epoch, logs), "
                                  f"got {callback!r}")
-        for callback in callbacks:
+        for callback in callbacks:  # only once all are known to be valid: an error changes nothing
             if hasattr(callback, "on_train_begin"):
                 callback.on_train_begin(self)
         stream = sys.stdout
@@ -385,9 +375,10 @@ class Autoencoder:
             history.history["seconds"].append(seconds)
             if val_loss is not None:
                 history.history.setdefault("val_loss", []).append(val_loss)
-            if verbose:
-                _print_epoch(stream, epoch, epochs, loss, val_loss, seconds, time.perf_counter() - started)
             logs = {key: values[-1] for key, values in history.history.items()}
+            if verbose:
+                print(epoch_line(f"Epoch {epoch + 1}/{epochs}", epoch, epochs, logs, time.perf_counter() - started),
+                      file=stream, flush=True)
             stop = [bool(callback(self, epoch, logs)) for callback in callbacks]  # every callback sees every epoch
             if any(stop):
                 break

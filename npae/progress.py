@@ -84,8 +84,10 @@ class Progress:
             self._shown = 0
 
 
-def _epoch_status(label, epoch, epochs, logs, elapsed):
-    parts = [f"{label}: epoch {epoch + 1}/{epochs}", f"loss {logs['loss']:.4f}"]
+def epoch_line(head, epoch, epochs, logs, elapsed):
+    """``"<head> - loss 0.0731 - val_loss 0.0726 - 0.30 s - ETA 8.5 s"``: one epoch's ``logs`` (the dict
+    ``fit`` hands its callbacks) and, before the last epoch, the time left at the pace so far."""
+    parts = [head, f"loss {logs['loss']:.4f}"]
     if "val_loss" in logs:
         parts.append(f"val_loss {logs['val_loss']:.4f}")
     parts.append(f"{logs['seconds']:.2f} s")
@@ -104,8 +106,8 @@ def fit_with_progress(model, x, y=None, *, epochs, progress=None, label="trainin
     started = time.perf_counter()
 
     def report_epoch(model, epoch, logs):
-        progress.update(_epoch_status(label, epoch, epochs, logs, time.perf_counter() - started),
-                        final=epoch + 1 == epochs)
+        progress.update(epoch_line(f"{label}: epoch {epoch + 1}/{epochs}", epoch, epochs, logs,
+                                   time.perf_counter() - started), final=epoch + 1 == epochs)
 
     callbacks = list(fit_options.pop("callbacks", None) or []) + [report_epoch]
     history = model.fit(x, y, epochs=epochs, verbose=0, callbacks=callbacks, **fit_options)
