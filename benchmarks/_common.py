@@ -1,6 +1,7 @@
 """Shared helpers of the benchmark scripts: timing with medians, the header, the table."""
 import os
 import platform
+import re
 import statistics
 import time
 
@@ -15,10 +16,26 @@ def median_time(function, repeats):
     return statistics.median(times), max(times) - min(times)
 
 
+def cpu_description():
+    """``"AMD EPYC, AVX-512"``: the CPU's model name and its widest SIMD extension, from /proc/cpuinfo
+    (``platform.processor()`` is empty on Linux).  The SIMD width decides how fast the kernels can be."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as stream:
+            text = stream.read()
+    except OSError:
+        return platform.processor() or "unknown CPU"
+    name = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
+    flags = re.search(r"^flags\s*:\s*(.+)$", text, re.MULTILINE)
+    flags = set(flags.group(1).split()) if flags else set()
+    simd = next((label for flag, label in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"),
+                                          ("sse4_2", "SSE4.2")) if flag in flags), "no AVX")
+    return f"{name.group(1).strip() if name else platform.processor() or 'unknown CPU'}, {simd}"
+
+
 def header(title, extra_versions=()):
     import numpy
 
-    lines = [f"# {title}", f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.processor() or '?'}",
+    lines = [f"# {title}", f"machine: {platform.machine()}, {os.cpu_count()} cores, {cpu_description()}",
              f"python {platform.python_version()}, numpy {numpy.__version__}"]
     try:
         import numba
