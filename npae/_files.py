@@ -30,3 +30,14 @@ def atomic_open(path):
         except FileNotFoundError:
             pass
         raise
+
+
+def atomic_write(path, write):
+    """Call ``write(file_object)`` on a temporary file next to ``path``, then rename it to ``path`` (see
+    :func:`atomic_open`).  A missing folder is a ValueError, before anything is written."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ValueError(f"cannot write {path!r}: the folder {directory!r} does not exist")
+    with atomic_open(path) as stream:
+        write(stream)

@@ -2,16 +2,35 @@
 import numpy as np
 
 
+def _check_numbers(array, argument):
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) \
+            or np.issubdtype(array.dtype, np.complexfloating):
+        raise ValueError(f"{argument} must hold real numbers, got dtype {array.dtype}")
+
+
+def _check_finite(original, converted, argument):
+    """NaN or infinity in ``converted`` is an error; say which it was, and whether the conversion to a
+    narrower float type made it (values beyond float32's +-3.4e38 become infinity)."""
+    if np.isfinite(converted).all():
+        return
+    if np.issubdtype(original.dtype, np.floating) and original.dtype.itemsize > converted.dtype.itemsize \
+            and np.isfinite(original).all():
+        raise ValueError(f"{argument} has values beyond {converted.dtype}'s range (+-{np.finfo(converted.dtype).max:.3g}), "
+                         f"up to {np.abs(original).max():.3g}; rescale it")
+    bad = ~np.isfinite(converted)
+    first = np.unravel_index(int(np.argmax(bad)), converted.shape)
+    raise ValueError(f"{argument} contains NaN or infinity ({int(bad.sum()):,} values, the first at index "
+                     f"{tuple(int(i) for i in first)})")
+
+
 def check_array(x, argument="x", *, n_features=None, dtype=None, allow_empty=False):
     """Return ``x`` as a C-contiguous 2-D array of ``dtype`` (or its own float dtype), after checking it.
 
     ValueError, naming ``argument``, for: non-numeric or complex data, anything but 2-D, no rows, the wrong
-    number of columns, NaN or infinity.
+    number of columns, NaN, infinity, or values beyond the range of ``dtype``.
     """
     array = np.asarray(x)
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) \
-            or np.issubdtype(array.dtype, np.complexfloating):
-        raise ValueError(f"{argument} must hold real numbers, got dtype {array.dtype}")
+    _check_numbers(array, argument)
     if array.ndim != 2:
         hint = " (one observation per row: use x.reshape(1, -1) for a single one)" if array.ndim == 1 else ""
         raise ValueError(f"{argument} must be a 2-D array (observations x features), got shape {array.shape}{hint}")
@@ -21,13 +40,54 @@ def check_array(x, argument="x", *, n_features=None, dtype=None, allow_empty=Fal
         raise ValueError(f"{argument} has {array.shape[1]} features per row, expected {n_features}")
     target_dtype = dtype if dtype is not None else (array.dtype if np.issubdtype(array.dtype, np.floating)
                                                     else np.float64)
-    array = np.ascontiguousarray(array, dtype=target_dtype)
-    if not np.isfinite(array).all():
-        raise ValueError(f"{argument} contains NaN or infinity")
-    return array
+    converted = _convert(array, target_dtype)
+    _check_finite(array, converted, argument)
+    return converted
+
+
+def _convert(array, dtype):
+    """np.ascontiguousarray(array, dtype), without NumPy's overflow warning: a value beyond the range of
+    ``dtype`` becomes infinity, which _check_finite then reports with its reason."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.ascontiguousarray(array, dtype=dtype)
+
+
+def check_batch(x, argument, sample_shape, dtype):
+    """``x`` as a C-contiguous array (N, *sample_shape) of ``dtype``, N >= 1, finite: a model's input.
+
+    With ``sample_shape`` None, any array with a batch axis is accepted (the model learns its shape).
+    """
+    array = np.asarray(x)
+    _check_numbers(array, argument)
+    if sample_shape is None:
+        if array.ndim < 2:
+            raise ValueError(f"{argument} must have a batch axis and at least one more, got shape {array.shape}")
+    else:
+        expected = (array.shape[0] if array.ndim else 0,) + tuple(sample_shape)
+        if array.ndim != len(expected) or array.shape[1:] != tuple(sample_shape):
+            expected_text = "(N, " + ", ".join(map(str, sample_shape)) + ")"
+            hint = ""
+            if array.ndim == len(sample_shape) and array.shape == tuple(sample_shape):
+                hint = f"; for a single observation use {argument}[None]"
+            elif array.ndim >= 1 and array.size and array.size % int(np.prod(sample_shape)) == 0 and array.ndim > 1:
+                hint = f"; reshape it with {argument}.reshape(-1, {', '.join(map(str, sample_shape))})"
+            raise ValueError(f"{argument} has shape {array.shape}, expected {expected_text}{hint}")
+    if array.shape[0] == 0:
+        raise ValueError(f"{argument} is empty (shape {array.shape}); expected at least one row")
+    converted = _convert(array, dtype)
+    _check_finite(array, converted, argument)
+    return converted
 
 
 def check_positive_int(value, argument, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{argument} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def check_seed(seed, argument="seed"):
+    """None or a non-negative int (a NumPy SeedSequence's entropy)."""
+    if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))
+                             or seed < 0):
+        raise ValueError(f"{argument} must be a non-negative integer or None, got {seed!r}")
+    return None if seed is None else int(seed)

@@ -1,8 +1,7 @@
-"""Activation functions as layers: identity, ReLU, leaky ReLU, sigmoid, tanh, ELU, softplus.
+"""Activation functions: identity, ReLU, leaky ReLU, sigmoid, tanh, ELU, softplus, and your own.
 
-Each class documents f and f'.  Shapes: z, a, grad_out, grad_in are all (B, D).  Backward multiplies the
-incoming gradient by f', computed from the cached *output* a = f(z) wherever that is possible, so only
-outputs are cached and no second ``exp`` pass is needed:
+Each class documents f and f'.  Backward multiplies the incoming gradient by f', computed from the
+*output* a = f(z) wherever that is possible, so only outputs are kept and no second ``exp`` is needed:
 
     name        f(z)                          f'(z) written with a = f(z)
     identity    z                             1
@@ -13,78 +12,128 @@ outputs are cached and no second ``exp`` pass is needed:
     elu         z if z > 0 else alpha(e^z-1)  1 if a > 0 else a + alpha
     softplus    log(1 + e^z)                  sigma(z) = 1 - e^{-a}
 
-Inside a Dense layer the activation is fused with the bias: ``forward_with_bias(z, b)`` computes
-f(z + b) in place and ``backward_with_bias_grad`` returns dL/dz and fills dL/db in the same pass
-(kernels in ``npae.kernels.elementwise``).  Used on its own, an activation is an ordinary layer.
+Two ways to use one:
+* fused into a layer, ``Dense(784, 64, activation="relu")``: the layer adds its bias and applies f in one
+  pass over z (:meth:`Activation.apply_with_bias`), and multiplies by f' while summing the bias gradient
+  in one pass (:meth:`Activation.backward_with_bias`); the kernels are in ``npae.kernels.elementwise``;
+* on its own, as a layer of a model (``npae.ReLU()``), on arrays of any shape.
+
+An activation object holds no per-call state: a layer given one works on its own copy, so one instance
+may be handed to any number of layers.  (As a stand-alone layer it keeps its last input and output, like
+every layer; a model refuses to contain the same layer object twice.)
+
+Your own activation: subclass :class:`Activation`, set ``name``, and write ``function(z)`` and
+``derivative(z, a)`` in plain NumPy; ``npae.register`` makes it loadable.  Example (``examples/custom_layer.py``)::
+
+    @npae.register
+    class Swish(npae.Activation):
+        name = "swish"
+        def function(self, z):        return z / (1 + np.exp(-z))          # f(z) = z sigma(z)
+        def derivative(self, z, a):   s = 1 / (1 + np.exp(-z)); return s + a * (1 - s)
 """
+import copy
+
 import numpy as np
 
-from ._workspace import Workspace
 from .kernels import elementwise, sigmoid as sigmoid_kernels
-from .layers_base import Layer
+from .layers.base import Layer
+
+
+def _as_rows(array):
+    """A C-contiguous (rows, last axis) view of ``array``: the kernels work on 2-D arrays, and a per-channel
+    bias of a channels-last image batch (N, H, W, C) is a per-column bias of its (N H W, C) view."""
+    array = np.ascontiguousarray(array)
+    return array.reshape(-1, array.shape[-1]) if array.ndim != 2 else array
 
 
 class Activation(Layer):
-    """Base class.  Subclasses implement ``_apply(z, bias, training)`` and ``_backward(...)``."""
+    """Base class.  A custom activation implements ``function(z)`` and ``derivative(z, a)``.
 
-    name = "activation"
+    ``function(z) -> a``: f(z), a new array of z's shape.  ``derivative(z, a) -> f'(z)``, given the input
+    z and the output a = f(z).  The fused methods below are built from those two; the built-in classes
+    replace them by Numba kernels.
+    """
 
-    def __init__(self):
-        self._out = None
-        self._workspace = Workspace()
+    name = None
 
-    def __repr__(self):
-        return f"{type(self).__name__}()"
+    def function(self, z):
+        raise NotImplementedError(f"{type(self).__name__} must implement function(z)")
+
+    def derivative(self, z, a):
+        raise NotImplementedError(f"{type(self).__name__} must implement derivative(z, a)")
 
     def get_config(self):
-        return {"name": self.name}
+        return {}
 
-    # --- as a stand-alone layer -------------------------------------------------------------------
-    def forward(self, x, training=True):
-        """a = f(x), a new (B, D) array; x is not modified."""
-        z = np.array(x, copy=True, order="C")
-        zero_bias = np.zeros(z.shape[1], dtype=z.dtype)
-        return self.forward_with_bias(z, zero_bias, training=training)
+    def __repr__(self):
+        options = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
+        return f"{type(self).__name__}({options})"
 
-    def backward(self, grad_out):
-        """dL/dx = dL/da * f'(x), from the output cached by the last training forward."""
-        if self._out is None:
-            raise RuntimeError("backward called before a training forward")
-        grad_in = np.empty_like(grad_out)
-        discarded_bias_grad = np.empty(grad_out.shape[1], dtype=grad_out.dtype)
-        result = self.backward_with_bias_grad(grad_out, grad_in, discarded_bias_grad)
-        return result if result is not grad_out else grad_out.copy()
+    def copy(self):
+        """An independent copy, with none of this object's cached arrays."""
+        duplicate = copy.copy(self)
+        duplicate.__dict__.pop("_cache", None)
+        duplicate.__dict__.pop("_buffers", None)
+        return duplicate
 
-    # --- fused with the bias of a Dense layer -----------------------------------------------------
-    def forward_with_bias(self, z, bias, training=True):
-        """Overwrite z (B, D) with f(z + b) and return it; cache it as the output when training."""
-        self._apply(z, bias)
-        if training:
-            self._out = z
-        return z
+    # --- fused into a layer: z (B, D) pre-activations without the bias, bias (D,) ---------------------
+    def apply_with_bias(self, z, bias):
+        """a = f(z + b).  May overwrite z; the caller keeps both z and the returned a for the backward."""
+        z += bias
+        return np.ascontiguousarray(self.function(z), dtype=z.dtype)
 
-    def backward_with_bias_grad(self, grad_out, grad_z, bias_grad):
-        """Write dL/dz = grad_out * f' into ``grad_z`` and sum_B dL/dz into ``bias_grad``; return dL/dz."""
-        if self._out is None:
-            raise RuntimeError("backward called before a training forward")
-        self._backward(self._out, grad_out, grad_z, bias_grad)
+    def backward_with_bias(self, z, a, grad_a, grad_z, bias_grad, accumulate):
+        """Return dL/dz = dL/da * f'(z) (written into ``grad_z`` or a new array) and add sum_B dL/dz to
+        ``bias_grad`` (write it if ``accumulate`` is False).  z, a are what apply_with_bias left."""
+        np.multiply(grad_a, self.derivative(z, a), out=grad_z)
+        elementwise.column_sums(grad_z, bias_grad, accumulate)
         return grad_z
 
-    def _scratch(self, like):
-        return self._workspace.get("scratch", like.shape, like.dtype)
+    # --- on its own, as a layer: x of any shape, f applied element-wise ------------------------------
+    def forward(self, x, training=False):
+        """a = f(x), a new array of x's shape; x is not modified."""
+        x = np.asarray(x)
+        if x.ndim == 0:
+            raise ValueError(f"x must be an array with at least one axis, got the scalar {x!r}")
+        if not np.issubdtype(x.dtype, np.floating):
+            x = x.astype(np.float64)
+        z = np.array(x, order="C", copy=True)  # apply_with_bias may overwrite its input
+        rows = _as_rows(z)
+        a = self.apply_with_bias(rows, np.zeros(rows.shape[1], dtype=rows.dtype))
+        if training:
+            self._cache = (rows, a)
+        return a.reshape(x.shape) if a is not rows else z
+
+    def backward(self, grad_output):
+        """dL/dx = dL/da * f'(x), from the arrays kept by the last training forward; a new array."""
+        cached = self.__dict__.get("_cache")
+        if cached is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before a training forward")
+        z, a = cached
+        grad_output = np.asarray(grad_output, dtype=a.dtype)
+        if grad_output.size != a.size or grad_output.shape[-1] != a.shape[-1]:
+            raise ValueError(f"grad_output has shape {grad_output.shape}, but the last forward gave "
+                             f"{a.size // a.shape[-1]} rows of {a.shape[-1]}")
+        grad_rows = _as_rows(grad_output)
+        discarded_bias_grad = np.empty(a.shape[1], dtype=a.dtype)
+        grad_z = self.backward_with_bias(z, a, grad_rows, np.empty_like(grad_rows), discarded_bias_grad, False)
+        if grad_z is grad_rows:  # the identity passes the gradient through: a public backward copies it
+            grad_z = grad_z.copy()
+        return grad_z.reshape(grad_output.shape)
 
 
 class Identity(Activation):
-    """f(z) = z;  f'(z) = 1.  The gradient passes through unchanged (no copy is made)."""
+    """f(z) = z;  f'(z) = 1.  Inside a layer, dL/dz *is* dL/da: the same array, not a copy."""
 
     name = "identity"
 
-    def _apply(self, z, bias):
+    def apply_with_bias(self, z, bias):
         elementwise.bias_identity_forward(z, bias)
+        return z
 
-    def backward_with_bias_grad(self, grad_out, grad_z, bias_grad):
-        elementwise.column_sums(grad_out, bias_grad)
-        return grad_out
+    def backward_with_bias(self, z, a, grad_a, grad_z, bias_grad, accumulate):
+        elementwise.column_sums(grad_a, bias_grad, accumulate)
+        return grad_a
 
 
 class ReLU(Activation):
@@ -92,11 +141,13 @@ class ReLU(Activation):
 
     name = "relu"
 
-    def _apply(self, z, bias):
+    def apply_with_bias(self, z, bias):
         elementwise.bias_relu_forward(z, bias)
+        return z
 
-    def _backward(self, a, grad_out, grad_z, bias_grad):
-        elementwise.relu_backward(a, grad_out, grad_z, bias_grad)
+    def backward_with_bias(self, z, a, grad_a, grad_z, bias_grad, accumulate):
+        elementwise.relu_backward(a, grad_a, grad_z, bias_grad, accumulate)
+        return grad_z
 
 
 class LeakyReLU(Activation):
@@ -109,36 +160,40 @@ class LeakyReLU(Activation):
     name = "leaky_relu"
 
     def __init__(self, negative_slope=0.01):
-        super().__init__()
-        if not 0 < negative_slope < 1:
-            raise ValueError(f"negative_slope must lie in (0, 1), got {negative_slope!r}")
+        if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float, np.floating)) \
+                or not 0 < negative_slope < 1:
+            raise ValueError(f"negative_slope must be a number in (0, 1), got {negative_slope!r}")
         self.negative_slope = float(negative_slope)
 
     def get_config(self):
-        return {"name": self.name, "negative_slope": self.negative_slope}
+        return {"negative_slope": self.negative_slope}
 
-    def _apply(self, z, bias):
+    def apply_with_bias(self, z, bias):
         elementwise.bias_leaky_relu_forward(z, bias, z.dtype.type(self.negative_slope))
+        return z
 
-    def _backward(self, a, grad_out, grad_z, bias_grad):
-        elementwise.leaky_relu_backward(a, grad_out, grad_z, bias_grad, a.dtype.type(self.negative_slope))
+    def backward_with_bias(self, z, a, grad_a, grad_z, bias_grad, accumulate):
+        elementwise.leaky_relu_backward(a, grad_a, grad_z, bias_grad, a.dtype.type(self.negative_slope), accumulate)
+        return grad_z
 
 
 class Sigmoid(Activation):
     """f(z) = 1 / (1 + e^{-z});  f'(z) = a (1 - a).
 
     Computed from e = exp(-|z|) as 1/(1+e) for z >= 0 and e/(1+e) for z < 0: no overflow for any z.
-    As the output layer of a model trained with binary cross-entropy the sigmoid is not applied here at
-    all: the loss works on the logits z (see ``npae.losses.BinaryCrossEntropy``).
+    A model trained with binary cross-entropy does not end in this layer: its loss takes the logits z
+    and applies the sigmoid itself (``npae.BinaryCrossEntropy(from_logits=True)``, see npae.losses).
     """
 
     name = "sigmoid"
 
-    def _apply(self, z, bias):
+    def apply_with_bias(self, z, bias):
         sigmoid_kernels.bias_sigmoid_forward(z, bias)
+        return z
 
-    def _backward(self, a, grad_out, grad_z, bias_grad):
-        elementwise.sigmoid_backward(a, grad_out, grad_z, bias_grad)
+    def backward_with_bias(self, z, a, grad_a, grad_z, bias_grad, accumulate):
+        elementwise.sigmoid_backward(a, grad_a, grad_z, bias_grad, accumulate)
+        return grad_z
 
 
 class Tanh(Activation):
@@ -146,12 +201,14 @@ class Tanh(Activation):
 
     name = "tanh"
 
-    def _apply(self, z, bias):
+    def apply_with_bias(self, z, bias):
         elementwise.bias_identity_forward(z, bias)
         np.tanh(z, out=z)
+        return z
 
-    def _backward(self, a, grad_out, grad_z, bias_grad):
-        elementwise.tanh_backward(a, grad_out, grad_z, bias_grad)
+    def backward_with_bias(self, z, a, grad_a, grad_z, bias_grad, accumulate):
+        elementwise.tanh_backward(a, grad_a, grad_z, bias_grad, accumulate)
+        return grad_z
 
 
 class ELU(Activation):
@@ -160,24 +217,25 @@ class ELU(Activation):
     name = "elu"
 
     def __init__(self, alpha=1.0):
-        super().__init__()
-        if not alpha > 0:
-            raise ValueError(f"alpha must be positive, got {alpha!r}")
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)) \
+                or not (np.isfinite(alpha) and alpha > 0):
+            raise ValueError(f"alpha must be a finite positive number, got {alpha!r}")
         self.alpha = float(alpha)
 
     def get_config(self):
-        return {"name": self.name, "alpha": self.alpha}
+        return {"alpha": self.alpha}
 
-    def _apply(self, z, bias):
+    def apply_with_bias(self, z, bias):
         elementwise.bias_identity_forward(z, bias)
-        negative_part = self._scratch(z)
-        np.minimum(z, 0, out=negative_part)
+        negative_part = np.minimum(z, 0)
         np.expm1(negative_part, out=negative_part)  # expm1: exact near 0, where e^z - 1 cancels
         negative_part *= z.dtype.type(self.alpha)
         np.copyto(z, negative_part, where=z <= 0)
+        return z
 
-    def _backward(self, a, grad_out, grad_z, bias_grad):
-        elementwise.elu_backward(a, grad_out, grad_z, bias_grad, a.dtype.type(self.alpha))
+    def backward_with_bias(self, z, a, grad_a, grad_z, bias_grad, accumulate):
+        elementwise.elu_backward(a, grad_a, grad_z, bias_grad, a.dtype.type(self.alpha), accumulate)
+        return grad_z
 
 
 class Softplus(Activation):
@@ -188,38 +246,66 @@ class Softplus(Activation):
 
     name = "softplus"
 
-    def _apply(self, z, bias):
+    def apply_with_bias(self, z, bias):
         elementwise.bias_identity_forward(z, bias)
-        tail = self._scratch(z)
+        tail = np.empty_like(z)
         sigmoid_kernels.exp_negative_abs(z, tail)
         np.log1p(tail, out=tail)
         np.maximum(z, 0, out=z)
         z += tail
+        return z
 
-    def _backward(self, a, grad_out, grad_z, bias_grad):
+    def backward_with_bias(self, z, a, grad_a, grad_z, bias_grad, accumulate):
         np.negative(a, out=grad_z)
         np.expm1(grad_z, out=grad_z)
         np.negative(grad_z, out=grad_z)  # sigma(z) = 1 - e^{-a}
-        grad_z *= grad_out
-        elementwise.column_sums(grad_z, bias_grad)
+        grad_z *= grad_a
+        elementwise.column_sums(grad_z, bias_grad, accumulate)
+        return grad_z
 
 
 ACTIVATIONS = {cls.name: cls for cls in (Identity, ReLU, LeakyReLU, Sigmoid, Tanh, ELU, Softplus)}
 
 
+def activation_config(activation):
+    """What a layer's ``get_config`` stores for its activation: the name, or {"name": ..., options}."""
+    options = activation.get_config()
+    return {"name": activation.name, **options} if options else activation.name
+
+
 def get_activation(activation):
-    """A new Activation from a name in ACTIVATIONS (``"linear"`` and ``None`` mean identity), or a copy-free
-    pass-through of an Activation instance."""
+    """An Activation from a name (``"relu"``; ``"linear"`` and None mean identity), a config dict
+    ({"name": "elu", "alpha": 0.5}), or an Activation instance (copied: see the module docstring).
+
+    Names are looked up among the built-in activations and those registered with ``npae.register``.
+    """
+    from .registry import lookup, registered_names
+
     if isinstance(activation, Activation):
-        return activation
+        return activation.copy()
     if activation is None or activation == "linear":
         activation = "identity"
+    options = {}
     if isinstance(activation, dict):
         options = dict(activation)
-        name = options.pop("name", None)
-        if name not in ACTIVATIONS:
-            raise ValueError(f"activation={name!r} is not one of {sorted(ACTIVATIONS)}")
-        return ACTIVATIONS[name](**options)
-    if not isinstance(activation, str) or activation not in ACTIVATIONS:
-        raise ValueError(f"activation={activation!r} is not one of {sorted(ACTIVATIONS)}")
-    return ACTIVATIONS[activation]()
+        activation = options.pop("name", None)
+    known = registered_names("activation")
+    if not isinstance(activation, str):
+        raise ValueError(f"activation={activation!r} is not one of {known}")
+    cls = lookup(activation, "activation")
+    if cls is None:
+        raise ValueError(f"activation={activation!r} is not one of {known}")
+    try:
+        return cls(**options)
+    except TypeError as error:
+        raise ValueError(f"activation {activation!r} does not take the options {options}: {error}") from None
+
+
+def _register_built_ins():
+    from .registry import register
+
+    for cls in ACTIVATIONS.values():
+        register(cls)
+
+
+_register_built_ins()

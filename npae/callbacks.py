@@ -1,4 +1,5 @@
-"""Callbacks for ``Autoencoder.fit``: functions called after every epoch, as Keras' ``callbacks=[...]``.
+"""What ``fit`` reports: the History it returns, and callbacks, called after every epoch as Keras'
+``callbacks=[...]`` are.
 
 A callback is any callable ``callback(model, epoch, logs)``; ``epoch`` counts from 0 and ``logs`` holds
 that epoch's ``loss``, ``seconds`` and, with validation data, ``val_loss``.  If it returns True, training
@@ -6,6 +7,30 @@ stops after that epoch (Keras sets ``model.stop_training`` instead).  An object 
 ``on_train_begin(model)``, called once at the start of every ``fit``.
 """
 import math
+
+
+class History:
+    """What ``fit`` returns, as in Keras: ``history`` maps "loss", "val_loss" and "seconds" to one value
+    per epoch (``val_loss`` only with validation data); ``epoch`` lists the epoch numbers (from 0);
+    ``params`` holds the run's settings."""
+
+    def __init__(self, params):
+        self.params = dict(params)
+        self.epoch = []
+        self.history = {"loss": [], "seconds": []}
+
+    def __repr__(self):
+        last = {key: values[-1] for key, values in self.history.items() if values}
+        return f"History(epochs={len(self.epoch)}, last={last})"
+
+    def __getitem__(self, key):
+        return self.history[key]
+
+    def record(self, epoch, logs):
+        """Append one epoch's ``logs`` (a dict of floats)."""
+        self.epoch.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
 
 
 class EarlyStopping:

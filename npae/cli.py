@@ -145,7 +145,7 @@ def read_labels(spec, n_rows, what):
 
 def write_array(path, array, header):
     """Write ``array`` to ``path`` (.npy, or .csv with a header line), atomically."""
-    from .io import atomic_write
+    from ._files import atomic_write
 
     extension = os.path.splitext(path)[1].lower()
     if extension == ".npy":
@@ -259,13 +259,13 @@ def command_encode(args):
     _check_output(args.output)
     model = _load_model(args.model)
     x, note = load_rows(args.input, args.scale)
-    if x.shape[1] != model.sizes[0]:
+    if x.shape[1] != model.input_shape[0]:
         raise ValueError(f"{args.input} has {x.shape[1]} features per row, but the model {args.model} expects "
-                         f"{model.sizes[0]}")
+                         f"{model.input_shape[0]}")
     if args.reconstruct:
-        result, header = model.reconstruct(x), ",".join(f"x{j}" for j in range(model.sizes[0]))
+        result, header = model.reconstruct(x), ",".join(f"x{j}" for j in range(model.input_shape[0]))
     else:
-        result, header = model.encode(x), ",".join(f"h{j}" for j in range(model.latent_dim))
+        result, header = model.encode(x), ",".join(f"h{j}" for j in range(model.latent_size))
     write_array(args.output, result, header)
     say(f"wrote {args.output}: {'reconstructions' if args.reconstruct else 'latent features'} "
         f"{result.shape[0]:,} x {result.shape[1]} ({note})")
@@ -290,11 +290,11 @@ def command_knn(args):
     space = f"raw features (R^{train.shape[1]})"
     if args.model:
         model = _load_model(args.model)
-        if train.shape[1] != model.sizes[0]:
+        if train.shape[1] != model.input_shape[0]:
             raise ValueError(f"the data has {train.shape[1]} features per row, the model {args.model} expects "
-                             f"{model.sizes[0]}")
+                             f"{model.input_shape[0]}")
         train, test = model.encode(train), model.encode(test)
-        space = f"latent features of {args.model} (R^{model.latent_dim})"
+        space = f"latent features of {args.model} (R^{model.latent_size})"
     accuracy, seconds, predictions, _ = timed_knn(train, train_labels, test, test_labels, k=args.k,
                                                progress=Progress(quiet=args.quiet), label=f"kNN on {space}")
     say(f"kNN (k = {args.k}) on {space}, {note}: {test.shape[0]:,} test rows against {train.shape[0]:,} "
@@ -314,12 +314,12 @@ def command_anomaly(args):
     if args.output:
         _check_output(args.output)
     models = [_load_model(path) for path in args.model]
-    widths = {model.sizes[0] for model in models}
+    widths = {model.input_shape[0] for model in models}
     if len(widths) > 1:
         raise ValueError(f"the models expect different numbers of features: {sorted(widths)}")
     x, note = load_rows(args.input, args.scale)
-    if x.shape[1] != models[0].sizes[0]:
-        raise ValueError(f"{args.input} has {x.shape[1]} features per row, but the model expects {models[0].sizes[0]}")
+    if x.shape[1] != models[0].input_shape[0]:
+        raise ValueError(f"{args.input} has {x.shape[1]} features per row, but the model expects {models[0].input_shape[0]}")
     detector = ReconstructionErrorDetector(models, combine=args.combine, contamination=args.contamination,
                                            threshold=args.threshold).fit(x)
     scores = detector.decision_scores_

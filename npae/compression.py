@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .io import atomic_write
+from ._files import atomic_write
 from .metrics import psnr
 
 __all__ = ["STORAGES", "CompressedSet", "Decoder", "quantize", "compress", "decompress", "compression_ratio",
@@ -110,7 +110,8 @@ class Decoder:
 
     ``layers``: a list of :class:`npae.layers.Dense`, applied in order: h (N, q) -> x~ (N, d).
     Build one from a trained model with :meth:`from_autoencoder`; tied weights are copied out as the
-    transposed encoder matrix they are.
+    transposed encoder matrix they are, and a model whose loss applies the output sigmoid (BCE from
+    logits) gets that sigmoid back in its last layer, so that ``decode`` returns pixels.
     """
 
     def __init__(self, layers):
@@ -120,13 +121,19 @@ class Decoder:
 
     @classmethod
     def from_autoencoder(cls, model):
-        """Copy the decoder layers of a trained :class:`npae.Autoencoder` (its weights are not shared)."""
+        """Copy the decoder layers of a trained feed-forward :class:`npae.Autoencoder` (weights not shared)."""
+        from .activations import activation_config
         from .layers import Dense
 
+        if not all(isinstance(layer, Dense) for layer in model.decoder):
+            raise ValueError("Decoder.from_autoencoder needs an autoencoder whose decoder is made of Dense layers")
         layers = []
-        for layer in model.decoder_layers:
-            copy = Dense(layer.in_features, layer.out_features, activation=layer.activation.get_config(),
-                         init="zeros", dtype=layer.dtype)
+        for index, layer in enumerate(model.decoder):
+            activation = activation_config(layer.activation)
+            if index == len(model.decoder) - 1 and getattr(model.loss, "from_logits", False):
+                activation = "sigmoid"  # the loss applied it during training; a receiver wants pixels
+            copy = Dense(layer.in_features, layer.out_features, activation=activation, init="zeros",
+                         dtype=layer.dtype)
             copy.W[...] = layer.W
             copy.b[...] = layer.b
             layers.append(copy)
@@ -222,6 +229,8 @@ def save_compressed(path, compressed, decoder):
     """
     if not isinstance(compressed, CompressedSet):
         raise ValueError(f"compressed must be a CompressedSet, got {type(compressed).__name__}")
+    from .activations import activation_config
+
     decoder = _as_decoder(decoder)
     if decoder.latent_size != compressed.latent_size:
         raise ValueError(f"the decoder takes codes of size {decoder.latent_size}, but the codes have size "
@@ -234,7 +243,7 @@ def save_compressed(path, compressed, decoder):
         "latent_size": compressed.latent_size,
         "output_size": decoder.output_size,
         "decoder": [{"in_features": layer.in_features, "out_features": layer.out_features,
-                     "activation": layer.activation.get_config(), "dtype": layer.dtype.name}
+                     "activation": activation_config(layer.activation), "dtype": layer.dtype.name}
                     for layer in decoder.layers],
     }
     arrays = {"metadata": np.array(json.dumps(metadata)), "codes": compressed.codes}

@@ -1,8 +1,13 @@
 """Optimisers: Adam (Kingma & Ba 2015, Algorithm 1) and SGD with optional momentum.
 
 ``step(parameters, gradients)`` updates each parameter array in place from its gradient; it is the only
-code in npae that writes to parameters.  State (moments, velocities) is created on the first step, one
-array per parameter, with the parameter's shape and dtype.
+code in npae that writes to parameters.  It returns True when every updated value is finite (a model
+rolls back when it is not; see ``npae.training``).
+
+One optimiser, one set of parameters.  Its state (Adam's moments, SGD's velocities) belongs to particular
+arrays, so an optimiser is *bound* to the parameters of its first step (a model binds its own when it is
+built).  Stepping it with other arrays, for example by handing one ``Adam()`` to two models, is a
+ValueError: sharing would mix two models' moments, or index moments of the wrong size.
 """
 import numpy as np
 
@@ -10,24 +15,141 @@ from .kernels import optim
 
 
 def _check_positive(argument, value):
-    if not (isinstance(value, (int, float, np.floating, np.integer)) and np.isfinite(value) and value > 0):
-        raise ValueError(f"{argument} must be a positive number, got {value!r}")
+    if isinstance(value, bool) or not (isinstance(value, (int, float, np.floating, np.integer))
+                                       and np.isfinite(value) and value > 0):
+        raise ValueError(f"{argument} must be a finite positive number, got {value!r}")
+
+
+def _check_fraction(argument, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not 0 <= value < 1:
+        raise ValueError(f"{argument} must be a number in [0, 1), got {value!r}")
 
 
 class Optimizer:
-    name = "optimizer"
-    arrays_per_parameter = 0  # how many state arrays of a parameter's shape the optimiser keeps
+    """Base class: binding, validation and the state arrays.  Subclasses define ``state_names`` (the state
+    arrays kept per parameter) and ``_update(index, parameter, gradient, state...)``."""
+
+    name = None
+    state_names = ()
+
+    def __init__(self):
+        self.iterations = 0
+        self._parameters = None  # the bound arrays
+        self._state = None       # {state name: [one array per parameter]}, created on the first step
 
     def get_config(self):
         raise NotImplementedError
 
-    def state_arrays(self):
-        """The optimiser's state as a list of arrays (for saving); empty before the first step."""
-        return []
+    def __repr__(self):
+        options = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
+        return f"{type(self).__name__}({options})"
+
+    # --- binding -----------------------------------------------------------------------------------
+    def bind(self, parameters):
+        """Bind to ``parameters`` (a list of arrays), checking they can be updated in place."""
+        parameters = list(parameters)
+        if self._parameters is not None:
+            if len(parameters) == len(self._parameters) and all(
+                    new is old for new, old in zip(parameters, self._parameters)):
+                return
+            raise ValueError(f"this {type(self).__name__} already trains another set of parameters "
+                             f"({self._describe(self._parameters)}); give each model its own optimiser, "
+                             f"e.g. optimizer=npae.{type(self).__name__}(...) or optimizer='{self.name}'")
+        from .layers.base import building_placeholders
+
+        for index, parameter in enumerate(parameters):
+            if not isinstance(parameter, np.ndarray) or parameter.dtype not in (np.float32, np.float64):
+                raise ValueError(f"parameters[{index}] must be a float32 or float64 array, got "
+                                 f"{type(parameter).__name__} {getattr(parameter, 'dtype', '')}")
+            if building_placeholders():
+                continue  # npae.load's skeleton: shapes only, never updated
+            if not (parameter.flags.c_contiguous and parameter.flags.writeable):
+                raise ValueError(f"parameters[{index}] must be a writeable C-contiguous array (it is updated "
+                                 "in place)")
+        self._parameters = parameters
+
+    @staticmethod
+    def _describe(parameters):
+        return f"{len(parameters)} arrays, {sum(p.size for p in parameters):,} values"
+
+    def _check_step_arguments(self, parameters, gradients):
+        parameters, gradients = list(parameters), list(gradients)
+        self.bind(parameters)
+        if len(gradients) != len(parameters):
+            raise ValueError(f"got {len(gradients)} gradients for {len(parameters)} parameters")
+        for index, (parameter, gradient) in enumerate(zip(parameters, gradients)):
+            if not isinstance(gradient, np.ndarray) or gradient.shape != parameter.shape \
+                    or gradient.dtype != parameter.dtype:
+                raise ValueError(f"gradients[{index}] must be a {parameter.dtype} array of shape "
+                                 f"{parameter.shape}, got {getattr(gradient, 'dtype', type(gradient).__name__)} "
+                                 f"{getattr(gradient, 'shape', '')}")
+        return parameters, gradients
+
+    # --- the update ----------------------------------------------------------------------------------
+    def step(self, parameters, gradients):
+        """Update every parameter in place from its gradient; returns True if all results are finite."""
+        parameters, gradients = self._check_step_arguments(parameters, gradients)
+        if self._state is None:
+            self._state = {name: [np.zeros_like(p) for p in parameters] for name in self.state_names}
+        self.iterations += 1
+        finite = True
+        for index, (parameter, gradient) in enumerate(zip(parameters, gradients)):
+            state = [self._state[name][index].reshape(-1) for name in self.state_names]
+            # reshape(-1) of a C-contiguous array is a view (checked by bind): the kernels write through it
+            finite &= bool(self._update(parameter.reshape(-1), np.ascontiguousarray(gradient).reshape(-1), *state))
+        return finite
+
+    def _update(self, parameter, gradient, *state):
+        raise NotImplementedError
+
+    # --- state: saving, loading, rolling back --------------------------------------------------------
+    def get_state(self):
+        """(iterations, copies of the state arrays, in ``state_names`` order then parameter order)."""
+        arrays = [] if self._state is None else [a.copy() for name in self.state_names for a in self._state[name]]
+        return self.iterations, arrays
+
+    def set_state(self, iterations, arrays):
+        """Restore a state from :meth:`get_state` (or a saved file), validated before anything changes."""
+        if self._parameters is None:
+            raise ValueError(f"bind this {type(self).__name__} to its parameters first (a model does so when "
+                             "it is built)")
+        if isinstance(iterations, (bool, np.bool_)) or not isinstance(iterations, (int, np.integer)) \
+                or iterations < 0:
+            raise ValueError(f"iterations must be a whole number >= 0, got {iterations!r}")
+        arrays = list(arrays)
+        if arrays:
+            expected = [(name, index, p) for name in self.state_names for index, p in enumerate(self._parameters)]
+            if len(arrays) != len(expected):
+                raise ValueError(f"the {type(self).__name__} state must hold {len(expected)} arrays "
+                                 f"({', '.join(self.state_names)} for each of {len(self._parameters)} parameters), "
+                                 f"got {len(arrays)}")
+            if iterations < 1:
+                raise ValueError(f"a state with arrays needs iterations >= 1, got {iterations}")
+            for array, (name, index, parameter) in zip(arrays, expected):
+                self._check_state_array(name, index, np.asarray(array), parameter)
+            state = {name: [] for name in self.state_names}
+            for array, (name, _, parameter) in zip(arrays, expected):
+                state[name].append(np.array(array, dtype=parameter.dtype, order="C"))
+            self._state = state
+        else:
+            self._state = None
+        self.iterations = int(iterations)
+
+    def _check_state_array(self, name, index, array, parameter):
+        if array.shape != parameter.shape:
+            raise ValueError(f"state {name}[{index}] has shape {array.shape}, expected {parameter.shape}")
+        if array.dtype.kind != "f":
+            raise ValueError(f"state {name}[{index}] must hold real floats, got dtype {array.dtype}")
+        if not np.isfinite(array).all():
+            raise ValueError(f"state {name}[{index}] contains NaN or infinity")
+        if np.dtype(parameter.dtype).itemsize < array.dtype.itemsize and \
+                np.abs(array).max(initial=0) > np.finfo(parameter.dtype).max:
+            raise ValueError(f"state {name}[{index}] holds values beyond {parameter.dtype}'s range")
 
 
 class Adam(Optimizer):
-    """Adam, exactly Algorithm 1 of Kingma & Ba (2015).  At step t = 1, 2, ... for each parameter theta:
+    """Adam, exactly Algorithm 1 of Kingma & Ba (2015), as PyTorch implements it.  At step t = 1, 2, ...
+    for each parameter theta:
 
         g = dL/dtheta
         m <- beta1 m + (1 - beta1) g                 first moment (mean of g)
@@ -36,63 +158,49 @@ class Adam(Optimizer):
         v_hat = v / (1 - beta2^t)                    averages are too small by exactly these factors
         theta <- theta - lr m_hat / (sqrt(v_hat) + eps)
 
-    eps is added *after* bias correction and the square root, as in the paper and in Keras.  Defaults are
-    Keras' (lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-7); the paper and PyTorch use eps = 1e-8.
-    (scikit-learn's MLP folds the bias correction into the learning rate instead: the same in exact
-    arithmetic except for where eps enters.)
+    eps is added *after* bias correction, to sqrt(v_hat), as in Algorithm 1 and in PyTorch.  Keras adds its
+    epsilon to sqrt(v) before the bias correction (the paper's "epsilon hat" form, also scikit-learn's),
+    which is the same update with eps scaled by sqrt(1 - beta2^t): the two differ only while v is tiny.
+    Defaults are Keras' values (lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-7); PyTorch's eps is 1e-8.
     """
 
     name = "adam"
-    arrays_per_parameter = 2  # m and v
+    state_names = ("first_moment", "second_moment")
 
     def __init__(self, learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-7):
+        super().__init__()
         _check_positive("learning_rate", learning_rate)
         _check_positive("epsilon", epsilon)
-        for argument, value in (("beta1", beta1), ("beta2", beta2)):
-            if not 0 <= value < 1:
-                raise ValueError(f"{argument} must lie in [0, 1), got {value!r}")
+        _check_fraction("beta1", beta1)
+        _check_fraction("beta2", beta2)
         self.learning_rate = float(learning_rate)
         self.beta1 = float(beta1)
         self.beta2 = float(beta2)
         self.epsilon = float(epsilon)
-        self.iterations = 0
-        self.first_moments = None
-        self.second_moments = None
-
-    def __repr__(self):
-        return (f"Adam(learning_rate={self.learning_rate}, beta1={self.beta1}, beta2={self.beta2}, "
-                f"epsilon={self.epsilon})")
 
     def get_config(self):
-        return {"name": self.name, "learning_rate": self.learning_rate, "beta1": self.beta1,
-                "beta2": self.beta2, "epsilon": self.epsilon}
-
-    def state_arrays(self):
-        if self.first_moments is None:
-            return []
-        return list(self.first_moments) + list(self.second_moments)
-
-    def set_state(self, iterations, arrays):
-        half = len(arrays) // 2
-        self.iterations = int(iterations)
-        self.first_moments = [np.array(a) for a in arrays[:half]] if arrays else None
-        self.second_moments = [np.array(a) for a in arrays[half:]] if arrays else None
+        return {"learning_rate": self.learning_rate, "beta1": self.beta1, "beta2": self.beta2,
+                "epsilon": self.epsilon}
 
     def step(self, parameters, gradients):
-        if self.first_moments is None:
-            self.first_moments = [np.zeros_like(p) for p in parameters]
-            self.second_moments = [np.zeros_like(p) for p in parameters]
-        self.iterations += 1
-        t = self.iterations
-        # 1 / (1 - beta^t) in float64, then cast: beta2^t creeps towards 1 for thousands of steps and
-        # computing it in float32 would round the correction badly.
-        inverse_correction1 = 1.0 / (1.0 - self.beta1 ** t)
-        inverse_correction2 = 1.0 / (1.0 - self.beta2 ** t)
-        for parameter, grad, m, v in zip(parameters, gradients, self.first_moments, self.second_moments):
-            cast = parameter.dtype.type
-            optim.adam_update(parameter.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
-                              cast(self.learning_rate), cast(self.beta1), cast(self.beta2), cast(self.epsilon),
-                              cast(inverse_correction1), cast(inverse_correction2))
+        # 1 / (1 - beta^t) in float64, then cast to the parameters' dtype: beta2^t falls from 0.999 towards
+        # 0 over thousands of steps, so 1 - beta2^t starts at 0.001, where float32 would keep only ~4
+        # correct digits of the correction.
+        t = self.iterations + 1
+        self._inverse_corrections = (1.0 / (1.0 - self.beta1 ** t), 1.0 / (1.0 - self.beta2 ** t))
+        return super().step(parameters, gradients)
+
+    def _update(self, parameter, gradient, first_moment, second_moment):
+        cast = parameter.dtype.type
+        inverse_correction1, inverse_correction2 = self._inverse_corrections
+        return optim.adam_update(parameter, gradient, first_moment, second_moment, cast(self.learning_rate),
+                                 cast(self.beta1), cast(self.beta2), cast(self.epsilon), cast(inverse_correction1),
+                                 cast(inverse_correction2))
+
+    def _check_state_array(self, name, index, array, parameter):
+        super()._check_state_array(name, index, array, parameter)
+        if name == "second_moment" and (array < 0).any():
+            raise ValueError(f"state second_moment[{index}] has negative values (a mean of squares cannot)")
 
 
 class SGD(Optimizer):
@@ -102,55 +210,59 @@ class SGD(Optimizer):
     """
 
     name = "sgd"
-    arrays_per_parameter = 1  # the velocity
+    state_names = ("velocity",)
 
     def __init__(self, learning_rate=0.01, momentum=0.0):
+        super().__init__()
         _check_positive("learning_rate", learning_rate)
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must lie in [0, 1), got {momentum!r}")
+        _check_fraction("momentum", momentum)
         self.learning_rate = float(learning_rate)
         self.momentum = float(momentum)
-        self.iterations = 0
-        self.velocities = None
-
-    def __repr__(self):
-        return f"SGD(learning_rate={self.learning_rate}, momentum={self.momentum})"
 
     def get_config(self):
-        return {"name": self.name, "learning_rate": self.learning_rate, "momentum": self.momentum}
+        return {"learning_rate": self.learning_rate, "momentum": self.momentum}
 
-    def state_arrays(self):
-        return list(self.velocities) if self.velocities is not None else []
-
-    def set_state(self, iterations, arrays):
-        self.iterations = int(iterations)
-        self.velocities = [np.array(a) for a in arrays] if arrays else None
-
-    def step(self, parameters, gradients):
-        if self.velocities is None:
-            self.velocities = [np.zeros_like(p) for p in parameters]
-        self.iterations += 1
-        for parameter, grad, velocity in zip(parameters, gradients, self.velocities):
-            cast = parameter.dtype.type
-            optim.sgd_momentum_update(parameter.reshape(-1), grad.reshape(-1), velocity.reshape(-1),
-                                      cast(self.learning_rate), cast(self.momentum))
+    def _update(self, parameter, gradient, velocity):
+        cast = parameter.dtype.type
+        return optim.sgd_momentum_update(parameter, gradient, velocity, cast(self.learning_rate),
+                                         cast(self.momentum))
 
 
 OPTIMIZERS = {"adam": Adam, "sgd": SGD}
 
 
 def get_optimizer(optimizer):
-    """None -> Adam with Keras' defaults; a name in OPTIMIZERS; a dict from ``get_config``; or an instance."""
+    """None -> Adam with Keras' defaults; a name; a config dict ({"name": "adam", "learning_rate": ...});
+    or an Optimizer instance (used as it is: it will be bound to the model's parameters)."""
+    from .registry import lookup, registered_names
+
     if optimizer is None:
         return Adam()
     if isinstance(optimizer, Optimizer):
         return optimizer
+    options = {}
     if isinstance(optimizer, dict):
         options = dict(optimizer)
-        name = options.pop("name", None)
-        if name not in OPTIMIZERS:
-            raise ValueError(f"optimizer={name!r} is not one of {sorted(OPTIMIZERS)}")
-        return OPTIMIZERS[name](**options)
-    if isinstance(optimizer, str) and optimizer.lower() in OPTIMIZERS:
-        return OPTIMIZERS[optimizer.lower()]()
-    raise ValueError(f"optimizer={optimizer!r} is not one of {sorted(OPTIMIZERS)} or an Optimizer instance")
+        optimizer = options.pop("name", None)
+    cls = lookup(optimizer.lower() if isinstance(optimizer, str) else optimizer, "optimizer")
+    if cls is None:
+        raise ValueError(f"optimizer={optimizer!r} is not one of {registered_names('optimizer')} or an "
+                         "Optimizer instance")
+    try:
+        return cls(**options)
+    except TypeError as error:
+        raise ValueError(f"optimizer {optimizer!r} does not take the options {options}: {error}") from None
+
+
+def optimizer_config(optimizer):
+    return {"name": optimizer.name, **optimizer.get_config()}
+
+
+def _register_built_ins():
+    from .registry import register
+
+    for cls in OPTIMIZERS.values():
+        register(cls)
+
+
+_register_built_ins()

@@ -252,7 +252,7 @@ def trained_model(files):
 
 def test_train_saves_a_model_that_npae_load_reads(files, trained_model, capsys):
     model = npae.load(trained_model)
-    assert model.sizes == [784, 8] and model.loss_.name == "bce"       # 0..255 pixels were scaled to [0, 1]
+    assert model.sizes == [784, 8] and model.loss.name == "bce"       # 0..255 pixels were scaled to [0, 1]
     status, out, err = run(["train", files / "table.csv", "-o", files / "table-model.npz", "--epochs", "2",
                             "--validation-split", "0.2"], capsys)
     assert status == 0

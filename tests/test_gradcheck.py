@@ -26,9 +26,10 @@ def test_numerical_gradient_of_a_known_function():
 
 def test_gradcheck_catches_a_wrong_gradient(rng):
     class WrongReLU(npae.ReLU):
-        def _backward(self, a, grad_out, grad_z, bias_grad):
-            super()._backward(a, grad_out, grad_z, bias_grad)
+        def backward_with_bias(self, z, a, grad_a, grad_z, bias_grad, accumulate):
+            grad_z = super().backward_with_bias(z, a, grad_a, grad_z, bias_grad, accumulate)
             grad_z *= 1.01  # a 1 % error, as a typo in a derivative would make
+            return grad_z
 
     x = _off_the_kink(rng.standard_normal((4, 5)))
     assert gradcheck(WrongReLU(), x) > 1e-3
@@ -74,7 +75,7 @@ def test_bce_gradient_on_probabilities(jit, rng):
 @BOTH_PATHS
 def test_bce_gradient_from_logits(jit, rng):
     logits, target = rng.standard_normal((4, 6)) * 3, rng.uniform(0, 1, (4, 6))
-    assert gradcheck(npae.BinaryCrossEntropy(), logits, target, logits=True, jit=jit) < TOLERANCE
+    assert gradcheck(npae.BinaryCrossEntropy(from_logits=True), logits, target, jit=jit) < TOLERANCE
 
 
 @BOTH_PATHS
@@ -132,6 +133,23 @@ def test_gradcheck_refuses_float32(rng):
         gradcheck(object(), None)
 
 
+@BOTH_PATHS
+@pytest.mark.parametrize("make", [npae.ReLU, npae.Tanh, lambda: npae.LeakyReLU(0.2)], ids=["relu", "tanh", "leaky"])
+def test_one_activation_instance_shared_by_every_layer(make, jit, rng):
+    """Passing one Activation object gives each layer its own copy (it used to give 1.0 for ReLU)."""
+    model = npae.Autoencoder([6, 5, 3], activation=make(), dtype="float64", seed=0)
+    x = rng.uniform(0.1, 1, (4, 6))
+    assert gradcheck(model, x, jit=jit) < TOLERANCE
+
+
+def test_whole_sequential_with_stand_alone_activation_layers(rng):
+    """Activations as layers of their own, between Dense layers without activation."""
+    model = npae.Sequential([npae.Dense(6, 4, dtype="float64", rng=0), npae.Tanh(),
+                             npae.Dense(4, 3, dtype="float64", rng=1), npae.Sigmoid()], loss="mse")
+    x, y = rng.standard_normal((5, 6)), rng.uniform(0, 1, (5, 3))
+    assert gradcheck(model, x, y) < TOLERANCE
+
+
 def test_torch_agrees_on_the_paper_model_gradients(rng):
     """Optional cross-check with PyTorch autograd (the finite differences above are the primary oracle)."""
     torch = pytest.importorskip("torch")
@@ -142,9 +160,8 @@ def test_torch_agrees_on_the_paper_model_gradients(rng):
     reconstruction_logits = torch.relu(xt @ W1 + b1) @ W2 + b2
     loss = torch.nn.functional.binary_cross_entropy_with_logits(reconstruction_logits, xt)
     loss.backward()
-    output = model.network.forward(x, training=True, logits=True)
-    value, grad = model.loss_.value_and_grad_from_logits(output, x)
-    model.network.backward(grad, logits=True, need_input_grad=False)
+    model.zero_grad()
+    value = model.value_and_grad(x)
     assert value == pytest.approx(loss.item(), rel=1e-12)
-    for ours, theirs in zip(model.network.gradients(), (W1, b1, W2, b2)):
+    for ours, theirs in zip(model.gradients(), (W1, b1, W2, b2)):
         np.testing.assert_allclose(ours, theirs.grad.numpy(), rtol=1e-10, atol=1e-14)

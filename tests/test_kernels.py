@@ -27,7 +27,9 @@ def _inputs(name, rng, dtype):
     target = rng.uniform(0, 1, z.shape).astype(dtype)
     sigmoid = (1 / (1 + np.exp(-z))).astype(dtype)
     out = np.zeros_like(z)
-    column_out = np.zeros(z.shape[1], dtype=dtype)
+    # Backward kernels add to the bias gradient (accumulate=True): start from a non-zero one, so that a
+    # kernel that overwrote it would fail (accumulate=False is tested below).
+    column_out = rng.uniform(-1, 1, z.shape[1]).astype(dtype)
     if name == "bias_identity_forward" or name == "bias_relu_forward":
         return (z, bias)
     if name == "bias_leaky_relu_forward":
@@ -39,14 +41,14 @@ def _inputs(name, rng, dtype):
         return (np.concatenate([z, [[-200.0, -88.0, 88.0, 200.0] * (z.shape[1] // 4) + [0.0] * (z.shape[1] % 4)]]
                                ).astype(dtype), bias)
     if name == "column_sums":
-        return (z, column_out)
+        return (z, column_out, True)
     if name in ("relu_backward", "sigmoid_backward", "tanh_backward"):
         activation_output = {"relu": np.maximum(z, 0), "sigmoid": sigmoid, "tanh": np.tanh(z)}[name.split("_")[0]]
-        return (activation_output.astype(dtype), target, out, column_out)
+        return (activation_output.astype(dtype), target, out, column_out, True)
     if name == "leaky_relu_backward":
-        return (np.where(z > 0, z, 0.1 * z).astype(dtype), target, out, column_out, cast(0.1))
+        return (np.where(z > 0, z, 0.1 * z).astype(dtype), target, out, column_out, cast(0.1), True)
     if name == "elu_backward":
-        return (np.where(z > 0, z, np.expm1(z)).astype(dtype), target, out, column_out, cast(1.0))
+        return (np.where(z > 0, z, np.expm1(z)).astype(dtype), target, out, column_out, cast(1.0), True)
     if name == "gather_rows":
         return (z, rng.integers(0, z.shape[0], 50), np.zeros((50, z.shape[1]), dtype=dtype))
     if name == "sigmoid_bce_from_logits":
@@ -93,6 +95,28 @@ def test_kernel_matches_reference(name, dtype):
             np.testing.assert_allclose(kernel_array, reference_array, rtol=tolerance, atol=tolerance)
 
 
+ACCUMULATING = [name for name in CORE_PAIRS if name == "column_sums" or name.endswith("_backward")]
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["numpy", "numba"])
+@pytest.mark.parametrize("name", ACCUMULATING)
+def test_bias_gradient_is_added_or_written(name, jit):
+    """accumulate=True adds the column sums to bias_grad, accumulate=False writes them (the same numbers
+    as adding them to zeros)."""
+    pair = REGISTRY[name]
+    function = pair.kernel if jit else pair.reference
+    arguments = list(_inputs(name, np.random.default_rng(3), np.float64))
+    bias_position = 1 if name == "column_sums" else 3
+    start = arguments[bias_position].copy()
+    function(*arguments)
+    added = arguments[bias_position] - start
+    arguments[bias_position] = np.full_like(start, 123.0)
+    arguments[-1] = False
+    function(*arguments)
+    np.testing.assert_allclose(arguments[bias_position], added, rtol=1e-12, atol=1e-12)
+    assert np.abs(added).max() > 0
+
+
 def test_reference_path_runs_without_numba():
     """NPAE_JIT=0: a whole training run on the NumPy references, and Numba is never even imported."""
     code = ("import sys, numpy as np, npae; assert not npae.jit_enabled(); "
@@ -104,14 +128,19 @@ def test_reference_path_runs_without_numba():
     assert result.returncode == 0, result.stderr
 
 
-def test_kernels_are_cached_on_disk():
-    """cache=True: after a kernel has run, its compiled code is stored next to the source."""
-    with npae._backend.jit(True):
-        z = np.ones((2, 3))
-        REGISTRY["exp_negative_abs"](z, np.empty_like(z))
-    cache_folder = os.path.join(os.path.dirname(sigmoid.__file__), "__pycache__")
-    assert any(name.startswith("sigmoid.exp_negative_abs_numba") and name.endswith(".nbi")
-               for name in os.listdir(cache_folder))
+def test_kernels_are_cached_on_disk(tmp_path):
+    """cache=True: a first process compiles a kernel and stores it in an empty cache folder; a second
+    process loads it from there instead of compiling (Numba counts cache hits per signature)."""
+    code = ("import numpy as np, npae; from npae.kernels import sigmoid; z = np.ones((2, 3)); "
+            "sigmoid.exp_negative_abs(z, np.empty_like(z)); "
+            "print(sum(sigmoid.exp_negative_abs_numba.compiled.stats.cache_hits.values()))")
+    environment = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), NPAE_JIT="1")
+    runs = [subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True)
+            for _ in range(2)]
+    assert all(run.returncode == 0 for run in runs), runs[0].stderr + runs[1].stderr
+    stored = [path.name for path in tmp_path.rglob("*") if path.suffix in (".nbi", ".nbc")]
+    assert any(name.startswith("sigmoid.exp_negative_abs_numba") for name in stored), stored
+    assert [run.stdout.strip() for run in runs] == ["0", "1"]  # compiled, then loaded
 
 
 def test_exp_kernel_is_as_accurate_as_numpy_everywhere_in_float32():

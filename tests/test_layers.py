@@ -31,9 +31,19 @@ def test_activations_keep_float32_and_do_not_modify_input(name, rng):
     z = rng.standard_normal((4, 5)).astype(np.float32)
     before = z.copy()
     layer = get_activation(name)
-    a = layer.forward(z)
+    a = layer.forward(z, training=True)
     assert a.dtype == np.float32 and layer.backward(np.ones_like(a)).dtype == np.float32
     np.testing.assert_array_equal(z, before)
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_activations_work_on_images_with_channels(name, rng):
+    """A stand-alone activation takes any shape (for example (N, H, W, C) after a convolution)."""
+    z = rng.standard_normal((2, 3, 4, 5))
+    layer = get_activation(name)
+    a = layer.forward(z, training=True)
+    np.testing.assert_allclose(a, FORMULAS[name](z), rtol=1e-12, atol=1e-15)
+    assert layer.backward(np.ones_like(a)).shape == z.shape
 
 
 def test_unknown_activation_lists_the_choices():
@@ -48,10 +58,43 @@ def test_dense_forward_and_shapes(rng):
     assert layer.W.shape == (5, 3) and layer.b.shape == (3,) and layer.W.dtype == np.float32
     x = rng.standard_normal((4, 5)).astype(np.float32)
     np.testing.assert_allclose(layer.forward(x), np.maximum(x @ layer.W + layer.b, 0), rtol=1e-6)
+    layer.forward(x, training=True)
     grad_in = layer.backward(np.ones((4, 3), np.float32))
     assert grad_in.shape == (4, 5) and layer.dW.shape == (5, 3) and layer.db.shape == (3,)
     with pytest.raises(ValueError, match="in_features"):
         npae.Dense(0, 3)
+    with pytest.raises(ValueError, match=r"takes x of shape \(batch, 5\), got \(4, 6\)"):
+        layer.forward(np.ones((4, 6)))
+    with pytest.raises(ValueError, match="grad_output has shape"):
+        layer.backward(np.ones((4, 2), np.float32))
+
+
+def test_dense_gradients_accumulate_and_zero_grad_resets_them(rng):
+    """Two backward passes add up (a parameter used twice gets both contributions); zero_grad clears."""
+    layer = npae.Dense(5, 3, activation="tanh", dtype="float64", rng=0)
+    x, g = rng.standard_normal((4, 5)), rng.standard_normal((4, 3))
+    layer.zero_grad()
+    layer.forward(x, training=True)
+    layer.backward(g)
+    once = [grad.copy() for grad in layer.gradients()]
+    layer.forward(x, training=True)
+    layer.backward(g)
+    for single, double in zip(once, layer.gradients()):
+        np.testing.assert_allclose(double, 2 * single, rtol=1e-14)
+    layer.zero_grad()
+    assert all(not grad.any() for grad in layer.gradients())
+
+
+def test_public_forward_and_backward_return_new_arrays(rng):
+    layer = npae.Dense(5, 3, activation="relu", rng=0)
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    first = layer.forward(x, training=True)
+    kept = first.copy()
+    grad = layer.backward(np.ones((4, 3), np.float32))
+    second = layer.forward(x * 2)
+    assert not np.shares_memory(first, second)
+    np.testing.assert_array_equal(first, kept)
+    assert not np.shares_memory(grad, layer.backward(np.ones((4, 3), np.float32)))
 
 
 def test_backward_before_forward_is_an_error():
@@ -60,16 +103,25 @@ def test_backward_before_forward_is_an_error():
 
 
 def test_glorot_uniform_limits_and_variance():
-    W = get_initializer("glorot_uniform")(400, 200, np.random.default_rng(0), np.float64)
+    W = get_initializer("glorot_uniform")((400, 200), np.random.default_rng(0), np.float64)
     limit = np.sqrt(6 / 600)
     assert np.abs(W).max() <= limit and np.abs(W).max() > 0.99 * limit
     assert W.var() == pytest.approx(limit ** 2 / 3, rel=0.02)  # variance of U(-l, l) is l^2 / 3 = 2 / 600
 
 
-def test_he_normal_variance_and_zeros():
-    W = get_initializer("he_normal")(500, 300, np.random.default_rng(0), np.float64)
+def test_he_normal_and_he_uniform_variance_and_zeros():
+    W = get_initializer("he_normal")((500, 300), np.random.default_rng(0), np.float64)
     assert W.mean() == pytest.approx(0, abs=0.003) and W.var() == pytest.approx(2 / 500, rel=0.02)
-    assert not get_initializer("zeros")(3, 2, None, np.float32).any()
+    U = get_initializer("he_uniform")((500, 300), np.random.default_rng(0), np.float64)
+    assert np.abs(U).max() <= np.sqrt(6 / 500) and U.var() == pytest.approx(2 / 500, rel=0.02)
+    assert not get_initializer("zeros")((3, 2), None, np.float32).any()
+
+
+def test_fans_of_a_convolution_kernel_follow_keras():
+    from npae.initializers import fans
+
+    assert fans((784, 64)) == (784, 64)
+    assert fans((3, 3, 16, 32)) == (3 * 3 * 16, 3 * 3 * 32)
 
 
 def test_mse_and_bce_values(rng):
@@ -79,8 +131,10 @@ def test_mse_and_bce_values(rng):
     expected = -np.mean(x * np.log(p) + (1 - x) * np.log(1 - p))
     assert npae.BinaryCrossEntropy().value(p, x) == pytest.approx(expected, rel=1e-12)
     z = np.log(p / (1 - p))  # the logits of p
-    bce_logits, _ = npae.BinaryCrossEntropy().value_and_grad_from_logits(z, x)
+    from_logits = npae.BinaryCrossEntropy(from_logits=True)
+    bce_logits, _ = from_logits.value_and_grad(z, x)
     assert bce_logits == pytest.approx(expected, rel=1e-10)
+    np.testing.assert_allclose(from_logits.to_prediction(z), p, rtol=1e-12)
 
 
 def test_bce_agrees_with_scikit_learn(rng):
@@ -96,7 +150,7 @@ def test_bce_from_logits_is_finite_at_extremes(jit):
     z = np.array([[-1e4, -100.0, -20.0, 0.0, 20.0, 100.0, 1e4]], dtype=np.float32)
     x = np.array([[1.0, 1.0, 0.0, 0.5, 1.0, 0.0, 0.0]], dtype=np.float32)
     with npae._backend.jit(jit):
-        loss, grad = npae.BinaryCrossEntropy().value_and_grad_from_logits(z, x)
+        loss, grad = npae.BinaryCrossEntropy(from_logits=True).value_and_grad(z, x)
     assert np.isfinite(loss) and np.all(np.isfinite(grad))
     # the terms: 1e4, 100, ~2e-9, log 2, ~2e-9, 100, 1e4  (max(z, 0) - z x + log1p(e^-|z|))
     assert loss == pytest.approx((2e4 + 200 + np.log(2)) / 7, rel=1e-5)
@@ -106,7 +160,7 @@ def test_bce_from_logits_is_finite_at_extremes(jit):
 def test_bce_refuses_targets_outside_the_unit_interval():
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         npae.BinaryCrossEntropy().value(np.full((2, 2), 0.5), np.array([[0.0, 1.0], [1.5, 0.0]]))
-    with pytest.raises(ValueError, match=r"\[-0.5, 1\]"):
+    with pytest.raises(ValueError, match=r"\[-0.5, 1\].*loss='mse' with output_activation='identity'"):
         npae.BinaryCrossEntropy().value(np.full((1, 2), 0.5), np.array([[-0.5, 1.0]]))
     with pytest.raises(ValueError, match="loss='l1' is not one of"):
         npae.Autoencoder([4, 2], loss="l1")

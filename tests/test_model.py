@@ -1,4 +1,6 @@
 """The Autoencoder: construction, training, inference, weights, reproducibility and bad input."""
+import copy
+
 import numpy as np
 import pytest
 
@@ -18,9 +20,14 @@ def test_architecture_mirrors_the_encoder():
     shapes = [w.shape for w in model.get_weights()]
     assert shapes == [(784, 256), (256,), (256, 64), (64,), (64, 8), (8,),
                       (8, 64), (64,), (64, 256), (256,), (256, 784), (784,)]
-    assert [layer.activation.name for layer in model.network.layers] == ["relu"] * 5 + ["sigmoid"]
+    # the output sigmoid belongs to the loss: the network ends in logits (npae.losses)
+    assert [layer.activation.name for layer in model.layers] == ["relu"] * 5 + ["identity"]
+    assert model.loss.from_logits and isinstance(model.loss, npae.BinaryCrossEntropy)
+    assert len(model.encoder) == 3 and len(model.decoder) == 3 and model.latent_shape == (8,)
     assert "784-256-64-8-64-256-784" in repr(model)
-    assert "total" in model.summary() and "402,040" not in model.summary()[:10]
+    summary = model.summary()
+    # 784*256+256 + 256*64+64 + 64*8+8, then the mirror: 8*64+64 + 64*256+256 + 256*784+784
+    assert "436,632" in summary.splitlines()[-2] and "applies the sigmoid" in summary
 
 
 def test_paper_model_parameter_count():
@@ -30,7 +37,7 @@ def test_paper_model_parameter_count():
 
 def test_latent_activation_and_dtype():
     model = npae.Autoencoder([10, 5, 2], latent_activation="identity", dtype="float64")
-    assert [layer.activation.name for layer in model.encoder_layers] == ["relu", "identity"]
+    assert [layer.activation.name for layer in model.encoder] == ["relu", "identity"]
     assert all(w.dtype == np.float64 for w in model.get_weights())
     assert npae.Autoencoder([10, 2]).get_weights()[0].dtype == np.float32
 
@@ -86,11 +93,17 @@ def test_inference_shapes_and_reconstruction_error(images):
 
 
 def test_denoising_noise_touches_inputs_only(images):
-    model = npae.Autoencoder([30, 8], noise=0.3, seed=0, loss="mse")
-    model.fit(images, epochs=3, verbose=0)
-    clean = npae.Autoencoder([30, 8], seed=0, loss="mse")
-    clean.fit(images, epochs=3, verbose=0)
-    assert not np.array_equal(model.get_weights()[0], clean.get_weights()[0])
+    model = npae.Autoencoder([30, 8], noise=0.3, seed=0, loss="mse", dtype="float64")
+    images = images.astype(np.float64)
+    twin = npae.Autoencoder([30, 8], seed=0, loss="mse", dtype="float64")  # same initial weights
+    # The noise the step will draw, from a copy of the model's noise generator:
+    noise = copy.deepcopy(model.noise_rng).standard_normal(images[:50].shape) * 0.3
+    loss = model.train_on_batch(images[:50])
+    # the loss is that of the noisy inputs against the *clean* targets ...
+    assert loss == pytest.approx(twin.evaluate(images[:50] + noise, images[:50]), rel=1e-12)
+    # ... and not against the noisy ones (which lie outside the sigmoid's (0, 1): a warning says so)
+    with pytest.warns(UserWarning, match="outputs lie in"):
+        assert loss != pytest.approx(twin.evaluate(images[:50] + noise), rel=1e-3)
     # evaluation is noise free: evaluating twice gives the same number
     assert model.evaluate(images) == model.evaluate(images)
 
@@ -99,7 +112,7 @@ def test_tied_weights_share_one_matrix(images):
     model = npae.Autoencoder([30, 8], tied=True, seed=0)
     assert [w.shape for w in model.get_weights()] == [(30, 8), (8,), (30,)]
     model.fit(images, epochs=2, verbose=0)
-    encoder, decoder = model.network.layers
+    encoder, decoder = model.layers
     assert decoder.W.base is encoder.W or np.shares_memory(decoder.W, encoder.W)
     np.testing.assert_array_equal(decoder.W, encoder.W.T)
 
@@ -113,9 +126,9 @@ def test_penalties_are_part_of_the_loss(images):
 
 
 def test_sgd_optimizer_and_names():
-    assert isinstance(npae.Autoencoder([4, 2], optimizer="sgd").optimizer_, npae.SGD)
-    assert isinstance(npae.Autoencoder([4, 2]).optimizer_, npae.Adam)
-    assert npae.Autoencoder([4, 2], loss="binary_crossentropy").loss_.name == "bce"
+    assert isinstance(npae.Autoencoder([4, 2], optimizer="sgd").optimizer, npae.SGD)
+    assert isinstance(npae.Autoencoder([4, 2]).optimizer, npae.Adam)
+    assert npae.Autoencoder([4, 2], loss="binary_crossentropy").loss.name == "bce"
 
 
 def test_set_weights_validates_before_changing_anything():
@@ -132,12 +145,13 @@ def test_set_weights_validates_before_changing_anything():
 
 
 @pytest.mark.parametrize("bad, message", [
-    (np.ones((5, 7)), "7 features per row, expected 6"),
-    (np.ones(6), "2-D"),
+    (np.ones((5, 7)), r"shape \(5, 7\), expected \(N, 6\)"),
+    (np.ones(6), r"for a single observation use x\[None\]"),
     (np.ones((0, 6)), "empty"),
     (np.full((3, 6), np.nan), "NaN or infinity"),
     (np.array([["a"] * 6]), "real numbers"),
-    (np.full((3, 6), 255.0), r"\[0, 1\].*divide 8-bit pixels by 255"),
+    (np.full((3, 6), 255.0), r"\[0, 1\].*divide 8-bit pixels by 255, or use loss='mse'"),
+    (np.full((3, 6), 1e39), r"beyond float32's range"),
 ])
 def test_bad_input_names_the_problem(bad, message):
     model = npae.Autoencoder([6, 2], seed=0)
@@ -154,6 +168,12 @@ def test_bad_input_names_the_problem(bad, message):
     (dict(sizes=[4, 2], activation="rellu"), r"activation='rellu' is not one of \['elu'"),
     (dict(sizes=[4, 2], loss="hinge"), "loss='hinge'"),
     (dict(sizes=[4, 2], output_activation="relu"), "needs output_activation='sigmoid'"),
+    (dict(sizes=[4, 2], encoder=[npae.Dense(4, 2)], decoder=[npae.Dense(2, 4)]), "not both"),
+    (dict(encoder=[npae.Dense(4, 2)], decoder=[npae.Dense(2, 4)]), "give the loss"),
+    (dict(encoder=[npae.Dense(4, 2)], decoder=[npae.Dense(2, 4)], loss="mse", activation="tanh"),
+     "activation only apply to Autoencoder"),
+    (dict(encoder=[npae.Dense(4, 2)], decoder=[npae.Dense(3, 4)], loss="mse"), r"decoder\[0\] does not fit"),
+    (dict(encoder=[npae.Dense(4, 2)], decoder=[npae.Dense(2, 5)], loss="mse"), "give back its input's shape"),
     (dict(sizes=[4, 2], dtype="float16"), "dtype"),
     (dict(sizes=[4, 2], optimizer="rmsprop"), "optimizer='rmsprop'"),
     (dict(sizes=[4, 2], noise=-1), "noise"),
@@ -176,13 +196,33 @@ def test_bad_fit_arguments(kwargs, message):
         npae.Autoencoder([4, 2]).fit(np.zeros((10, 4)), verbose=0, **kwargs)
 
 
-def test_divergence_stops_and_keeps_finite_weights(rng):
+def test_divergence_restores_the_weights_and_the_optimizer_state_of_the_epoch_start(rng):
     x = rng.uniform(0, 1, (64, 6))
     model = npae.Autoencoder([6, 3], activation="identity", output_activation="identity", loss="mse",
-                             optimizer=npae.SGD(learning_rate=1e6), seed=0)
+                             optimizer=npae.SGD(learning_rate=1e6, momentum=0.5), seed=0)
+    model.fit(x, epochs=1, batch_size=64, verbose=0)  # one step: finite, but far off
+    start_weights, (start_iterations, start_state) = model.get_weights(), model.optimizer.get_state()
     with pytest.raises(FloatingPointError, match="restored"):
         model.fit(x, epochs=50, batch_size=8, verbose=0)
-    assert all(np.isfinite(w).all() for w in model.get_weights())
+    for saved, now in zip(start_weights, model.get_weights()):
+        np.testing.assert_array_equal(saved, now)
+    iterations, state = model.optimizer.get_state()
+    assert iterations == start_iterations == 1
+    for saved, now in zip(start_state, state):
+        np.testing.assert_array_equal(saved, now)
+
+
+def test_an_update_that_overflows_is_undone(rng):
+    """The loss is finite, but the step itself makes a weight infinite: checked after the update too."""
+    x = rng.uniform(0, 1000, (8, 4))
+    model = npae.Autoencoder([4, 2], activation="identity", output_activation="identity", loss="mse",
+                             optimizer=npae.SGD(learning_rate=1e308), dtype="float64", seed=0)
+    before = model.get_weights()
+    with pytest.raises(FloatingPointError, match="NaN or infinite"):
+        model.train_on_batch(x)
+    for saved, now in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(saved, now)
+    assert model.optimizer.iterations == 0
 
 
 def test_mnist_first_epochs_match_the_paper_scale(mnist):

@@ -67,7 +67,7 @@ def run(data=None, *, quick=False, seed=0, latent_sizes=LATENT_SIZES, models=Non
     linear = linear_autoencoder(x_train.shape[1], q, seed)
     fit_with_progress(linear, x_train - pca.mean_, epochs=epochs, batch_size=BATCH_SIZE, progress=progress,
                       label=f"linear autoencoder 784-{q}-784 (MSE)")
-    decoder_rows = linear.decoder_layers[0].W                                   # (q, d)
+    decoder_rows = linear.decoder[0].W                                          # (q, d)
     angles = principal_angles(decoder_rows.T, pca.components_[:q].T, degrees=True)
     components = pca.components_[:q]
     timings["linear"] = time.perf_counter() - started

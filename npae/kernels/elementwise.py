@@ -5,6 +5,12 @@ Every function comes as a pair, the plain-NumPy *reference* (``*_numpy``) first 
 arguments.  ``npae.set_jit(False)`` (or ``NPAE_JIT=0``) runs the references.
 
 Shapes: ``z``, ``a``, ``grad_out``, ``grad_z`` are (B, D) C-contiguous; ``bias`` and ``bias_grad`` are (D,).
+The kernels trust these shapes (an index out of bounds would write outside an array): their callers in
+``npae.activations`` and ``npae.layers`` check them.
+
+Gradients accumulate: with ``accumulate=True`` the backward kernels *add* the bias gradient to
+``bias_grad`` (a parameter used twice gets both contributions); with ``accumulate=False`` they write it,
+which is the same as adding it to zeros, without a separate pass to write the zeros first.
 
 Why the kernels look the way they do (measured on a 2-core x86-64, float32, 256 x 784 blocks):
 
@@ -79,33 +85,43 @@ def bias_leaky_relu_forward_numba(z, bias, negative_slope):
 # Backward: grad_z = grad_out * f'(z), with f' computed from the cached output a, fused with
 # bias_grad = sum over the batch of grad_z (the bias gradient of the same Dense layer).
 # --------------------------------------------------------------------------------------------------------
-def column_sums_numpy(grad_z, bias_grad):
-    """bias_grad <- sum_i grad_z[i, :].  dL/db = sum over the batch of dL/dz, shape (D,)."""
-    np.sum(grad_z, axis=0, out=bias_grad)
+def _add_or_write(sums, bias_grad, accumulate):
+    """bias_grad += sums (accumulate) or bias_grad <- sums: the references' last step."""
+    if accumulate:
+        bias_grad += sums
+    else:
+        bias_grad[:] = sums
+
+
+def column_sums_numpy(grad_z, bias_grad, accumulate):
+    """bias_grad (+)= sum_i grad_z[i, :].  dL/db = sum over the batch of dL/dz, shape (D,)."""
+    _add_or_write(np.sum(grad_z, axis=0), bias_grad, accumulate)
 
 
 @numba_kernel
-def column_sums_numba(grad_z, bias_grad):
+def column_sums_numba(grad_z, bias_grad, accumulate):
     """Row-outer accumulation per column, so that the inner loop is SIMD and memory is read in order."""
     rows, columns = grad_z.shape
-    bias_grad[:] = 0
+    if not accumulate:
+        bias_grad[:] = 0
     for i in range(rows):
         for j in range(columns):
             bias_grad[j] += grad_z[i, j]
 
 
-def relu_backward_numpy(a, grad_out, grad_z, bias_grad):
-    """grad_z = grad_out * 1[a > 0]; bias_grad = sum_batch grad_z.  (ReLU'(0) is taken as 0, like Keras.)"""
+def relu_backward_numpy(a, grad_out, grad_z, bias_grad, accumulate):
+    """grad_z = grad_out * 1[a > 0]; bias_grad (+)= sum_batch grad_z.  (ReLU'(0) is taken as 0, like Keras.)"""
     np.multiply(grad_out, a > 0, out=grad_z)
-    np.sum(grad_z, axis=0, out=bias_grad)
+    _add_or_write(np.sum(grad_z, axis=0), bias_grad, accumulate)
 
 
 @numba_kernel
-def relu_backward_numba(a, grad_out, grad_z, bias_grad):
+def relu_backward_numba(a, grad_out, grad_z, bias_grad, accumulate):
     """Mask, multiply and bias-gradient sum in one pass, no boolean temporary."""
     rows, columns = a.shape
     zero = a.dtype.type(0)
-    bias_grad[:] = 0
+    if not accumulate:
+        bias_grad[:] = 0
     for i in range(rows):
         for j in range(columns):
             g = grad_out[i, j] if a[i, j] > zero else zero
@@ -113,18 +129,19 @@ def relu_backward_numba(a, grad_out, grad_z, bias_grad):
             bias_grad[j] += g
 
 
-def leaky_relu_backward_numpy(a, grad_out, grad_z, bias_grad, negative_slope):
+def leaky_relu_backward_numpy(a, grad_out, grad_z, bias_grad, negative_slope, accumulate):
     """grad_z = grad_out * (1 if a > 0 else alpha); the sign of a equals the sign of z because alpha > 0."""
     np.multiply(grad_out, np.where(a > 0, 1, negative_slope).astype(a.dtype), out=grad_z)
-    np.sum(grad_z, axis=0, out=bias_grad)
+    _add_or_write(np.sum(grad_z, axis=0), bias_grad, accumulate)
 
 
 @numba_kernel
-def leaky_relu_backward_numba(a, grad_out, grad_z, bias_grad, negative_slope):
+def leaky_relu_backward_numba(a, grad_out, grad_z, bias_grad, negative_slope, accumulate):
     """One fused pass, as relu_backward_numba."""
     rows, columns = a.shape
     zero = a.dtype.type(0)
-    bias_grad[:] = 0
+    if not accumulate:
+        bias_grad[:] = 0
     for i in range(rows):
         for j in range(columns):
             g = grad_out[i, j] if a[i, j] > zero else negative_slope * grad_out[i, j]
@@ -132,18 +149,19 @@ def leaky_relu_backward_numba(a, grad_out, grad_z, bias_grad, negative_slope):
             bias_grad[j] += g
 
 
-def sigmoid_backward_numpy(a, grad_out, grad_z, bias_grad):
+def sigmoid_backward_numpy(a, grad_out, grad_z, bias_grad, accumulate):
     """grad_z = grad_out * a (1 - a), since sigma'(z) = sigma(z)(1 - sigma(z))."""
     np.multiply(grad_out, a * (1 - a), out=grad_z)
-    np.sum(grad_z, axis=0, out=bias_grad)
+    _add_or_write(np.sum(grad_z, axis=0), bias_grad, accumulate)
 
 
 @numba_kernel
-def sigmoid_backward_numba(a, grad_out, grad_z, bias_grad):
+def sigmoid_backward_numba(a, grad_out, grad_z, bias_grad, accumulate):
     """One fused pass; the derivative comes from the cached output, so no exp."""
     rows, columns = a.shape
     one = a.dtype.type(1)
-    bias_grad[:] = 0
+    if not accumulate:
+        bias_grad[:] = 0
     for i in range(rows):
         for j in range(columns):
             value = a[i, j]
@@ -152,18 +170,19 @@ def sigmoid_backward_numba(a, grad_out, grad_z, bias_grad):
             bias_grad[j] += g
 
 
-def tanh_backward_numpy(a, grad_out, grad_z, bias_grad):
+def tanh_backward_numpy(a, grad_out, grad_z, bias_grad, accumulate):
     """grad_z = grad_out * (1 - a^2), since tanh'(z) = 1 - tanh(z)^2."""
     np.multiply(grad_out, 1 - a * a, out=grad_z)
-    np.sum(grad_z, axis=0, out=bias_grad)
+    _add_or_write(np.sum(grad_z, axis=0), bias_grad, accumulate)
 
 
 @numba_kernel
-def tanh_backward_numba(a, grad_out, grad_z, bias_grad):
+def tanh_backward_numba(a, grad_out, grad_z, bias_grad, accumulate):
     """One fused pass; the derivative comes from the cached output."""
     rows, columns = a.shape
     one = a.dtype.type(1)
-    bias_grad[:] = 0
+    if not accumulate:
+        bias_grad[:] = 0
     for i in range(rows):
         for j in range(columns):
             value = a[i, j]
@@ -172,18 +191,19 @@ def tanh_backward_numba(a, grad_out, grad_z, bias_grad):
             bias_grad[j] += g
 
 
-def elu_backward_numpy(a, grad_out, grad_z, bias_grad, alpha):
+def elu_backward_numpy(a, grad_out, grad_z, bias_grad, alpha, accumulate):
     """grad_z = grad_out * (1 if a > 0 else a + alpha), since alpha(e^z - 1)' = alpha e^z = a + alpha."""
     np.multiply(grad_out, np.where(a > 0, 1, a + alpha).astype(a.dtype), out=grad_z)
-    np.sum(grad_z, axis=0, out=bias_grad)
+    _add_or_write(np.sum(grad_z, axis=0), bias_grad, accumulate)
 
 
 @numba_kernel
-def elu_backward_numba(a, grad_out, grad_z, bias_grad, alpha):
+def elu_backward_numba(a, grad_out, grad_z, bias_grad, alpha, accumulate):
     """One fused pass; the derivative comes from the cached output."""
     rows, columns = a.shape
     zero = a.dtype.type(0)
-    bias_grad[:] = 0
+    if not accumulate:
+        bias_grad[:] = 0
     for i in range(rows):
         for j in range(columns):
             value = a[i, j]

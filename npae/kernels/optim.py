@@ -2,6 +2,14 @@
 
 All scalars arrive already cast to the parameter's dtype: a Python float is float64 in Numba, which would
 promote every element to float64 and halve the SIMD width.
+
+Each update returns True when every updated value is finite.  The optimiser needs to know (training
+must never end with NaN or infinite weights), and counting non-finite values while the values are in
+registers costs nothing, where a separate ``np.isfinite(...).all()`` pass would read every array again.
+``value - value`` is 0 for a finite value and NaN for inf or NaN, so the count is an integer sum of a
+comparison: it vectorises, unlike a float reduction (which LLVM may not reorder).
+
+The kernels trust their caller (``npae.optimizers``) to pass 1-D arrays of one length and one dtype.
 """
 import numpy as np
 
@@ -25,6 +33,7 @@ def adam_update_numpy(parameter, grad, first_moment, second_moment, learning_rat
     first_unbiased = first_moment * inverse_bias_correction1
     second_unbiased = second_moment * inverse_bias_correction2
     parameter -= learning_rate * first_unbiased / (np.sqrt(second_unbiased) + epsilon)
+    return bool(np.isfinite(parameter).all())
 
 
 @numba_kernel
@@ -38,14 +47,19 @@ def adam_update_numba(parameter, grad, first_moment, second_moment, learning_rat
     one = parameter.dtype.type(1)
     one_minus_beta1 = one - beta1
     one_minus_beta2 = one - beta2
+    zero = parameter.dtype.type(0)
+    not_finite = 0
     for i in range(parameter.shape[0]):
         g = grad[i]
         m = beta1 * first_moment[i] + one_minus_beta1 * g
         v = beta2 * second_moment[i] + one_minus_beta2 * (g * g)
         first_moment[i] = m
         second_moment[i] = v
-        parameter[i] -= learning_rate * (m * inverse_bias_correction1) / (
+        value = parameter[i] - learning_rate * (m * inverse_bias_correction1) / (
             np.sqrt(v * inverse_bias_correction2) + epsilon)
+        parameter[i] = value
+        not_finite += (value - value) != zero
+    return not_finite == 0
 
 
 def sgd_momentum_update_numpy(parameter, grad, velocity, learning_rate, momentum):
@@ -53,15 +67,21 @@ def sgd_momentum_update_numpy(parameter, grad, velocity, learning_rate, momentum
     velocity *= momentum
     velocity -= learning_rate * grad
     parameter += velocity
+    return bool(np.isfinite(parameter).all())
 
 
 @numba_kernel
 def sgd_momentum_update_numba(parameter, grad, velocity, learning_rate, momentum):
     """One fused pass (3 arrays) instead of three NumPy passes and a temporary."""
+    zero = parameter.dtype.type(0)
+    not_finite = 0
     for i in range(parameter.shape[0]):
         step = momentum * velocity[i] - learning_rate * grad[i]
         velocity[i] = step
-        parameter[i] += step
+        value = parameter[i] + step
+        parameter[i] = value
+        not_finite += (value - value) != zero
+    return not_finite == 0
 
 
 adam_update = kernel_pair(adam_update_numpy, adam_update_numba)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ..io import atomic_write
+from .._files import atomic_write
 
 DPI = 110
 PAPER_STYLE = {"color": "black", "linestyle": "--", "linewidth": 1}

@@ -21,7 +21,7 @@ import traceback
 from datetime import datetime
 
 from ..experiments import EXPERIMENTS, load
-from ..io import atomic_write
+from .._files import atomic_write
 from ..progress import Progress, format_seconds
 from . import sections
 from .machine import load_average, machine_rows

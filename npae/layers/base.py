@@ -1,0 +1,157 @@
+"""The layer protocol: what every layer of npae, and every layer you write, provides.
+
+A model is a list of layers; training asks each layer for three things (micrograd's and PyTorch's
+contract, with NumPy arrays):
+
+    forward(x, training=False) -> y      y = layer(x), a new array.  With training=True the layer also
+                                         keeps what its backward needs (its input, its output...).
+    backward(grad_output) -> grad_input  given dL/dy (same shape as y) after a training forward: ADD
+                                         dL/dtheta to each gradient array, and return dL/dx.
+    parameters(), gradients()            the trainable arrays and their gradients, two lists in the
+                                         same order with the same shapes.  The optimiser updates the
+                                         parameters in place; nothing else writes to them.
+
+Gradients accumulate (``+=``), they are never assigned: a parameter used twice (the encoder's weight
+matrix reused, transposed, by a tied decoder layer) simply receives both contributions, in whichever
+order backprop reaches them.  ``zero_grad()`` sets every gradient to zero before a batch, as in PyTorch.
+
+Optional, with defaults here:
+
+    zero_grad()                 gradients <- 0                       (default: fill each gradient with 0)
+    output_shape(input_shape)   the output's per-sample shape        (default: the input's shape)
+                                for a per-sample input shape, or a ValueError if the layer cannot take it;
+                                models check their layers line up before any work is done
+    get_config()                the constructor's arguments as JSON values, so that
+                                ``type(layer)(**layer.get_config())`` builds the same layer (default: {})
+    weights_to_penalize()       [(parameter, gradient)] pairs that l1/l2 weight penalties apply to
+                                (default: none; Dense gives its W, never its bias, as Keras does)
+    apply_constraints()         called after every optimiser step (default: nothing)
+
+Shapes: arrays hold a batch, the first axis counting the B observations; ``output_shape`` works on
+the per-sample shape (no batch axis): (784,) for a flattened MNIST image, (28, 28, 1) for one channel.
+
+To write a layer of your own (see ``examples/custom_layer.py``): subclass :class:`Layer`, create its
+arrays with :meth:`Layer.new_parameter` (which also lets ``npae.load`` check a file before allocating
+anything), implement forward and backward, and register the class with ``npae.register`` so that a saved
+model can name it.  ``npae.gradcheck(layer, x)`` then tells you whether your backward is right.
+
+Buffers: a public ``forward``/``backward`` returns new arrays, so that keeping an output is always
+safe.  Inside ``fit`` the built-in layers reuse their output arrays from one batch to the next instead
+(:meth:`Layer.buffer`): fresh ~1 MB arrays cost a page fault per 4 KB on first touch, more than the
+arithmetic done on them.
+"""
+import contextlib
+import contextvars
+
+import numpy as np
+
+from .._memory import check_allocation
+
+# How new_parameter makes arrays (see its docstring): "initialize" (the normal case), "placeholder"
+# (shapes only, no memory: how npae.load checks a file against its architecture before allocating) or
+# "empty" (allocated, not initialised: the file's values are about to be copied in).
+_CONSTRUCTION_MODES = ("initialize", "placeholder", "empty")
+_construction_mode = contextvars.ContextVar("npae_construction_mode", default="initialize")
+
+
+@contextlib.contextmanager
+def construction_mode(mode):
+    """Build layers inside this block with ``mode`` ("placeholder" or "empty"; see Layer.new_parameter)."""
+    if mode not in _CONSTRUCTION_MODES:
+        raise ValueError(f"mode must be one of {_CONSTRUCTION_MODES}, got {mode!r}")
+    token = _construction_mode.set(mode)
+    try:
+        yield
+    finally:
+        _construction_mode.reset(token)
+
+
+def building_placeholders():
+    """True inside ``construction_mode("placeholder")``: parameters are shapes without memory."""
+    return _construction_mode.get() == "placeholder"
+
+
+class Layer:
+    """Base class of every layer; see the module docstring for the protocol.  A layer without parameters
+    (an activation, a reshape) only needs ``forward`` and ``backward``."""
+
+    # Set by Model.fit for the duration of its loop: buffer() then reuses arrays between batches.
+    _reuse_buffers = False
+
+    def forward(self, x, training=False):
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(x, training=False)")
+
+    def backward(self, grad_output):
+        raise NotImplementedError(f"{type(self).__name__} must implement backward(grad_output)")
+
+    def parameters(self):
+        return []
+
+    def gradients(self):
+        return []
+
+    def zero_grad(self):
+        for gradient in self.gradients():
+            gradient.fill(0)
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {}
+
+    def weights_to_penalize(self):
+        return []
+
+    def apply_constraints(self):
+        pass
+
+    def __repr__(self):
+        arguments = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
+        return f"{type(self).__name__}({arguments})"
+
+    # --- helpers for layer authors -----------------------------------------------------------------
+    def new_parameter(self, shape, dtype, initializer=None, what=None):
+        """A parameter array of ``shape`` and ``dtype``, filled by ``initializer()`` (default: zeros).
+
+        Inside ``npae.load`` the same constructor runs twice: first in "placeholder" mode, where this
+        returns a read-only zero-strided array that takes no memory (so the file's arrays can be compared
+        with the architecture it declares before anything is allocated), then in "empty" mode, where the
+        array is allocated but not initialised (the file's values are copied in next).  Outside of that, a
+        request larger than the memory this machine has left is a ValueError, not a crash.
+        """
+        shape = tuple(int(size) for size in shape)
+        dtype = np.dtype(dtype)
+        mode = _construction_mode.get()
+        if mode == "placeholder":
+            return np.broadcast_to(np.zeros((), dtype=dtype), shape)
+        nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+        check_allocation(nbytes, what or f"a {type(self).__name__} parameter of shape {shape}")
+        if mode == "empty":
+            return np.empty(shape, dtype=dtype)
+        if initializer is None:
+            return np.zeros(shape, dtype=dtype)
+        value = np.ascontiguousarray(initializer(), dtype=dtype)
+        if value.shape != shape:
+            raise ValueError(f"the initialiser of {type(self).__name__} returned shape {value.shape}, "
+                             f"expected {shape}")
+        return value
+
+    def new_gradient(self, parameter):
+        """The gradient array of ``parameter``: zeros of its shape and dtype (no memory in placeholder mode)."""
+        if _construction_mode.get() == "placeholder":
+            return np.broadcast_to(np.zeros((), dtype=parameter.dtype), parameter.shape)
+        return np.zeros(parameter.shape, dtype=parameter.dtype)
+
+    def buffer(self, name, shape, dtype):
+        """An output array: new on every call, except inside ``fit``, which lets the layer reuse one array
+        per (name, shape) from batch to batch (the last, shorter batch gets its own).  The arrays are kept
+        after ``fit`` for the next one; they hold one batch's worth of values per layer."""
+        if not self._reuse_buffers:
+            return np.empty(shape, dtype=dtype)
+        buffers = self.__dict__.setdefault("_buffers", {})
+        key = (name, tuple(shape), np.dtype(dtype))
+        array = buffers.get(key)
+        if array is None:
+            array = buffers[key] = np.empty(shape, dtype=dtype)
+        return array

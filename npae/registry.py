@@ -1,0 +1,124 @@
+"""Which classes a saved model may name: the built-in ones and those you register.
+
+A model file stores its architecture as JSON: for each layer a class name and its ``get_config()``.
+Loading must turn those names back into classes without ever importing or running anything the file
+asks for (a file that could name ``os.system`` would be a program, not data).  So ``npae.load`` looks
+names up here, and only here:
+
+    @npae.register            # a layer: stored under its class name, "Scale"
+    class Scale(npae.Layer): ...
+
+    @npae.register            # an activation: stored under its ``name``, "swish", usable as
+    class Swish(npae.Activation):   Dense(..., activation="swish"), and as a layer under "Swish"
+        name = "swish"
+
+Registering a second, different class under a name that is taken is a ValueError (a saved file would
+otherwise load as whichever came last).  Registering the same class again is harmless.
+"""
+
+_REGISTRY = {}  # (kind, name) -> class; kind is "layer", "activation", "loss", "optimizer" or "model"
+
+
+def _kinds(cls):
+    """The (kind, name) keys a class is registered under."""
+    from .activations import Activation
+    from .layers.base import Layer
+    from .losses import Loss
+    from .optimizers import Optimizer
+    from .training import Model
+
+    keys = []
+    if isinstance(cls, type) and issubclass(cls, Model):
+        keys.append(("model", cls.__name__))
+    if isinstance(cls, type) and issubclass(cls, Layer):
+        keys.append(("layer", cls.__name__))
+    if isinstance(cls, type) and issubclass(cls, Activation):
+        if not isinstance(cls.name, str) or not cls.name:
+            raise ValueError(f"{cls.__name__} needs a class attribute name = '...' (how configs refer to it)")
+        keys.append(("activation", cls.name))
+    for base, kind in ((Loss, "loss"), (Optimizer, "optimizer")):
+        if isinstance(cls, type) and issubclass(cls, base):
+            if not isinstance(cls.name, str) or not cls.name:
+                raise ValueError(f"{cls.__name__} needs a class attribute name = '...' (how configs refer to it)")
+            keys.append((kind, cls.name))
+    if not keys:
+        raise ValueError(f"npae.register takes a subclass of npae.Layer, npae.Activation, npae.Loss, an "
+                         f"optimiser or a model, got {cls!r}")
+    return keys
+
+
+def register(cls):
+    """Make ``cls`` loadable from saved models (use as a decorator); returns ``cls`` unchanged."""
+    keys = _kinds(cls)
+    for key in keys:
+        known = _REGISTRY.get(key)
+        if known is not None and known is not cls and known.__qualname__ != cls.__qualname__:
+            raise ValueError(f"the {key[0]} name {key[1]!r} is already registered for {known.__module__}."
+                             f"{known.__qualname__}")
+    for key in keys:
+        _REGISTRY[key] = cls
+    return cls
+
+
+def lookup(name, kind):
+    """The class registered as ``kind`` ("layer", "activation", "loss", "optimizer") under ``name``, or None."""
+    if not isinstance(name, str):
+        return None
+    return _REGISTRY.get((kind, name))
+
+
+def registered_names(kind):
+    return sorted(name for registered_kind, name in _REGISTRY if registered_kind == kind)
+
+
+# --------------------------------------------------------------------------------------------------
+# Layers as JSON: what a saved model's architecture is made of.
+
+def layers_config(layers):
+    """[{"class": name, "config": layer.get_config()}, ...]; a TiedDense also names the position of the
+    layer whose weights it shares ("tied_to")."""
+    from .layers.dense import TiedDense
+
+    positions = {id(layer): index for index, layer in enumerate(layers)}
+    entries = []
+    for index, layer in enumerate(layers):
+        name = type(layer).__name__
+        if lookup(name, "layer") is not type(layer):
+            raise ValueError(f"layers[{index}] is a {name}, which is not registered: decorate its class with "
+                             "@npae.register so that a saved model can name it")
+        entry = {"class": name, "config": layer.get_config()}
+        if isinstance(layer, TiedDense):
+            if id(layer.encoder_layer) not in positions:
+                raise ValueError(f"layers[{index}] is tied to a layer outside this model")
+            entry["tied_to"] = positions[id(layer.encoder_layer)]
+        entries.append(entry)
+    return entries
+
+
+def layers_from_config(entries, argument="layers"):
+    """Layers built from ``layers_config`` entries; only registered classes are ever instantiated."""
+    from .layers.dense import TiedDense
+
+    if not isinstance(entries, list):
+        raise ValueError(f"{argument} must be a list of layer entries, got {type(entries).__name__}")
+    layers = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("class"), str) \
+                or not isinstance(entry.get("config", {}), dict):
+            raise ValueError(f"{argument}[{index}] must be {{'class': name, 'config': {{...}}}}, got {entry!r:.200}")
+        cls = lookup(entry["class"], "layer")
+        if cls is None:
+            raise ValueError(f"{argument}[{index}]: the layer class {entry['class']!r} is not registered (known: "
+                             f"{', '.join(registered_names('layer'))}); register your own with @npae.register")
+        config = dict(entry.get("config", {}))
+        try:
+            if cls is TiedDense:
+                tied_to = entry.get("tied_to")
+                if isinstance(tied_to, bool) or not isinstance(tied_to, int) or not 0 <= tied_to < len(layers):
+                    raise ValueError(f"tied_to must be the position of an earlier layer, got {tied_to!r}")
+                layers.append(TiedDense(layers[tied_to], **config))
+            else:
+                layers.append(cls(**config))
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{argument}[{index}] ({entry['class']}): {error}") from None
+    return layers

@@ -1,0 +1,427 @@
+"""The one training contract of npae, and the one loop that trains every model.
+
+A model is layers and a loss.  One training step on a batch (x_B, y_B) is three calls, as in PyTorch:
+
+    model.zero_grad()                               every gradient <- 0
+    loss = model.value_and_grad(x_B, y_B)           forward, loss, backward: each parameter's gradient
+                                                    now holds dL/dtheta (accumulated, see npae.layers)
+    model.optimizer.step(model.parameters(), model.gradients())      theta <- optimiser(theta, dL/dtheta)
+
+``train_on_batch`` is exactly these three calls, and ``fit`` repeats them over shuffled mini-batches:
+
+    for each epoch:                       shuffle the rows of x
+        for each batch (x_B, y_B):        (x_B + noise when the model denoises; y_B stays clean)
+            the three calls above
+        the loss on the validation data; callbacks
+
+Subclasses (``npae.Sequential``, ``npae.Autoencoder``, ``npae.VariationalAutoencoder``) say what their
+forward pass and loss are by implementing ``_value_and_grad(x, y)`` and ``_forward(x, training)``; the
+batching, shuffling, noise, validation, divergence checks, weights and saving live here, once.
+
+Divergence.  A step whose loss is NaN or infinite is never applied, and a step that leaves a weight NaN
+or infinite is undone: in both cases ``fit`` puts back the weights *and* the optimiser's state (moments,
+step count) saved at the start of that epoch, the last ones known to be finite, and raises
+FloatingPointError.  So ``fit`` never returns, or raises, with non-finite weights.
+"""
+import math
+import sys
+import time
+import warnings
+
+import numpy as np
+
+from ._validation import check_batch, check_positive_int, check_seed
+from .callbacks import History
+from .kernels import elementwise
+from .losses import get_loss
+from .optimizers import get_optimizer
+from .progress import epoch_line
+from .regularizers import WeightPenalty
+
+PREDICT_CHUNK_ROWS = 4096  # inference in blocks: bounded memory whatever the number of rows
+
+
+def random_streams(seed):
+    """Three independent generators from one seed: (initial weights, shuffling, noise).  Separate streams,
+    so that e.g. turning noise on does not change the shuffles or the initial weights."""
+    return tuple(np.random.default_rng(stream) for stream in np.random.SeedSequence(seed).spawn(3))
+
+
+class Model:
+    """Base class of the trainable models; see the module docstring.
+
+    Parameters common to every model: ``loss`` (name, config dict or Loss), ``optimizer`` (None: Adam
+    with Keras' defaults; a name, a config dict, or an Optimizer instance, which this model then owns),
+    ``l1``/``l2`` (weight penalties on the layers' ``weights_to_penalize()``), ``noise`` (standard
+    deviation of Gaussian noise added to the training inputs only: a denoising model), ``seed`` (None or
+    an int: the same seed gives bitwise-identical training on the same machine).
+
+    Attributes: ``layers``, ``loss`` (a Loss), ``optimizer`` (an Optimizer), ``penalty`` (a WeightPenalty),
+    ``input_shape`` and ``output_shape`` (per sample), ``dtype``.  After ``fit``: ``history_``.
+    """
+
+    def __init__(self, layers, *, loss, optimizer=None, l1=0.0, l2=0.0, noise=0.0, seed=None):
+        self.layers = list(layers)
+        self.loss = get_loss(loss)
+        self.penalty = WeightPenalty(l1, l2)
+        if isinstance(noise, bool) or not isinstance(noise, (int, float, np.floating, np.integer)) \
+                or not (np.isfinite(noise) and noise >= 0):
+            raise ValueError(f"noise must be a finite standard deviation >= 0, got {noise!r}")
+        self.noise = float(noise)
+        self.seed = check_seed(seed)
+        _, self.shuffle_rng, self.noise_rng = random_streams(self.seed)  # the first: see Autoencoder
+        self._collect_parameters()
+        self.optimizer = get_optimizer(optimizer)
+        self.optimizer.bind(self._parameters)
+        self.history_ = None
+        self._warned_about_output_range = False
+
+    # ------------------------------------------------------------------ parameters
+    def _collect_parameters(self):
+        """Gather the layers' parameters once (their arrays never change identity: set_weights copies)."""
+        parameters, gradient_owners, seen = [], [], {}
+        for layer in self.layers:
+            for index, parameter in enumerate(layer.parameters()):
+                if id(parameter) in seen:
+                    continue  # a parameter used by two layers is one parameter
+                seen[id(parameter)] = True
+                parameters.append(parameter)
+                gradient_owners.append((layer, index))
+        dtypes = {p.dtype for p in parameters}
+        if len(dtypes) > 1:
+            raise ValueError(f"the layers' parameters mix dtypes {sorted(map(str, dtypes))}; build every layer "
+                             "with the same dtype")
+        self.dtype = dtypes.pop() if dtypes else np.dtype(np.float32)
+        self._parameters = parameters
+        self._gradient_owners = gradient_owners
+        self._weights_to_penalize = [pair for layer in self.layers for pair in layer.weights_to_penalize()]
+
+    def parameters(self):
+        """Every trainable array, each once, in layer order (what the optimiser updates in place)."""
+        return list(self._parameters)
+
+    def gradients(self):
+        """The gradient of each parameter, in the same order."""
+        by_layer = {}
+        gradients = []
+        for layer, index in self._gradient_owners:
+            if id(layer) not in by_layer:
+                by_layer[id(layer)] = layer.gradients()
+            gradients.append(by_layer[id(layer)][index])
+        return gradients
+
+    def zero_grad(self):
+        """Set every gradient to zero (before a batch: gradients accumulate)."""
+        for layer in self.layers:
+            layer.zero_grad()
+
+    def get_weights(self):
+        """Copies of every parameter, in ``parameters()`` order (for Dense: W (in, out), then b, like Keras)."""
+        return [parameter.copy() for parameter in self._parameters]
+
+    def set_weights(self, weights):
+        """Replace all parameters; shapes must match ``get_weights()``.  Validated before anything changes."""
+        weights = list(weights)
+        if len(weights) != len(self._parameters):
+            raise ValueError(f"weights must be a list of {len(self._parameters)} arrays, got {len(weights)}")
+        checked = []
+        for index, (new, old) in enumerate(zip(weights, self._parameters)):
+            new = np.asarray(new)
+            if new.shape != old.shape:
+                raise ValueError(f"weights[{index}] has shape {new.shape}, expected {old.shape}")
+            if not (np.issubdtype(new.dtype, np.floating) or np.issubdtype(new.dtype, np.integer)):
+                raise ValueError(f"weights[{index}] must hold real numbers, got dtype {new.dtype}")
+            converted = new.astype(self.dtype)
+            if not np.isfinite(converted).all():
+                raise ValueError(f"weights[{index}] must be finite in {self.dtype} (no NaN, no infinity, no "
+                                 f"values beyond +-{np.finfo(self.dtype).max:.3g})")
+            checked.append(converted)
+        for new, old in zip(checked, self._parameters):
+            np.copyto(old, new)
+
+    def count_parameters(self):
+        return sum(p.size for p in self._parameters)
+
+    # ------------------------------------------------------------------ what subclasses define
+    def _forward(self, x, training=False):
+        """The network's output for a checked batch x (raw: logits for a loss that takes logits)."""
+        raise NotImplementedError
+
+    def _value_and_grad(self, x, y):
+        """Forward, loss and backward on a checked batch; returns the mean loss without the penalty."""
+        raise NotImplementedError
+
+    def get_config(self):
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ inputs
+    def _check_inputs(self, x, y, argument_x="x", argument_y="y"):
+        x = check_batch(x, argument_x, self.input_shape, self.dtype)
+        if y is None:
+            y = x
+        else:
+            y = check_batch(y, argument_y, self.output_shape, self.dtype)
+            if y.shape[0] != x.shape[0]:
+                raise ValueError(f"{argument_y} has {y.shape[0]} rows but {argument_x} has {x.shape[0]}")
+        self.loss.check_targets(y, argument_y)
+        self._warn_if_targets_out_of_range(y, argument_y)
+        return x, y
+
+    def _output_range(self):
+        """(low, high) of what the model can predict, or None if unbounded/unknown (see Sequential)."""
+        return None
+
+    def _warn_if_targets_out_of_range(self, y, argument):
+        output_range = self._output_range()
+        if output_range is None or self._warned_about_output_range:
+            return
+        low, high = float(np.min(y)), float(np.max(y))
+        if low < output_range[0] or high > output_range[1]:
+            self._warned_about_output_range = True
+            warnings.warn(f"{argument} has values in [{low:g}, {high:g}], but this model's outputs lie in "
+                          f"{list(output_range)}, so the loss cannot reach 0 and training may stall; use "
+                          "output_activation='identity' (with loss='mse') for such data", stacklevel=3)
+
+    # ------------------------------------------------------------------ one step
+    def value_and_grad(self, x, y=None):
+        """Forward, loss and backward on the batch (x, y): returns the mean loss (with the weight penalty)
+        and leaves dL/dtheta *added* to each gradient (call ``zero_grad()`` first for a fresh batch)."""
+        x, y = self._check_inputs(x, y)
+        return self._value_and_grad_with_penalty(x, y)
+
+    def _value_and_grad_with_penalty(self, x, y):
+        loss = self._value_and_grad(x, y)
+        if self.penalty:
+            weights = [W for W, _ in self._weights_to_penalize]
+            loss += self.penalty.value(weights)
+            self.gradients()  # writes any pending zeros (see npae.layers.dense): the penalty adds to numbers
+            self.penalty.add_gradient(weights, [dW for _, dW in self._weights_to_penalize])
+        return loss
+
+    def _step(self, x, y):
+        """zero_grad, value_and_grad, optimiser step.  Returns the loss; raises FloatingPointError without
+        touching the weights if the loss is not finite, and returns False in second place if the update
+        made a weight non-finite (the caller restores a snapshot)."""
+        self.zero_grad()
+        loss = self._value_and_grad_with_penalty(x, y)
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"the loss became {loss}: training diverged (try a smaller learning rate)")
+        finite = self.optimizer.step(self._parameters, self.gradients())
+        for layer in self.layers:
+            layer.apply_constraints()
+        return loss, finite
+
+    def _snapshot(self):
+        return [p.copy() for p in self._parameters], self.optimizer.get_state()
+
+    def _restore(self, snapshot):
+        weights, (iterations, state) = snapshot
+        for parameter, saved in zip(self._parameters, weights):
+            np.copyto(parameter, saved)
+        self.optimizer.set_state(iterations, state)
+
+    def train_on_batch(self, x, y=None):
+        """One update on the batch (x, y) (y defaults to x); returns the batch's loss before the update.
+
+        If the loss is NaN or infinite, or the update would make a weight so, a FloatingPointError is
+        raised and the weights and the optimiser's state are as they were before the call.
+        """
+        x, y = self._check_inputs(x, y)
+        inputs = self._noisy(x, np.empty_like(x)) if self.noise else x
+        snapshot = self._snapshot()
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss, finite = self._step(inputs, y)
+        if not finite:
+            self._restore(snapshot)
+            raise FloatingPointError("the update made a weight NaN or infinite: training diverged (try a smaller "
+                                     "learning rate); the weights and the optimiser's state were restored")
+        return loss
+
+    def _noisy(self, clean, buffer):
+        """clean + noise * N(0, 1), written into ``buffer`` (not clipped, as in the paper)."""
+        self.noise_rng.standard_normal(out=buffer, dtype=buffer.dtype)
+        buffer *= buffer.dtype.type(self.noise)
+        buffer += clean
+        return buffer
+
+    # ------------------------------------------------------------------ the loop
+    def _validation_arrays(self, x, y, validation_data, validation_split):
+        if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float, np.floating)) \
+                or not 0 <= validation_split < 1:
+            raise ValueError(f"validation_split must be a number in [0, 1), got {validation_split!r}")
+        if validation_data is not None and validation_split:
+            raise ValueError("give validation_data or validation_split, not both")
+        if validation_split:
+            split = x.shape[0] - int(round(x.shape[0] * validation_split))
+            if split < 1 or split == x.shape[0]:
+                raise ValueError(f"validation_split={validation_split} leaves no training or no validation rows")
+            same_targets = y is x
+            x, x_val = x[:split], x[split:]
+            y, y_val = (x, x_val) if same_targets else (y[:split], y[split:])
+            return x, y, x_val, y_val
+        if validation_data is None:
+            return x, y, None, None
+        if isinstance(validation_data, (tuple, list)):
+            if len(validation_data) != 2:
+                raise ValueError("validation_data must be x_val or a tuple (x_val, y_val)")
+            return (x, y) + self._check_inputs(*validation_data, "validation_data[0]", "validation_data[1]")
+        return (x, y) + self._check_inputs(validation_data, None, "validation_data")
+
+    def fit(self, x, y=None, epochs=1, batch_size=256, validation_data=None, validation_split=0.0,
+            shuffle=True, verbose=1, callbacks=None):
+        """Train; returns a :class:`npae.History` (per-epoch ``loss``, ``val_loss``, ``seconds``).
+
+        x : (M, ...) training data; y : targets, default x (an autoencoder reconstructs its input).
+        validation_data : an array (targets = itself) or a tuple (x_val, y_val); or
+        validation_split : fraction in [0, 1) taken from the *end* of x before shuffling, as Keras does.
+        The epoch's loss is the mean of the batch losses weighted by batch size (Keras' convention).
+        verbose : 0 silent, 1 or 2 one line per epoch (loss, val_loss, seconds, ETA) on stdout.
+        callbacks : list of callables ``callback(model, epoch, logs)`` run after each epoch, ``logs`` a dict
+            of that epoch's loss, val_loss and seconds; one returning True stops training (see
+            ``npae.callbacks``, e.g. ``EarlyStopping``).
+
+        On divergence, see the module docstring: FloatingPointError, with the weights and the optimiser's
+        state of the start of that epoch.  Every argument is checked before the first step.
+        """
+        x, y = self._check_inputs(x, y)
+        epochs = check_positive_int(epochs, "epochs")
+        batch_size = check_positive_int(batch_size, "batch_size")
+        if verbose not in (0, 1, 2, True, False):
+            raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+        x, y, x_val, y_val = self._validation_arrays(x, y, validation_data, validation_split)
+        callbacks = list(callbacks) if callbacks is not None else []
+        for index, callback in enumerate(callbacks):
+            if not callable(callback):
+                raise ValueError(f"callbacks[{index}] must be callable as callback(model, epoch, logs), "
+                                 f"got {callback!r}")
+        for callback in callbacks:  # only once all are known to be valid: an error changes nothing
+            if hasattr(callback, "on_train_begin"):
+                callback.on_train_begin(self)
+
+        rows = x.shape[0]
+        history = History({"epochs": epochs, "batch_size": batch_size, "steps": math.ceil(rows / batch_size),
+                           "samples": rows, "shuffle": bool(shuffle), "verbose": int(verbose)})
+        self.history_ = history
+        started = time.perf_counter()
+        self._set_buffer_reuse(True)
+        try:
+            for epoch in range(epochs):
+                epoch_start = time.perf_counter()
+                loss = self._train_epoch(x, y, batch_size, shuffle, epoch)
+                logs = {"loss": loss}
+                if x_val is not None:
+                    logs["val_loss"] = self._evaluate_checked(x_val, y_val, PREDICT_CHUNK_ROWS)
+                logs["seconds"] = time.perf_counter() - epoch_start
+                history.record(epoch, logs)
+                if verbose:
+                    print(epoch_line(f"Epoch {epoch + 1}/{epochs}", epoch, epochs, logs,
+                                     time.perf_counter() - started), file=sys.stdout, flush=True)
+                stop = [bool(callback(self, epoch, logs)) for callback in callbacks]  # every one sees every epoch
+                if any(stop):
+                    break
+        finally:
+            self._set_buffer_reuse(False)
+        return history
+
+    def _set_buffer_reuse(self, enabled):
+        for layer in self.layers:
+            layer._reuse_buffers = enabled
+
+    def _train_epoch(self, x, y, batch_size, shuffle, epoch):
+        """One pass over (x, y) in shuffled batches; returns the mean loss (see fit for divergence)."""
+        rows = x.shape[0]
+        snapshot = self._snapshot()
+        order = self.shuffle_rng.permutation(rows) if shuffle else None
+        same_targets = y is x
+        loss_sum = 0.0
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):  # divergence shows in the loss and the weights
+                for start in range(0, rows, batch_size):
+                    stop = min(start + batch_size, rows)
+                    if order is None:
+                        inputs, targets = x[start:stop], y[start:stop]
+                    else:
+                        indices = order[start:stop]
+                        inputs = self._gather(x, indices, "inputs")
+                        targets = inputs if same_targets else self._gather(y, indices, "targets")
+                    if self.noise:
+                        inputs = self._noisy(inputs, self._buffer("noisy_inputs", inputs.shape))
+                    loss, finite = self._step(inputs, targets)
+                    if not finite:
+                        raise FloatingPointError("an update made a weight NaN or infinite: training diverged "
+                                                 "(try a smaller learning rate)")
+                    loss_sum += loss * (stop - start)
+        except FloatingPointError as error:
+            self._restore(snapshot)
+            raise FloatingPointError(f"{error} at epoch {epoch + 1}; the weights and the optimiser's state were "
+                                     "restored to those at the start of that epoch") from None
+        return loss_sum / rows
+
+    def _buffer(self, name, shape):
+        buffers = self.__dict__.setdefault("_buffers", {})
+        key = (name, tuple(shape))
+        if key not in buffers:
+            buffers[key] = np.empty(shape, dtype=self.dtype)
+        return buffers[key]
+
+    def _gather(self, source, indices, name):
+        """source[indices] (a shuffled batch) into a reused buffer, row by row."""
+        buffer = self._buffer(name, (indices.shape[0],) + source.shape[1:])
+        elementwise.gather_rows(source.reshape(source.shape[0], -1), indices,
+                                buffer.reshape(indices.shape[0], -1))
+        return buffer
+
+    # ------------------------------------------------------------------ evaluation and inference
+    def evaluate(self, x, y=None, batch_size=PREDICT_CHUNK_ROWS):
+        """The mean loss on (x, y) (y defaults to x), including the weight penalty as during training."""
+        x, y = self._check_inputs(x, y)
+        batch_size = check_positive_int(batch_size, "batch_size")
+        return self._evaluate_checked(x, y, batch_size)
+
+    def _evaluate_checked(self, x, y, batch_size):
+        total = 0.0
+        for start in range(0, x.shape[0], batch_size):
+            inputs, targets = x[start:start + batch_size], y[start:start + batch_size]
+            output = self._forward(inputs, training=False)
+            loss, _ = self.loss.value_and_grad(output, targets, self._buffer("evaluation_gradient", output.shape),
+                                           check_targets=False)
+            total += loss * inputs.shape[0]
+        penalty = self.penalty.value([W for W, _ in self._weights_to_penalize]) if self.penalty else 0.0
+        return total / x.shape[0] + penalty
+
+    def predict(self, x, batch_size=PREDICT_CHUNK_ROWS):
+        """The model's predictions for x, a new array (for a loss on logits: after the sigmoid)."""
+        x = check_batch(x, "x", self.input_shape, self.dtype)
+        batch_size = check_positive_int(batch_size, "batch_size")
+        return self._predict_checked(x, batch_size)
+
+    def _predict_checked(self, x, batch_size=PREDICT_CHUNK_ROWS):
+        out = None
+        for start in range(0, x.shape[0], batch_size):
+            block = self.loss.to_prediction(self._forward(x[start:start + batch_size], training=False))
+            if out is None:
+                out = np.empty((x.shape[0],) + block.shape[1:], dtype=block.dtype)
+            out[start:start + batch_size] = block
+        return out
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path):
+        """Write the model to ``path`` (.npz: architecture as JSON, weights, optimiser state, random
+        generators' states), atomically; ``npae.load(path)`` reads it back.  See npae.io."""
+        from .io import save_model
+
+        save_model(self, path)
+
+    def summary(self):
+        """A table of the layers: output shape, activation and number of parameters, then the loss."""
+        lines = [f"{'layer':<14}{'output shape':>16}{'activation':>12}{'parameters':>14}"]
+        shape = self.input_shape
+        for layer in self.layers:
+            shape = layer.output_shape(shape) if shape is not None else None
+            count = sum(p.size for p in layer.parameters())
+            activation = getattr(getattr(layer, "activation", None), "name", None) or ""
+            lines.append(f"{type(layer).__name__:<14}{str(shape):>16}{activation:>12}{count:>14,}")
+        lines.append(f"{'total':<42}{self.count_parameters():>14,}")
+        lines.append(f"loss: {self.loss!r}" + (" (applies the sigmoid to the last layer's output)"
+                                               if getattr(self.loss, "from_logits", False) else ""))
+        return "\n".join(lines)
