@@ -35,7 +35,10 @@ class Optimizer:
     def __init__(self):
         self.iterations = 0
         self._parameters = None  # the bound arrays
+        self._bound_list = None  # the list object they were bound from
         self._state = None       # {state name: [one array per parameter]}, created on the first step
+        self._checked_gradients = ()  # the gradient arrays last checked (a model passes the same ones)
+        self._flat_views = None       # 1-D views of each parameter and its state, made on the first step
 
     def get_config(self):
         raise NotImplementedError
@@ -47,6 +50,7 @@ class Optimizer:
     # --- binding -----------------------------------------------------------------------------------
     def bind(self, parameters):
         """Bind to ``parameters`` (a list of arrays), checking they can be updated in place."""
+        given = parameters
         parameters = list(parameters)
         if self._parameters is not None:
             if len(parameters) == len(self._parameters) and all(
@@ -67,14 +71,20 @@ class Optimizer:
                 raise ValueError(f"parameters[{index}] must be a writeable C-contiguous array (it is updated "
                                  "in place)")
         self._parameters = parameters
+        self._bound_list = given  # a model passes this same list object at every step
 
     @staticmethod
     def _describe(parameters):
         return f"{len(parameters)} arrays, {sum(p.size for p in parameters):,} values"
 
     def _check_step_arguments(self, parameters, gradients):
-        parameters, gradients = list(parameters), list(gradients)
-        self.bind(parameters)
+        if parameters is not self._bound_list:  # a model passes the bound list itself: nothing to check
+            parameters = list(parameters)
+            self.bind(parameters)
+        gradients = list(gradients)
+        if len(gradients) == len(self._checked_gradients) and all(
+                new is old for new, old in zip(gradients, self._checked_gradients)):
+            return self._parameters, self._flat_gradients
         if len(gradients) != len(parameters):
             raise ValueError(f"got {len(gradients)} gradients for {len(parameters)} parameters")
         for index, (parameter, gradient) in enumerate(zip(parameters, gradients)):
@@ -83,20 +93,31 @@ class Optimizer:
                 raise ValueError(f"gradients[{index}] must be a {parameter.dtype} array of shape "
                                  f"{parameter.shape}, got {getattr(gradient, 'dtype', type(gradient).__name__)} "
                                  f"{getattr(gradient, 'shape', '')}")
-        return parameters, gradients
+        self._checked_gradients = tuple(gradients)
+        self._flat_gradients = [np.ascontiguousarray(gradient).reshape(-1) for gradient in gradients]
+        if not all(np.shares_memory(flat, gradient) for flat, gradient in zip(self._flat_gradients, gradients)):
+            self._checked_gradients = ()  # a non-contiguous gradient was copied: check (and copy) it again next time
+        return self._parameters, self._flat_gradients
 
     # --- the update ----------------------------------------------------------------------------------
     def step(self, parameters, gradients):
-        """Update every parameter in place from its gradient; returns True if all results are finite."""
+        """Update every parameter in place from its gradient; returns True if all results are finite.
+
+        The checks (binding, gradient shapes and dtypes) run once for a given set of gradient arrays: a
+        model hands over the same arrays at every step, so later steps only compare identities."""
         parameters, gradients = self._check_step_arguments(parameters, gradients)
         if self._state is None:
             self._state = {name: [np.zeros_like(p) for p in parameters] for name in self.state_names}
+            self._flat_views = None
+        if self._flat_views is None:
+            # reshape(-1) of a C-contiguous array is a view (checked by bind): the kernels write through it
+            self._flat_views = [[parameter.reshape(-1)] + [self._state[name][index].reshape(-1)
+                                                           for name in self.state_names]
+                                for index, parameter in enumerate(parameters)]
         self.iterations += 1
         finite = True
-        for index, (parameter, gradient) in enumerate(zip(parameters, gradients)):
-            state = [self._state[name][index].reshape(-1) for name in self.state_names]
-            # reshape(-1) of a C-contiguous array is a view (checked by bind): the kernels write through it
-            finite &= bool(self._update(parameter.reshape(-1), np.ascontiguousarray(gradient).reshape(-1), *state))
+        for views, flat_gradient in zip(self._flat_views, gradients):
+            finite &= bool(self._update(views[0], flat_gradient, *views[1:]))
         return finite
 
     def _update(self, parameter, gradient, *state):
@@ -133,6 +154,7 @@ class Optimizer:
             self._state = state
         else:
             self._state = None
+        self._flat_views = None
         self.iterations = int(iterations)
 
     def _check_state_array(self, name, index, array, parameter):

@@ -93,7 +93,13 @@ class Model:
                              "with the same dtype")
         self.dtype = dtypes.pop() if dtypes else np.dtype(np.float32)
         self._parameters = parameters
-        self._gradient_owners = gradient_owners
+        # For gradients(): each layer with parameters, and which of its gradients are this model's
+        # (all of them, None, unless one of its parameters was already another layer's).
+        plan = {}
+        for layer, index in gradient_owners:
+            plan.setdefault(id(layer), (layer, []))[1].append(index)
+        self._gradient_plan = [(layer, None if indices == list(range(len(layer.parameters()))) else indices)
+                               for layer, indices in plan.values()]
         self._weights_to_penalize = [pair for layer in self.layers for pair in layer.weights_to_penalize()]
 
     def parameters(self):
@@ -102,12 +108,10 @@ class Model:
 
     def gradients(self):
         """The gradient of each parameter, in the same order."""
-        by_layer = {}
         gradients = []
-        for layer, index in self._gradient_owners:
-            if id(layer) not in by_layer:
-                by_layer[id(layer)] = layer.gradients()
-            gradients.append(by_layer[id(layer)][index])
+        for layer, indices in self._gradient_plan:
+            layer_gradients = layer.gradients()
+            gradients.extend(layer_gradients if indices is None else [layer_gradients[i] for i in indices])
         return gradients
 
     def zero_grad(self):

@@ -93,16 +93,22 @@ class KernelPair:
     ``NPAE_JIT=0`` or ``npae.set_jit(False)`` selects the reference.  Both functions take the same
     arguments, write into the same output arguments and return the same value, so a test can run both
     on identical inputs and compare (see ``tests/test_kernels.py``, which iterates over ``REGISTRY``).
+    After the first call on the Numba path the pair calls Numba's dispatcher directly: a training step
+    makes dozens of kernel calls, and each Python-level indirection saved is ~0.1 us.
     """
 
     def __init__(self, name, reference, kernel):
         self.name = name
         self.reference = reference
         self.kernel = kernel
+        self._dispatcher = None
 
     def __call__(self, *args):
         if _backend._jit_enabled:
-            return self.kernel(*args)
+            dispatcher = self._dispatcher
+            if dispatcher is None:
+                dispatcher = self._dispatcher = self.kernel.compiled
+            return dispatcher(*args)
         return self.reference(*args)
 
     def __repr__(self):
