@@ -63,6 +63,9 @@ def get_initializer(init):
     """The function named ``init`` in INITIALIZERS, or ``init`` itself if it is callable."""
     if callable(init):
         return init
+    if init is None:
+        raise ValueError("init=None: this layer was saved with a custom initialiser, which files do not store "
+                         "(they store the trained weights); give init= a name or a function to build a new one")
     if not isinstance(init, str) or init not in INITIALIZERS:
         raise ValueError(f"init={init!r} is not one of {sorted(INITIALIZERS)} or a function (shape, rng, dtype)")
     return INITIALIZERS[init]

@@ -36,6 +36,7 @@ import numpy as np
 from ._files import atomic_write
 from ._memory import check_allocation, format_bytes
 from .layers.base import construction_mode
+from .registry import layers_from_config, lookup, registered_names
 
 FORMAT_NAME = "npae.model"
 FORMAT_VERSION = 2
@@ -190,23 +191,11 @@ def _check_member_count(path):
                          f"{MAX_MEMBERS:,}")
 
 
-def _model_classes():
-    from .model import Autoencoder, Sequential
-    from .registry import registered_names, lookup
-
-    classes = {"Sequential": Sequential, "Autoencoder": Autoencoder}
-    for name in registered_names("model"):
-        classes[name] = lookup(name, "model")
-    return classes
-
-
 def _build(file, class_name, config):
     """The model of ``class_name`` from ``config``; its constructor's errors become the file's."""
-    from .registry import layers_from_config
-
-    classes = _model_classes()
-    if class_name not in classes:
-        raise file.error(f"the model class {class_name!r} is not one of {sorted(classes)}")
+    cls = lookup(class_name, "model")
+    if cls is None:
+        raise file.error(f"the model class {class_name!r:.100} is not one of {registered_names('model')}")
     if not isinstance(config, dict):
         raise file.error("the architecture's config must be a JSON object")
     options = dict(config)
@@ -214,7 +203,7 @@ def _build(file, class_name, config):
         for key in ("layers", "encoder", "decoder"):
             if key in options:
                 options[key] = layers_from_config(options[key], key)
-        return classes[class_name](**options)
+        return cls(**options)
     except (TypeError, ValueError) as error:
         raise file.error(f"invalid architecture ({error})") from None
 

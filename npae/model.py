@@ -329,3 +329,13 @@ class Autoencoder(Sequential):
             loss_kernels.row_mean_squared_error(np.ascontiguousarray(reconstruction).reshape(rows, -1),
                                                 block.reshape(rows, -1), errors[start:start + rows])
         return errors
+
+
+def _register_built_ins():
+    from .registry import register
+
+    for cls in (Sequential, Autoencoder):
+        register(cls)
+
+
+_register_built_ins()

@@ -35,7 +35,8 @@ PYTORCH = {8: {"bce": 0.2005, "mse": 0.0466}, 64: {"bce": 0.0782, "mse": 0.00543
 
 def train_reference_model(x_train, latent_size, *, quick=False, seed=0, loss="bce", validation_data=None,
                           progress=None, label=None):
-    """The paper's FFA ``d - latent_size - d`` trained on ``x_train`` (30 epochs, or 3 when quick).
+    """The paper's FFA ``d - latent_size - d`` trained on ``x_train`` (``_common.EPOCHS``, or
+    ``_common.QUICK_EPOCHS`` when quick).
 
     The same weights as ``_common.train_ffa`` (same constructor, seed and batches): validation and
     progress lines draw no random numbers.  ``model.history_`` holds every epoch's loss, val_loss and

@@ -50,10 +50,11 @@ class Dense(Layer):
         self.dtype = _backend.resolve_dtype(dtype)
         self.activation = get_activation(activation)
         self.init = init
-        initializer = get_initializer(init)
         shape = (self.in_features, self.out_features)
-        self.W = self.new_parameter(shape, self.dtype, lambda: initializer(shape, np.random.default_rng(rng),
-                                                                          self.dtype))
+        # The initialiser runs inside new_parameter: not at all when npae.load builds the layer (the file
+        # holds the weights, and a custom initialiser is not stored in it: see get_config).
+        self.W = self.new_parameter(shape, self.dtype, lambda: get_initializer(init)(
+            shape, np.random.default_rng(rng), self.dtype))
         self.b = self.new_parameter((self.out_features,), self.dtype)
         self.dW = self.new_gradient(self.W)
         self.db = self.new_gradient(self.b)
