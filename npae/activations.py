@@ -46,6 +46,21 @@ def _as_rows(array):
     return array.reshape(-1, array.shape[-1]) if array.ndim != 2 else array
 
 
+def check_fused_arguments(z, bias, *others):
+    """The kernels index z (B, D) and bias (D,) without bounds checks: make sure the arrays line up
+    (the fused methods are public, so a wrong call must be a ValueError, never a write out of bounds)."""
+    if not (isinstance(z, np.ndarray) and z.ndim == 2 and z.flags.c_contiguous and z.dtype.kind == "f"):
+        raise ValueError(f"z must be a C-contiguous 2-D float array, got {getattr(z, 'shape', type(z).__name__)}")
+    if not (isinstance(bias, np.ndarray) and bias.shape == (z.shape[1],) and bias.dtype == z.dtype):
+        raise ValueError(f"bias must be a {z.dtype} array of shape ({z.shape[1]},), got "
+                         f"{getattr(bias, 'dtype', '')} {getattr(bias, 'shape', type(bias).__name__)}")
+    for other in others:
+        if not (isinstance(other, np.ndarray) and other.shape == z.shape and other.dtype == z.dtype
+                and other.flags.c_contiguous):
+            raise ValueError(f"every array must be a C-contiguous {z.dtype} array of shape {z.shape}, got "
+                             f"{getattr(other, 'dtype', '')} {getattr(other, 'shape', type(other).__name__)}")
+
+
 class Activation(Layer):
     """Base class.  A custom activation implements ``function(z)`` and ``derivative(z, a)``.
 
@@ -85,6 +100,7 @@ class Activation(Layer):
     def backward_with_bias(self, z, a, grad_a, grad_z, bias_grad, accumulate):
         """Return dL/dz = dL/da * f'(z) (written into ``grad_z`` or a new array) and add sum_B dL/dz to
         ``bias_grad`` (write it if ``accumulate`` is False).  z, a are what apply_with_bias left."""
+        check_fused_arguments(grad_z, bias_grad, grad_a)
         np.multiply(grad_a, self.derivative(z, a), out=grad_z)
         elementwise.column_sums(grad_z, bias_grad, accumulate)
         return grad_z
@@ -128,10 +144,12 @@ class Identity(Activation):
     name = "identity"
 
     def apply_with_bias(self, z, bias):
+        check_fused_arguments(z, bias)
         elementwise.bias_identity_forward(z, bias)
         return z
 
     def backward_with_bias(self, z, a, grad_a, grad_z, bias_grad, accumulate):
+        check_fused_arguments(grad_a, bias_grad)
         elementwise.column_sums(grad_a, bias_grad, accumulate)
         return grad_a
 
@@ -142,10 +160,12 @@ class ReLU(Activation):
     name = "relu"
 
     def apply_with_bias(self, z, bias):
+        check_fused_arguments(z, bias)
         elementwise.bias_relu_forward(z, bias)
         return z
 
     def backward_with_bias(self, z, a, grad_a, grad_z, bias_grad, accumulate):
+        check_fused_arguments(a, bias_grad, grad_a, grad_z)
         elementwise.relu_backward(a, grad_a, grad_z, bias_grad, accumulate)
         return grad_z
 
@@ -169,10 +189,12 @@ class LeakyReLU(Activation):
         return {"negative_slope": self.negative_slope}
 
     def apply_with_bias(self, z, bias):
+        check_fused_arguments(z, bias)
         elementwise.bias_leaky_relu_forward(z, bias, z.dtype.type(self.negative_slope))
         return z
 
     def backward_with_bias(self, z, a, grad_a, grad_z, bias_grad, accumulate):
+        check_fused_arguments(a, bias_grad, grad_a, grad_z)
         elementwise.leaky_relu_backward(a, grad_a, grad_z, bias_grad, a.dtype.type(self.negative_slope), accumulate)
         return grad_z
 
@@ -188,10 +210,12 @@ class Sigmoid(Activation):
     name = "sigmoid"
 
     def apply_with_bias(self, z, bias):
+        check_fused_arguments(z, bias)
         sigmoid_kernels.bias_sigmoid_forward(z, bias)
         return z
 
     def backward_with_bias(self, z, a, grad_a, grad_z, bias_grad, accumulate):
+        check_fused_arguments(a, bias_grad, grad_a, grad_z)
         elementwise.sigmoid_backward(a, grad_a, grad_z, bias_grad, accumulate)
         return grad_z
 
@@ -202,11 +226,13 @@ class Tanh(Activation):
     name = "tanh"
 
     def apply_with_bias(self, z, bias):
+        check_fused_arguments(z, bias)
         elementwise.bias_identity_forward(z, bias)
         np.tanh(z, out=z)
         return z
 
     def backward_with_bias(self, z, a, grad_a, grad_z, bias_grad, accumulate):
+        check_fused_arguments(a, bias_grad, grad_a, grad_z)
         elementwise.tanh_backward(a, grad_a, grad_z, bias_grad, accumulate)
         return grad_z
 
@@ -226,6 +252,7 @@ class ELU(Activation):
         return {"alpha": self.alpha}
 
     def apply_with_bias(self, z, bias):
+        check_fused_arguments(z, bias)
         elementwise.bias_identity_forward(z, bias)
         negative_part = np.minimum(z, 0)
         np.expm1(negative_part, out=negative_part)  # expm1: exact near 0, where e^z - 1 cancels
@@ -234,6 +261,7 @@ class ELU(Activation):
         return z
 
     def backward_with_bias(self, z, a, grad_a, grad_z, bias_grad, accumulate):
+        check_fused_arguments(a, bias_grad, grad_a, grad_z)
         elementwise.elu_backward(a, grad_a, grad_z, bias_grad, a.dtype.type(self.alpha), accumulate)
         return grad_z
 
@@ -247,6 +275,7 @@ class Softplus(Activation):
     name = "softplus"
 
     def apply_with_bias(self, z, bias):
+        check_fused_arguments(z, bias)
         elementwise.bias_identity_forward(z, bias)
         tail = np.empty_like(z)
         sigmoid_kernels.exp_negative_abs(z, tail)
@@ -256,6 +285,7 @@ class Softplus(Activation):
         return z
 
     def backward_with_bias(self, z, a, grad_a, grad_z, bias_grad, accumulate):
+        check_fused_arguments(a, bias_grad, grad_a, grad_z)
         np.negative(a, out=grad_z)
         np.expm1(grad_z, out=grad_z)
         np.negative(grad_z, out=grad_z)  # sigma(z) = 1 - e^{-a}

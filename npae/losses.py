@@ -86,12 +86,16 @@ class Loss:
     def check_targets(self, target, argument="y"):
         """Raise a ValueError if ``target`` holds values this loss is not defined for (default: none)."""
 
-    def _gradient_array(self, output, grad_out):
+    def _gradient_array(self, output, grad_out, shape):
+        """Where the kernel writes dL/doutput: ``grad_out`` (checked: the kernels trust its size) seen as the
+        2-D ``output``, or a new array."""
         if grad_out is None:
             return np.empty(output.shape, dtype=output.dtype)
-        if grad_out.shape != output.shape or grad_out.dtype != output.dtype or not grad_out.flags.c_contiguous:
-            raise ValueError(f"grad_out must be a C-contiguous {output.dtype} array of shape {output.shape}")
-        return grad_out
+        if not (isinstance(grad_out, np.ndarray) and grad_out.shape == tuple(shape) and grad_out.dtype == output.dtype
+                and grad_out.flags.c_contiguous and grad_out.flags.writeable):
+            raise ValueError(f"grad_out must be a writeable C-contiguous {output.dtype} array of shape {tuple(shape)}, "
+                             f"got {getattr(grad_out, 'dtype', type(grad_out).__name__)} {getattr(grad_out, 'shape', '')}")
+        return grad_out.reshape(output.shape)
 
 
 class MeanSquaredError(Loss):
@@ -102,7 +106,7 @@ class MeanSquaredError(Loss):
     def value_and_grad(self, output, target, grad_out=None, check_targets=True):
         shape = np.shape(output)
         prediction, target = _check_pair(output, target)
-        grad = self._gradient_array(prediction, None if grad_out is None else grad_out.reshape(prediction.shape))
+        grad = self._gradient_array(prediction, grad_out, shape)
         count = prediction.size
         total = loss_kernels.mean_squared_error(prediction, target, prediction.dtype.type(2.0 / count), grad)
         return total / count, grad.reshape(shape)
@@ -149,7 +153,7 @@ class BinaryCrossEntropy(Loss):
         output, target = _check_pair(output, target)
         if check_targets:
             self.check_targets(target, "the target")
-        grad = self._gradient_array(output, None if grad_out is None else grad_out.reshape(output.shape))
+        grad = self._gradient_array(output, grad_out, shape)
         count = output.size
         scale = output.dtype.type(1.0 / count)
         if self.from_logits:

@@ -320,7 +320,9 @@ class Model:
                 if verbose:
                     print(epoch_line(f"Epoch {epoch + 1}/{epochs}", epoch, epochs, logs,
                                      time.perf_counter() - started), file=sys.stdout, flush=True)
+                self._set_buffer_reuse(False)  # a callback may call forward: it must get new arrays
                 stop = [bool(callback(self, epoch, logs)) for callback in callbacks]  # every one sees every epoch
+                self._set_buffer_reuse(True)
                 if any(stop):
                     break
         finally:

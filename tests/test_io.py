@@ -212,6 +212,17 @@ def test_pickled_object_arrays_are_refused(tmp_path):
         npae.load(path)
 
 
+@pytest.mark.parametrize("content", [b"\x80\x04\x95" + bytes(range(256)) * 4,            # a pickle's opening
+                                     bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8))],
+                         ids=["pickle", "random bytes"])
+def test_a_pickle_or_random_bytes_are_not_a_model(tmp_path, content):
+    path = tmp_path / "model.npz"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match="not an npae model file") as error:
+        npae.load(path)
+    assert "allow_pickle" not in str(error.value)
+
+
 def test_missing_file_not_a_zip_and_not_a_path(tmp_path):
     with pytest.raises(FileNotFoundError):
         npae.load(tmp_path / "nothing.npz")

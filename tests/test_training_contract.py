@@ -251,13 +251,28 @@ MISUSE = {
         except ValueError as error:
             print("ValueError:", error)
         """, "ValueError: grad_output has shape (3, 11)"),
+    "a fused activation given a bias of the wrong length": ("""
+        import numpy as np, npae
+        try:
+            npae.ReLU().apply_with_bias(np.ones((4, 1000), np.float32), np.ones(3, np.float32))
+        except ValueError as error:
+            print("ValueError:", error)
+        """, "ValueError: bias must be a float32 array of shape (1000,)"),
+    "a fused backward given arrays of the wrong shapes": ("""
+        import numpy as np, npae
+        try:
+            a = np.ones((4, 10), np.float32)
+            npae.Sigmoid().backward_with_bias(a, a, a, np.ones((1, 10), np.float32), np.ones(10, np.float32), True)
+        except ValueError as error:
+            print("ValueError:", error)
+        """, "ValueError: every array must be a C-contiguous float32 array of shape (4, 10)"),
     "a loss with the wrong gradient buffer": ("""
         import numpy as np, npae
         try:
             npae.MeanSquaredError().value_and_grad(np.ones((4, 5)), np.ones((4, 5)), np.ones((2, 2)))
         except ValueError as error:
             print("ValueError:", error)
-        """, "ValueError: cannot reshape"),
+        """, "ValueError: grad_out must be a writeable C-contiguous float64 array of shape (4, 5)"),
     "the same layer twice in a model": ("""
         import npae
         layer = npae.Dense(4, 4)
