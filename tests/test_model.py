@@ -234,3 +234,18 @@ def test_mnist_first_epochs_match_the_paper_scale(mnist):
     assert model.evaluate(x_test[:2000]) > 0.6
     history = model.fit(x_train, epochs=1, validation_data=x_test[:2000], verbose=0)
     assert 0.12 < history.history["val_loss"][0] < 0.18
+
+
+def test_unbounded_targets_for_a_sigmoid_output_warn_once(rng):
+    """MSE with the default sigmoid output on data outside [0, 1] cannot fit it: say so, once per model."""
+    x = rng.uniform(0, 5, (40, 6))
+    model = npae.Autoencoder([6, 2], loss="mse", seed=0)
+    with pytest.warns(UserWarning, match=r"values in \[0.0.*, 4.9.*\].*outputs lie in \[0.0, 1.0\].*"
+                                         r"output_activation='identity'"):
+        model.fit(x, epochs=1, verbose=0)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(x, epochs=1, verbose=0)  # once is enough
+        npae.Autoencoder([6, 2], loss="mse", output_activation="identity", seed=0).fit(x, epochs=1, verbose=0)
