@@ -309,33 +309,18 @@ def get_activation(activation):
 
     Names are looked up among the built-in activations and those registered with ``npae.register``.
     """
-    from .registry import lookup, registered_names
+    from .registry import instantiate
 
     if isinstance(activation, Activation):
         return activation.copy()
-    if activation is None or activation == "linear":
-        activation = "identity"
-    options = {}
-    if isinstance(activation, dict):
-        options = dict(activation)
-        activation = options.pop("name", None)
-    known = registered_names("activation")
-    if not isinstance(activation, str):
-        raise ValueError(f"activation={activation!r} is not one of {known}")
-    cls = lookup(activation, "activation")
-    if cls is None:
-        raise ValueError(f"activation={activation!r} is not one of {known}")
-    try:
-        return cls(**options)
-    except TypeError as error:
-        raise ValueError(f"activation {activation!r} does not take the options {options}: {error}") from None
+    return instantiate("activation", "identity" if activation is None else activation, "activation",
+                       aliases={"linear": "identity"})
 
 
 def _register_built_ins():
-    from .registry import register
+    from .registry import register_all
 
-    for cls in ACTIVATIONS.values():
-        register(cls)
+    register_all(ACTIVATIONS.values())
 
 
 _register_built_ins()

@@ -171,21 +171,11 @@ _ALIASES = {"mean_squared_error": "mse", "binary_crossentropy": "bce", "binary_c
 def get_loss(loss, **options):
     """A Loss from a name in LOSSES (or its long name, e.g. ``"binary_crossentropy"``), a config dict
     ({"name": "bce", "from_logits": True}), or the instance given.  ``options`` go to the constructor."""
-    from .registry import lookup, registered_names
+    from .registry import instantiate
 
     if isinstance(loss, Loss):
         return loss
-    if isinstance(loss, dict):
-        options = {**loss, **options}
-        loss = options.pop("name", None)
-    name = _ALIASES.get(loss, loss) if isinstance(loss, str) else loss
-    cls = lookup(name, "loss")
-    if cls is None:
-        raise ValueError(f"loss={loss!r} is not one of {registered_names('loss')} or a Loss instance")
-    try:
-        return cls(**options)
-    except TypeError as error:
-        raise ValueError(f"loss {name!r} does not take the options {options}: {error}") from None
+    return instantiate("loss", loss, "loss", aliases=_ALIASES, **options)
 
 
 def loss_config(loss):
@@ -194,10 +184,9 @@ def loss_config(loss):
 
 
 def _register_built_ins():
-    from .registry import register
+    from .registry import register_all
 
-    for cls in LOSSES.values():
-        register(cls)
+    register_all(LOSSES.values())
 
 
 _register_built_ins()

@@ -332,10 +332,9 @@ class Autoencoder(Sequential):
 
 
 def _register_built_ins():
-    from .registry import register
+    from .registry import register_all
 
-    for cls in (Sequential, Autoencoder):
-        register(cls)
+    register_all((Sequential, Autoencoder))
 
 
 _register_built_ins()

@@ -256,24 +256,13 @@ OPTIMIZERS = {"adam": Adam, "sgd": SGD}
 def get_optimizer(optimizer):
     """None -> Adam with Keras' defaults; a name; a config dict ({"name": "adam", "learning_rate": ...});
     or an Optimizer instance (used as it is: it will be bound to the model's parameters)."""
-    from .registry import lookup, registered_names
+    from .registry import instantiate
 
     if optimizer is None:
         return Adam()
     if isinstance(optimizer, Optimizer):
         return optimizer
-    options = {}
-    if isinstance(optimizer, dict):
-        options = dict(optimizer)
-        optimizer = options.pop("name", None)
-    cls = lookup(optimizer.lower() if isinstance(optimizer, str) else optimizer, "optimizer")
-    if cls is None:
-        raise ValueError(f"optimizer={optimizer!r} is not one of {registered_names('optimizer')} or an "
-                         "Optimizer instance")
-    try:
-        return cls(**options)
-    except TypeError as error:
-        raise ValueError(f"optimizer {optimizer!r} does not take the options {options}: {error}") from None
+    return instantiate("optimizer", optimizer.lower() if isinstance(optimizer, str) else optimizer, "optimizer")
 
 
 def optimizer_config(optimizer):
@@ -281,10 +270,9 @@ def optimizer_config(optimizer):
 
 
 def _register_built_ins():
-    from .registry import register
+    from .registry import register_all
 
-    for cls in OPTIMIZERS.values():
-        register(cls)
+    register_all(OPTIMIZERS.values())
 
 
 _register_built_ins()

@@ -60,6 +60,29 @@ def register(cls):
     return cls
 
 
+def register_all(classes):
+    """register() each class (how npae's modules register their built-in classes)."""
+    for cls in classes:
+        register(cls)
+
+
+def instantiate(kind, spec, argument, aliases=None, **options):
+    """An instance of the class registered as ``kind`` that ``spec`` names: a name (``"adam"``) or a config
+    dict (``{"name": "adam", "learning_rate": 0.01}``); ``options`` add constructor arguments.  A name that is
+    not registered, or options the class does not take, are a ValueError naming ``argument``."""
+    if isinstance(spec, dict):
+        options = {**spec, **options}
+        spec = options.pop("name", None)
+    name = (aliases or {}).get(spec, spec) if isinstance(spec, str) else spec
+    cls = lookup(name, kind)
+    if cls is None:
+        raise ValueError(f"{argument}={spec!r} is not one of {registered_names(kind)}")
+    try:
+        return cls(**options)
+    except TypeError as error:
+        raise ValueError(f"{argument} {name!r} does not take the options {options}: {error}") from None
+
+
 def lookup(name, kind):
     """The class registered as ``kind`` ("layer", "activation", "loss", "optimizer") under ``name``, or None."""
     if not isinstance(name, str):

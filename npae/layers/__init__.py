@@ -10,10 +10,9 @@ from .dense import Dense, TiedDense  # noqa: F401
 
 
 def _register_built_ins():
-    from ..registry import register
+    from ..registry import register_all
 
-    for cls in (Dense, TiedDense):
-        register(cls)
+    register_all((Dense, TiedDense))
 
 
 _register_built_ins()
