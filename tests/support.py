@@ -26,7 +26,8 @@ Hostile files
 gigabyte of zeros costs a megabyte of file and half a second, most of it the CRC-32);
 :func:`write_npz` writes an ``.npz`` by hand, member by member: arrays, raw bytes (any ``.npy`` header,
 made with :func:`npy_header`, however absurd), or :class:`Member` runs of zeros with, if wanted, a
-false uncompressed size in the zip directory.
+false uncompressed size in the zip directory; :func:`foreign_files` lists contents that are no ``.npz``
+at all (a pickle, a lone ``.npy``, random bytes, nothing) with what a reader must call them.
 """
 import io
 import json
@@ -212,6 +213,19 @@ def write_npz(path, members):
         file.write(directory)
         file.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(central), len(central), len(directory), offset, 0))
     return path
+
+
+def foreign_files():
+    """``[(content, what npae must say it is)]``: files that are no ``.npz`` at all, for any reader that
+    expects one (a pickle must never be unpickled, nor NumPy's "allow_pickle" advice be shown)."""
+    import pickle
+
+    return [
+        (pickle.dumps({"weights": [1, 2, 3]}), "Python pickle, which npae never loads"),
+        (npy_bytes(np.arange(3)), "single .npy array"),
+        (b"\x00\x01 random bytes \xff", "starts with 0x"),
+        (b"", "it is empty"),
+    ]
 
 
 def metadata_member(value):

@@ -1,7 +1,6 @@
 """npae._npz: .npz archives read header first, sizes checked before allocating, every failure an ArchiveError."""
 import io
 import os
-import pickle
 import zipfile
 
 import numpy as np
@@ -9,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from npae._npz import ArchiveError, NpzArchive, parse_json
-from support import Member, metadata_member, npy_bytes, npy_header, write_npz
+from support import Member, foreign_files, metadata_member, npy_bytes, npy_header, write_npz
 
 
 def read_all(path, **options):
@@ -40,12 +39,7 @@ def test_reads_what_numpy_writes_exactly_as_np_load(tmp_path, rng, save):
         assert archive.header("floats").shape == (3, 4) and archive.header("fortran").fortran_order
 
 
-@pytest.mark.parametrize("content, description", [
-    (pickle.dumps({"weights": [1, 2, 3]}), "Python pickle, which npae never loads"),
-    (npy_bytes(np.arange(3)), "single .npy array"),
-    (b"\x00\x01 random bytes \xff", "starts with 0x"),
-    (b"", "it is empty"),
-])
+@pytest.mark.parametrize("content, description", foreign_files())
 def test_foreign_files_are_named_as_such_without_numpy_advice(tmp_path, content, description):
     path = tmp_path / "thing.npz"
     path.write_bytes(content)
