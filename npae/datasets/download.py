@@ -6,9 +6,11 @@ error, when the connection ends before ``Content-Length`` bytes arrived, when th
 sends more bytes than a gzip of the file can take (the catalogue's ``max_download_bytes``), when a read
 waits ``timeout`` seconds for a byte, when the fetch's ``deadline`` passes (a :class:`Watchdog` ends the
 attempt then, however slowly the server trickles), or when the MD5 of what arrived is not the
-catalogued one (:class:`ChecksumError`, naming file, expected and received checksum).  A failed attempt deletes its temporary file, prints one line, and the next mirror is
-tried; when all fail, :class:`DownloadError` lists every URL with its error.  Only a complete,
-verified file is renamed into place, so an interrupted download never leaves anything behind.
+catalogued one (:class:`ChecksumError`, naming file, expected and received checksum).  A failed
+attempt deletes its temporary file, prints one line, and the next mirror is tried; when all fail,
+:class:`DownloadError` lists every URL with its error.  Only a complete, verified file is renamed into
+place, so an interrupted download leaves nothing behind; the temporary file of a process killed
+outright is removed by the next fetch once it is an hour old (:func:`npae._files.remove_stale_partials`).
 
 Mirrors: ``mirrors=`` when given, else ``$NPAE_MIRROR/<name>/`` when ``NPAE_MIRROR`` is set (a private
 mirror, or a local server in the tests; ``file://`` URLs work too), else the public mirrors of
@@ -21,7 +23,6 @@ costs about 20 ms and ``import npae`` must stay fast.
 """
 import hashlib
 import os
-import socket
 import sys
 import threading
 import time
@@ -121,6 +122,8 @@ class Watchdog:
 
     @staticmethod
     def _shut(sock):
+        import socket  # deferred with urllib.request: see the module docstring
+
         try:
             sock.shutdown(socket.SHUT_RDWR)
         except OSError:  # already closed
