@@ -4,7 +4,9 @@ resident memory is compared with a child that only imported npae (tests/support.
 The target (issue 14): at most about 100 MB above what a valid file of the declared sizes needs.  Each
 crafted file is about a megabyte on disk but claims or holds a gigabyte; before the fixes these cases
 took 0.8 to 2.1 GB.  The cases import nothing from npae in this process, so that they can be run
-against another checkout (``PYTHONPATH=<checkout>``).
+against another checkout: ``cd /tmp && PYTHONPATH=<checkout> python -m pytest <this file>`` (from
+another folder, because ``python -c`` puts the current folder first on the children's path).
+``pytest -s`` prints each child's peak.
 """
 import os
 from pathlib import Path
@@ -37,7 +39,7 @@ def data_root():
 def bounded_run(code, valid_bytes=0, env=None):
     """Run ``code`` in a child; assert it ended normally within ``valid_bytes`` + BUDGET; return the run."""
     run, extra = extra_peak_bytes(code, setup=SETUP, env=env)
-    print(f"peak {extra / MB:.0f} MB above the baseline (pytest -s shows this)")
+    print(f"peak {extra / MB:.0f} MB above the baseline")
     assert run.returncode == 0, run.stderr
     assert extra < valid_bytes + BUDGET, (f"peak {extra / MB:.0f} MB above the baseline, allowed "
                                           f"{(valid_bytes + BUDGET) / MB:.0f} MB; error: {run.error}")
