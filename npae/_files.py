@@ -23,6 +23,16 @@ STALE_PARTIAL_SECONDS = 3600.0
 _RANDOM_LENGTH = 8  # hexadecimal characters of the temporary name: 4 random bytes
 
 
+def as_path(value, argument="path") -> Path:
+    """``value`` as a Path, or a ``ValueError`` naming ``argument`` when it is not a file name (str or
+    os.PathLike): a number or None given as a path is a mistake to report, not a ``TypeError`` later."""
+    if isinstance(value, (str, os.PathLike)):
+        path = os.fspath(value)
+        if isinstance(path, str) and path:
+            return Path(path)
+    raise ValueError(f"{argument} must be a file or folder name (str or os.PathLike), got {value!r:.80}")
+
+
 def partial_name_pattern(name):
     """The regular expression matching the temporary files :func:`atomic_open` makes for file ``name``."""
     return re.compile(re.escape(f".{name}.") + f"[0-9a-f]{{{_RANDOM_LENGTH}}}" + re.escape(PARTIAL_SUFFIX))

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._files import as_path
 from ._npz import ArchiveError, NpzArchive
 from .io import atomic_write
 from .metrics import psnr
@@ -220,6 +221,7 @@ def save_compressed(path, compressed, decoder):
     sizes and activation.  The file is written to a temporary name in the same folder, then renamed,
     so an interrupted save never leaves a half-written file under ``path``.
     """
+    as_path(path)
     if not isinstance(compressed, CompressedSet):
         raise ValueError(f"compressed must be a CompressedSet, got {type(compressed).__name__}")
     decoder = _as_decoder(decoder)
@@ -348,9 +350,7 @@ def load_compressed(path):
     """
     from .layers import Dense
 
-    if not isinstance(path, (str, os.PathLike)):
-        raise ValueError(f"path must be a file name (str or os.PathLike), got {type(path).__name__}")
-    path = os.fspath(path)
+    path = str(as_path(path))
     if os.path.isdir(path):
         raise ValueError(f"{path!r} is a directory, not an npae compressed-set file")
     try:

@@ -172,8 +172,10 @@ def test_another_npz_is_not_a_compressed_set(tmp_path):
 
 
 def test_path_arguments(tmp_path):
-    with pytest.raises(ValueError, match="path must be a file name"):
+    with pytest.raises(ValueError, match="path must be a file or folder name"):
         load_compressed(3)
+    with pytest.raises(ValueError, match="path must be a file or folder name"):
+        save_compressed(None, quantize(np.ones((2, 3)), "uint8"), small_decoder(np.random.default_rng(0)))
     with pytest.raises(ValueError, match="is a directory"):
         load_compressed(tmp_path)
     with pytest.raises(FileNotFoundError):

@@ -122,6 +122,14 @@ def test_bad_arguments_are_value_errors_naming_them(arguments, message):
         load_mnist(**{"sample": True, **arguments})
 
 
+@pytest.mark.parametrize("data_dir", [3, ["/data"], ""])
+def test_a_data_dir_that_is_no_folder_name_is_a_value_error(data_dir):
+    with pytest.raises(ValueError, match="data_dir must be a file or folder name"):
+        load_mnist(data_dir, download=False)
+    with pytest.raises(ValueError, match="data_dir must be a file or folder name"):
+        data_info(io.StringIO(), data_dir=data_dir)
+
+
 def test_unknown_data_set_name():
     with pytest.raises(ValueError, match="'mnist'"):
         load_dataset("kmnist", sample=True)

@@ -190,6 +190,14 @@ def test_the_header_is_known_before_any_data_is_read(tmp_path):
         assert reader.compressed and reader.stored_size < 2**21
 
 
+@pytest.mark.parametrize("path", [3, None, "", b"labels"])
+def test_a_path_that_is_no_file_name_is_a_value_error(path):
+    with pytest.raises(ValueError, match="path must be a file or folder name"):
+        read_idx(path)
+    with pytest.raises(ValueError, match="path must be a file or folder name"):
+        write_idx(path, np.arange(3, dtype=np.uint8))
+
+
 def test_a_fifo_is_refused_instead_of_blocking(tmp_path):
     os.mkfifo(tmp_path / "fifo-idx1")
     # In a child with a time limit: before the fix, opening the FIFO blocked for ever.

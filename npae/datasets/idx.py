@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._files import atomic_open
+from .._files import as_path, atomic_open
 
 # Type code -> big-endian dtype, as the format defines them.
 IDX_DTYPES = {
@@ -198,7 +198,7 @@ class IdxReader:
     """
 
     def __init__(self, path):
-        self.path = Path(path)
+        self.path = as_path(path)
         self.source = str(path)
         info = os.stat(self.path)  # FileNotFoundError, PermissionError: the caller's to handle
         if not stat.S_ISREG(info.st_mode):  # a FIFO would block, a device never end
@@ -304,7 +304,7 @@ def write_idx(path, array) -> None:
     Atomic: the bytes go to a temporary file in the same directory, renamed over ``path`` only once
     complete.  The gzip header carries no time stamp, so the same array always gives the same bytes.
     """
-    path = Path(path)
+    path = as_path(path)
     data = encode_idx(array)
     if path.name.endswith(".gz"):
         data = gzip.compress(data, compresslevel=6, mtime=0)

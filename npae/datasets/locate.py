@@ -29,6 +29,7 @@ import numpy as np
 
 from .catalog import DEBIAN_FASHION_MNIST_DIR, DatasetSpec
 from .errors import CorruptFileError
+from .._files import as_path
 from .._npz import ArchiveError, NpzArchive
 from .idx import IdxReader, encode_idx
 
@@ -98,7 +99,7 @@ def download_root(data_dir=None):
     searched roots that the user named, so that the next load finds the files where they went.
     """
     if data_dir is not None:
-        return Path(data_dir), "data_dir argument"
+        return as_path(data_dir, "data_dir"), "data_dir argument"
     if os.environ.get("NPAE_DATA"):
         return Path(os.environ["NPAE_DATA"]), "NPAE_DATA"
     return user_cache_dir(), "user cache"
@@ -108,7 +109,7 @@ def search_path(spec: DatasetSpec, data_dir=None) -> list:
     """The Locations searched for ``spec``, in order (see the module docstring); duplicates removed."""
     locations = []
     if data_dir is not None:
-        locations.append(Location("data_dir argument", Path(data_dir) / spec.name))
+        locations.append(Location("data_dir argument", as_path(data_dir, "data_dir") / spec.name))
     if os.environ.get("NPAE_DATA"):
         locations.append(Location("NPAE_DATA", Path(os.environ["NPAE_DATA"]) / spec.name))
     locations.append(Location("user cache", user_cache_dir() / spec.name))
