@@ -23,12 +23,12 @@ every array, so the set can be restored anywhere npae is installed.
 """
 import json
 import os
-import zipfile
 from dataclasses import dataclass
 
 import numpy as np
 
-from ._files import atomic_write
+from ._files import as_path, atomic_write
+from ._npz import ArchiveError, NpzArchive
 from .metrics import psnr
 
 __all__ = ["STORAGES", "CompressedSet", "Decoder", "quantize", "compress", "decompress", "compression_ratio",
@@ -227,6 +227,7 @@ def save_compressed(path, compressed, decoder):
     sizes and activation.  The file is written to a temporary name in the same folder, then renamed,
     so an interrupted save never leaves a half-written file under ``path``.
     """
+    as_path(path)
     if not isinstance(compressed, CompressedSet):
         raise ValueError(f"compressed must be a CompressedSet, got {type(compressed).__name__}")
     from .activations import activation_config
@@ -237,7 +238,7 @@ def save_compressed(path, compressed, decoder):
                          f"{compressed.latent_size}")
     metadata = {
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        "version": FORMAT_VERSION,
         "storage": compressed.storage,
         "n_samples": compressed.n_samples,
         "latent_size": compressed.latent_size,
@@ -261,85 +262,134 @@ def _invalid(path, reason):
     return ValueError(f"{path!r} is not a valid npae compressed set: {reason}")
 
 
-def _array(arrays, name, path, dtype, shape):
-    if name not in arrays:
+def _foreign(path, reason):
+    return ValueError(f"{path!r} is not an npae compressed-set file: {reason}")
+
+
+def _count(metadata, key, path):
+    """``metadata[key]``, which must be an int >= 1 (not a bool, a float or a string of digits)."""
+    value = metadata.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _invalid(path, f"{key} must be an integer >= 1, got {value!r}")
+    return value
+
+
+def _check_header(archive, name, path, dtype, shape):
+    """Refuse the array ``name`` unless its header declares ``dtype`` of ``shape``; reads no data."""
+    if name not in archive:
         raise _invalid(path, f"the array {name!r} is missing")
-    array = arrays[name]
-    if array.dtype != np.dtype(dtype) or array.shape != shape:
+    header = archive.header(name)
+    if header.dtype != np.dtype(dtype) or header.shape != shape:
         raise _invalid(path, f"{name!r} should be {np.dtype(dtype).name} of shape {shape}, "
-                             f"got {array.dtype} of shape {array.shape}")
+                             f"got {header.dtype} of shape {header.shape}")
+
+
+def _read_array(archive, name, path, dtype, shape):
+    """The array ``name``, checked: ``dtype`` of ``shape`` (before its data is read), finite if float."""
+    _check_header(archive, name, path, dtype, shape)
+    array = archive.read(name)
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
         raise _invalid(path, f"{name!r} contains NaN or inf")
     return array
 
 
+def _check_affine_map(scale, offset, path):
+    """uint8 codes decode to offset + c * scale for c in 0..255 (in float32, as :meth:`CompressedSet.latent`):
+    all finite exactly when scale >= 0 and offset + 255 scale is finite (the map is monotonic in c)."""
+    if np.any(scale < 0):
+        raise _invalid(path, "'scale' has negative entries (quantize gives scale >= 0)")
+    with np.errstate(over="ignore"):
+        top = offset + np.float32(_LEVELS) * scale
+    if not np.all(np.isfinite(top)):
+        feature = int(np.flatnonzero(~np.isfinite(top))[0])
+        raise _invalid(path, f"feature {feature} decodes beyond float32's range (offset {offset[feature]!r}, "
+                             f"scale {scale[feature]!r}: offset + 255 * scale overflows)")
+
+
+def _read_metadata(archive, path):
+    """The metadata dict, checked for format, version, storage and sizes: ``(metadata, storage, sizes)``."""
+    if "metadata" not in archive:
+        raise _foreign(path, "it has no 'metadata' entry")
+    try:
+        metadata = archive.read_json("metadata")
+    except ArchiveError as error:
+        raise _invalid(path, f"the metadata is not readable JSON ({error.problem})") from None
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
+        raise _foreign(path, f"the metadata does not name the format {FORMAT_NAME!r}")
+    # "version", as in every npae file header; files of npae 0.1 called it "format_version"
+    version = metadata.get("version", metadata.get("format_version"))
+    if isinstance(version, bool) or version != FORMAT_VERSION:
+        raise _invalid(path, f"version {version!r} is not supported (this npae reads version {FORMAT_VERSION})")
+    storage = metadata.get("storage")
+    if not isinstance(storage, str) or storage not in STORAGES:
+        raise _invalid(path, f"unknown storage {storage!r}")
+    sizes = [_count(metadata, key, path) for key in ("n_samples", "latent_size", "output_size")]
+    layer_specs = metadata.get("decoder")
+    if not isinstance(layer_specs, list) or not layer_specs:
+        raise _invalid(path, "the decoder has no layers" if layer_specs == [] else
+                             f"'decoder' must be a list of layer descriptions, got {type(layer_specs).__name__}")
+    return metadata, storage, sizes
+
+
+def _layer_description(spec, index, expected_in, path):
+    """``(in_features, out_features, activation, dtype)`` of decoder layer ``index``, checked."""
+    if not isinstance(spec, dict):
+        raise _invalid(path, f"decoder layer {index}: bad description ({spec!r:.80})")
+    in_features, out_features = (_count(spec, key, path) for key in ("in_features", "out_features"))
+    if in_features != expected_in:
+        raise _invalid(path, f"decoder layer {index}: takes {in_features} inputs, but the previous stage gives "
+                             f"{expected_in}")
+    if spec.get("dtype") not in ("float32", "float64"):
+        raise _invalid(path, f"decoder layer {index}: dtype {spec.get('dtype')!r} is not float32 or float64")
+    if "activation" not in spec:
+        raise _invalid(path, f"decoder layer {index}: no activation")
+    return in_features, out_features, spec["activation"], np.dtype(spec["dtype"])
+
+
 def load_compressed(path):
     """Read a file written by :func:`save_compressed`: returns ``(compressed, decoder)``.
 
-    Loaded with ``allow_pickle=False`` (a file cannot run code) and checked field by field: format and
-    version, storage, every array's dtype and shape against the metadata, finiteness of the floats,
-    and the decoder's layer sizes chaining from the latent size to the output size.  Anything else is
-    a ``ValueError`` naming the file and the problem; nothing half-loaded is returned.
+    Read without pickle (a file cannot run code) and without trusting sizes (:mod:`npae._npz`): every
+    field is checked before the data it describes is read: format and version, storage, sizes (ints >=
+    1), each array's dtype and shape against the metadata, the decoder's layer sizes chaining from the
+    latent size to the output size; then the values: finite floats, and uint8 codes whose scale and
+    offset decode to finite float32 numbers.  Anything else is a ``ValueError`` naming the file and the
+    problem ("not an npae compressed-set file" for other files: a pickle, a lone ``.npy``, another
+    ``.npz``); nothing half-loaded is returned.  A missing file is a ``FileNotFoundError``.
     """
     from .layers import Dense
 
-    path = os.fspath(path)
+    path = str(as_path(path))
+    if os.path.isdir(path):
+        raise ValueError(f"{path!r} is a directory, not an npae compressed-set file")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except FileNotFoundError:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise _invalid(path, f"cannot be read as .npz ({error})") from error
-    if "metadata" not in arrays or arrays["metadata"].dtype.kind != "U" or arrays["metadata"].ndim != 0:
-        raise _invalid(path, "no JSON metadata")
-    try:
-        metadata = json.loads(str(arrays["metadata"]))
-    except json.JSONDecodeError as error:
-        raise _invalid(path, f"the metadata is not JSON ({error})") from error
-    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
-        raise _invalid(path, f"the metadata does not name the format {FORMAT_NAME!r}")
-    if metadata.get("format_version") != FORMAT_VERSION:
-        raise _invalid(path, f"format_version {metadata.get('format_version')!r} is not supported "
-                             f"(this npae reads version {FORMAT_VERSION})")
-    try:
-        storage = metadata["storage"]
-        n_samples, latent_size, output_size = (int(metadata[key])
-                                               for key in ("n_samples", "latent_size", "output_size"))
-        layer_specs = list(metadata["decoder"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise _invalid(path, f"incomplete metadata ({error!r})") from error
-    if storage not in STORAGES:
-        raise _invalid(path, f"unknown storage {storage!r}")
-
-    codes = _array(arrays, "codes", path, storage, (n_samples, latent_size))
-    scale = offset = None
-    if storage == "uint8":
-        scale = _array(arrays, "scale", path, np.float32, (latent_size,))
-        offset = _array(arrays, "offset", path, np.float32, (latent_size,))
-    if not layer_specs:
-        raise _invalid(path, "the decoder has no layers")
-    layers = []
-    expected_in = latent_size
-    for index, spec in enumerate(layer_specs):
-        try:
-            in_features, out_features = int(spec["in_features"]), int(spec["out_features"])
-            dtype = np.dtype(spec["dtype"])
-            if in_features != expected_in:
-                raise ValueError(f"takes {in_features} inputs, but the previous stage gives {expected_in}")
-            W = _array(arrays, f"decoder_W{index}", path, dtype, (in_features, out_features))
-            b = _array(arrays, f"decoder_b{index}", path, dtype, (out_features,))
-            layer = Dense(in_features, out_features, activation=spec["activation"], init="zeros", dtype=dtype)
-        except ValueError as error:
-            if str(error).startswith(repr(path)):
-                raise
-            raise _invalid(path, f"decoder layer {index}: {error}") from error
-        except (KeyError, TypeError) as error:
-            raise _invalid(path, f"decoder layer {index}: bad description ({error!r})") from error
-        layer.W[...] = W
-        layer.b[...] = b
-        layers.append(layer)
-        expected_in = out_features
-    if expected_in != output_size:
-        raise _invalid(path, f"the decoder ends with {expected_in} outputs, the metadata says {output_size}")
+        with NpzArchive(path) as archive:
+            metadata, storage, (n_samples, latent_size, output_size) = _read_metadata(archive, path)
+            descriptions, expected_in = [], latent_size
+            for index, spec in enumerate(metadata["decoder"]):
+                descriptions.append(_layer_description(spec, index, expected_in, path))
+                expected_in = descriptions[-1][1]
+            if expected_in != output_size:
+                raise _invalid(path, f"the decoder ends with {expected_in} outputs, the metadata says {output_size}")
+            # Every header is checked, and every layer built, before any data is read.
+            layers = []
+            for index, (in_features, out_features, activation, dtype) in enumerate(descriptions):
+                _check_header(archive, f"decoder_W{index}", path, dtype, (in_features, out_features))
+                _check_header(archive, f"decoder_b{index}", path, dtype, (out_features,))
+                try:
+                    layers.append(Dense(in_features, out_features, activation=activation, init="zeros", dtype=dtype))
+                except (TypeError, ValueError, KeyError) as error:
+                    raise _invalid(path, f"decoder layer {index}: {error}") from None
+            codes = _read_array(archive, "codes", path, storage, (n_samples, latent_size))
+            scale = offset = None
+            if storage == "uint8":
+                scale = _read_array(archive, "scale", path, np.float32, (latent_size,))
+                offset = _read_array(archive, "offset", path, np.float32, (latent_size,))
+                _check_affine_map(scale, offset, path)
+            for index, layer in enumerate(layers):
+                layer.W[...] = _read_array(archive, f"decoder_W{index}", path, layer.W.dtype, layer.W.shape)
+                layer.b[...] = _read_array(archive, f"decoder_b{index}", path, layer.b.dtype, layer.b.shape)
+    except ArchiveError as error:
+        make = _foreign if error.foreign else _invalid
+        raise make(path, error.problem) from None
     return CompressedSet(codes, storage, scale, offset), Decoder(layers)

@@ -4,11 +4,13 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from npae import Adam, Autoencoder
 from npae.compression import (CompressedSet, Decoder, compress, compression_ratio, decompress, load_compressed,
                               quantize, save_compressed, storage_table)
 from npae.layers import Dense
+from support import foreign_files
 
 
 def small_decoder(rng, latent_size=3, hidden=5, output_size=7):
@@ -115,23 +117,31 @@ def rewrite(path, **changes):
     np.savez(path, **arrays)
 
 
-def test_load_rejects_damaged_files(tmp_path, rng):
+@pytest.fixture
+def saved_set(tmp_path, rng):
+    """``(path, good bytes, metadata)`` of a valid uint8 compressed set with a two-layer decoder."""
     path = tmp_path / "set.npz"
     save_compressed(path, quantize(rng.standard_normal((10, 3)), "uint8"), small_decoder(rng))
-    good = path.read_bytes()
-    metadata = json.loads(str(np.load(path)["metadata"]))
+    with np.load(path) as archive:
+        metadata = json.loads(str(archive["metadata"]))
+    return path, path.read_bytes(), metadata
+
+
+def test_load_rejects_damaged_files(saved_set):
+    path, good, metadata = saved_set
 
     def expect(message, **changes):
         path.write_bytes(good)
         rewrite(path, **changes)
-        with pytest.raises(ValueError, match=message):
+        with pytest.raises(ValueError, match=message) as error:
             load_compressed(path)
+        assert str(path) in str(error.value)
 
     expect("missing", scale=None)
     expect("decoder_W1", decoder_W1=np.ones((5, 6), dtype=np.float32))
     expect("NaN or inf", decoder_b0=np.full(5, np.nan, dtype=np.float32))
     expect("codes", codes=np.ones((10, 3), dtype=np.float32))
-    expect("format_version", metadata=np.array(json.dumps({**metadata, "format_version": 99})))
+    expect("version 99", metadata=np.array(json.dumps({**metadata, "version": 99})))
     expect("format", metadata=np.array(json.dumps({**metadata, "format": "other"})))
     expect("activation", metadata=np.array(json.dumps(
         {**metadata, "decoder": [{**metadata["decoder"][0], "activation": {"name": "swish"}},
@@ -139,14 +149,177 @@ def test_load_rejects_damaged_files(tmp_path, rng):
     expect("previous stage", metadata=np.array(json.dumps({**metadata, "latent_size": 4}),),
            codes=np.zeros((10, 4), dtype=np.uint8), scale=np.ones(4, np.float32), offset=np.ones(4, np.float32))
     # Object arrays need pickle, which load refuses: a file cannot run code.
-    expect("cannot be read", codes=np.array([{"a": 1}], dtype=object))
+    expect("Python objects", codes=np.array([{"a": 1}], dtype=object))
 
     path.write_bytes(good[: len(good) // 2])                    # truncated
-    with pytest.raises(ValueError, match="cannot be read"):
+    with pytest.raises(ValueError, match="not a valid npae compressed set: damaged .npz archive"):
         load_compressed(path)
-    path.write_bytes(b"not a zip file at all")
-    with pytest.raises(ValueError, match="cannot be read"):
+
+
+@pytest.mark.parametrize("content, what", foreign_files())
+def test_foreign_files_are_not_npae_compressed_sets(tmp_path, content, what):
+    path = tmp_path / "set.npz"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match="is not an npae compressed-set file") as error:
         load_compressed(path)
+    assert what in str(error.value) and "allow_pickle" not in str(error.value)
+
+
+def test_another_npz_is_not_a_compressed_set(tmp_path):
+    np.savez(tmp_path / "other.npz", weights=np.zeros(3))
+    with pytest.raises(ValueError, match="not an npae compressed-set file: it has no 'metadata'"):
+        load_compressed(tmp_path / "other.npz")
+
+
+def test_path_arguments(tmp_path):
+    with pytest.raises(ValueError, match="path must be a file or folder name"):
+        load_compressed(3)
+    with pytest.raises(ValueError, match="path must be a file or folder name"):
+        save_compressed(None, quantize(np.ones((2, 3)), "uint8"), small_decoder(np.random.default_rng(0)))
+    with pytest.raises(ValueError, match="is a directory"):
+        load_compressed(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        load_compressed(tmp_path / "missing.npz")
+
+
+def test_a_compressed_npz_loads_and_damaged_deflate_data_is_a_value_error(saved_set):
+    path, good, _ = saved_set
+    with np.load(path) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    arrays["codes"] = np.tile(arrays["codes"], (100, 1))            # enough bytes to damage in the middle
+    metadata = json.loads(str(arrays["metadata"]))
+    arrays["metadata"] = np.array(json.dumps({**metadata, "n_samples": 1000}))
+    np.savez_compressed(path, **arrays)
+    codes, _ = load_compressed(path)
+    assert codes.n_samples == 1000
+    data = bytearray(path.read_bytes())
+    start = data.index(b"codes.npy") + len("codes.npy") + 20     # past the local header: deflate data
+    data[start:start + 40] = bytes(40)
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="'codes' is damaged") as error:
+        load_compressed(path)
+    assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"n_samples": float("inf")}, "Infinity is not a number"),
+    ({"latent_size": float("nan")}, "NaN is not a number"),
+    ({"n_samples": "10"}, "n_samples must be an integer >= 1, got '10'"),
+    ({"n_samples": 10.0}, "n_samples must be an integer"),
+    ({"output_size": True}, "output_size must be an integer"),
+    ({"n_samples": 0}, "n_samples must be an integer >= 1"),
+    ({"version": True}, "version True is not supported"),
+    ({"storage": ["uint8"]}, "unknown storage"),
+    ({"decoder": {"0": 1}}, "'decoder' must be a list"),
+    ({"decoder": []}, "no layers"),
+    ({"decoder": ["relu"]}, "bad description"),
+])
+def test_metadata_fields_are_checked_for_type_and_range(saved_set, change, message):
+    path, good, metadata = saved_set
+    rewrite(path, metadata=np.array(json.dumps({**metadata, **change})))
+    with pytest.raises(ValueError, match=message):
+        load_compressed(path)
+
+
+@pytest.mark.parametrize("dtype", ["object", "complex64", "float16", "<U4", 3])
+def test_decoder_dtypes_other_than_float32_and_float64_are_refused(saved_set, dtype):
+    path, good, metadata = saved_set
+    layers = [{**metadata["decoder"][0], "dtype": dtype}, metadata["decoder"][1]]
+    rewrite(path, metadata=np.array(json.dumps({**metadata, "decoder": layers})))
+    with pytest.raises(ValueError, match="is not float32 or float64"):
+        load_compressed(path)
+
+
+def test_deeply_nested_metadata_is_a_value_error(saved_set):
+    path, good, metadata = saved_set
+    text = json.dumps({**metadata, "extra": 0}).replace("0}", "[" * 100_000 + "]" * 100_000 + "}")
+    rewrite(path, metadata=np.array(text))
+    with pytest.raises(ValueError, match="nested too deeply"):
+        load_compressed(path)
+
+
+@pytest.mark.parametrize("scale, offset, message", [
+    (3e38, 0.0, "feature 0 decodes beyond float32's range"),
+    (1e36, 3.3e38, "feature 0 decodes beyond float32's range"),
+    (-0.5, 0.0, "negative"),
+])
+def test_scale_and_offset_must_decode_to_finite_numbers(saved_set, scale, offset, message):
+    path, good, _ = saved_set
+    rewrite(path, scale=np.array([scale, 1, 1], dtype=np.float32), offset=np.array([offset, 0, 0], dtype=np.float32))
+    with pytest.raises(ValueError, match=message):
+        load_compressed(path)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("codes", np.ones((10, 3), dtype=np.complex64)),
+    ("scale", np.ones(3, dtype=np.complex64)),
+    ("decoder_W0", np.ones((3, 5), dtype=np.complex64)),
+    ("decoder_b1", np.ones(7, dtype=object)),
+])
+def test_complex_and_object_arrays_are_refused(saved_set, name, value):
+    path, good, _ = saved_set
+    rewrite(path, **{name: value})
+    with pytest.raises(ValueError, match=f"'{name}'"):
+        load_compressed(path)
+
+
+# -- fuzzing ---------------------------------------------------------------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 2**70) | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+METADATA_KEYS = ["format", "version", "storage", "n_samples", "latent_size", "output_size", "decoder"]
+
+
+def _assert_loads_or_value_error(path):
+    try:
+        compressed, decoder = load_compressed(path)
+    except ValueError as error:
+        assert str(path) in str(error)
+        return
+    # Accepted: then everything in it is usable.
+    assert np.all(np.isfinite(compressed.latent()))
+    assert decoder.decode(compressed.latent()).shape == (compressed.n_samples, decoder.output_size)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.sampled_from(METADATA_KEYS + ["layer"]), value=JSON_VALUES, layer_key=st.sampled_from(
+    ["in_features", "out_features", "activation", "dtype"]))
+def test_any_metadata_value_loads_or_is_a_value_error(saved_set, key, value, layer_key):
+    path, good, metadata = saved_set
+    path.write_bytes(good)
+    changed = json.loads(json.dumps(metadata))
+    if key == "layer":
+        changed["decoder"][0][layer_key] = value
+    else:
+        changed[key] = value
+    rewrite(path, metadata=np.array(json.dumps(changed)))
+    _assert_loads_or_value_error(path)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), compressed=st.booleans())
+def test_a_mutated_compressed_set_loads_or_is_a_value_error(saved_set, data, compressed):
+    path, good, _ = saved_set
+    path.write_bytes(good)
+    if compressed:
+        with np.load(path) as archive:
+            np.savez_compressed(path, **{name: archive[name] for name in archive.files})
+    content = bytearray(path.read_bytes())
+    for _ in range(data.draw(st.integers(1, 3))):
+        position = data.draw(st.integers(0, len(content) - 1))
+        kind = data.draw(st.sampled_from(["flip", "truncate", "zero"]))
+        if kind == "flip":
+            content[position] ^= data.draw(st.integers(1, 255))
+        elif kind == "truncate":
+            del content[max(position, 1):]
+        else:
+            content[position:position + 8] = bytes(len(content[position:position + 8]))
+    path.write_bytes(bytes(content))
+    _assert_loads_or_value_error(path)
 
 
 def test_save_rejects_a_decoder_of_another_size(tmp_path, rng):

@@ -24,6 +24,7 @@ from npae.datasets import (
 )
 from npae.datasets.commands import data_fetch, data_info
 from npae.datasets.idx import read_idx
+from support import foreign_files
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -121,6 +122,14 @@ def test_bad_arguments_are_value_errors_naming_them(arguments, message):
         load_mnist(**{"sample": True, **arguments})
 
 
+@pytest.mark.parametrize("data_dir", [3, ["/data"], ""])
+def test_a_data_dir_that_is_no_folder_name_is_a_value_error(data_dir):
+    with pytest.raises(ValueError, match="data_dir must be a file or folder name"):
+        load_mnist(data_dir, download=False)
+    with pytest.raises(ValueError, match="data_dir must be a file or folder name"):
+        data_info(io.StringIO(), data_dir=data_dir)
+
+
 def test_unknown_data_set_name():
     with pytest.raises(ValueError, match="'mnist'"):
         load_dataset("kmnist", sample=True)
@@ -198,6 +207,42 @@ def test_keras_cache_npz_is_found_and_verified(data_root, no_data, tmp_path, mon
     np.savez(npz, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
     with pytest.raises(CorruptFileError, match="t10k-images-idx3-ubyte: SHA-256"):
         load_mnist()
+
+
+@pytest.mark.parametrize("content, what", foreign_files())
+def test_a_keras_cache_file_that_is_no_npz_is_named_so(no_data, tmp_path, monkeypatch, content, what):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    npz = tmp_path / "keras" / "datasets" / "mnist.npz"
+    npz.parent.mkdir(parents=True)
+    npz.write_bytes(content)
+    with pytest.raises(CorruptFileError, match="cannot be read as a .npz file") as error:
+        load_mnist(download=False)
+    assert what in str(error.value) and "allow_pickle" not in str(error.value)
+
+
+def test_a_keras_npz_with_wrong_dtypes_is_refused_from_the_headers(no_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    npz = tmp_path / "keras" / "datasets" / "mnist.npz"
+    npz.parent.mkdir(parents=True)
+    np.savez(npz, x_train=np.zeros((60000, 28, 28), np.float32), y_train=np.zeros(60000, np.uint8),
+             x_test=np.zeros((10000, 28, 28), np.uint8), y_test=np.zeros(10000, np.uint8))
+    with pytest.raises(CorruptFileError, match=r"holds float32 \(60000, 28, 28\), expected train-images"):
+        load_mnist(download=False)
+    np.savez(npz, x_train=np.zeros((60000, 28, 28), np.uint8), y_train=np.zeros(60000, np.complex64),
+             x_test=np.zeros((10000, 28, 28), np.uint8), y_test=np.zeros(10000, np.uint8))
+    with pytest.raises(CorruptFileError, match="expected train-labels-idx1-ubyte as integers"):
+        load_mnist(download=False)
+
+
+def test_keras_labels_stored_as_int64_are_returned_as_uint8(data_root, no_data, tmp_path, monkeypatch):
+    (x_train, y_train), (x_test, y_test) = load_mnist(data_root, normalize=False, flatten=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    npz = tmp_path / "keras" / "datasets" / "mnist.npz"
+    npz.parent.mkdir(parents=True)
+    np.savez(npz, x_train=x_train, y_train=y_train.astype(np.int64), x_test=x_test, y_test=y_test.astype(np.int64))
+    (_, y_train_loaded), (_, y_test_loaded) = load_mnist(download=False)
+    assert y_train_loaded.dtype == y_test_loaded.dtype == np.uint8   # as the docstring says, whatever the file
+    np.testing.assert_array_equal(y_train_loaded, y_train)
 
 
 def test_damaged_gzip_in_the_cache_is_reported(no_data, data_root):

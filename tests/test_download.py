@@ -1,15 +1,23 @@
 """The downloader against a real HTTP server on 127.0.0.1, started by these tests in a thread.
 
-The server serves the real MNIST .gz files of NPAE_DATA under three prefixes: ``/good/`` (complete),
-``/drop/`` (announces the full Content-Length, sends half, hangs up) and ``/missing/`` (404).  Those
-files are re-compressed, so their MD5 differs from the public mirrors': the default checksum table
-rejects them (the mismatch case), and the success cases pass the files' own MD5 through ``md5=``.
+The server serves the real MNIST .gz files of NPAE_DATA under these prefixes: ``/good/`` (complete),
+``/drop/`` (announces the full Content-Length, sends half, hangs up), ``/missing/`` (404), and the
+hostile ones: ``/trickle/`` (one byte every 50 ms), ``/silent/`` (headers, then nothing),
+``/slowheaders/`` (the header lines one byte every 50 ms), ``/endless/`` (no Content-Length, zeros
+without end) and ``/huge/`` (announces a terabyte).  Those files are re-compressed, so their MD5
+differs from the public mirrors': the default checksum table rejects them (the mismatch case), and the
+success cases pass the files' own MD5 through ``md5=``.
+
+The deadline tests use a deadline of one second and assert what ended the download (the error type
+and message), not how long it took; :func:`returns` only checks that the call came back at all, so
+that a regression fails the test instead of hanging the suite.
 """
 import hashlib
 import io
 import os
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -25,6 +33,7 @@ from npae.datasets import (
     load_mnist,
     read_idx,
 )
+from npae._files import STALE_PARTIAL_SECONDS
 from npae.datasets.catalog import MNIST
 from npae.datasets.commands import data_fetch
 from npae.datasets.download import Progress
@@ -41,24 +50,56 @@ def served_files():
     return {name: (directory / name).read_bytes() for name in FILE_NAMES}
 
 
+HOSTILE = ("trickle", "silent", "slowheaders", "endless", "huge")
+
+
 @pytest.fixture(scope="module")
 def server(served_files):
     """Base URL of a local server; ``server.requests`` records the paths asked for."""
     requests = []
+    stop = threading.Event()  # set at teardown: the slow handlers end
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
             requests.append(self.path)
             behaviour, _, name = self.path.strip("/").partition("/mnist/")
             body = served_files.get(name)
-            if body is None or behaviour not in ("good", "drop"):
+            if body is None or behaviour not in ("good", "drop", *HOSTILE):
                 self.send_error(404)
                 return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body if behaviour == "good" else body[: len(body) // 2])
+            try:
+                if behaviour in HOSTILE:
+                    self.hostile(behaviour, body)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body if behaviour == "good" else body[: len(body) // 2])
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up: so do we
+                pass
             self.close_connection = True
+
+        def hostile(self, behaviour, body):
+            if behaviour == "slowheaders":
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                while not stop.wait(0.05):
+                    self.wfile.write(b"x")
+                return
+            self.send_response(200)
+            if behaviour != "endless":
+                self.send_header("Content-Length", str(10**12 if behaviour == "huge" else len(body)))
+            self.end_headers()
+            if behaviour == "trickle":
+                for position in range(len(body)):
+                    if stop.wait(0.05):
+                        return
+                    self.wfile.write(body[position:position + 1])
+            elif behaviour == "silent":
+                stop.wait(120)
+            elif behaviour == "endless":
+                zeros = bytes(1 << 16)
+                while not stop.is_set():
+                    self.wfile.write(zeros)
 
         def log_message(self, *args):  # keep the test output clean
             pass
@@ -68,9 +109,30 @@ def server(served_files):
     thread.start()
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
     yield type("Server", (), {"base": base, "requests": requests})
+    stop.set()
     httpd.shutdown()
     httpd.server_close()
     thread.join()
+
+
+def returns(function, *arguments, **keywords):
+    """``function(...)``'s result or exception, run in a thread: asserts only that it came back at all
+    (within a generous two minutes), so that a download that never ends fails instead of hanging."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = function(*arguments, **keywords)
+        except BaseException as error:  # handed to the test
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(120)
+    assert not thread.is_alive(), "the download did not end"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 @pytest.fixture
@@ -186,3 +248,84 @@ def test_progress_rewrites_one_line_on_a_terminal_and_prints_lines_otherwise(str
     assert "train-images-idx3-ubyte.gz: 13.2 MB of 26.4 MB (50%)" + separator in text
     assert re.search(r"26\.4 MB of 26\.4 MB \(100%\), done in \d+\.\d s\n$", text)
     assert text.count("\n") == (1 if separator == "\r" else 2)
+
+
+# -- deadlines, size caps, leftovers --------------------------------------------------------------------
+
+def fetch_one_file(server, served_files, served_md5, tmp_path, behaviours, **options):
+    """Fetch MNIST into tmp_path/data with all but the test labels present, from mirrors ``behaviours``."""
+    directory = tmp_path / "data" / "mnist"
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in FILE_NAMES[:3]:
+        (directory / name).write_bytes(served_files[name])
+    mirrors = [f"{server.base}/{behaviour}/mnist/" for behaviour in behaviours]
+    return returns(fetch, "mnist", tmp_path / "data", mirrors=mirrors, md5=served_md5, stream=io.StringIO(),
+                   **options)
+
+
+@pytest.mark.parametrize("behaviour", ["trickle", "silent", "slowheaders"])
+def test_a_slow_server_is_cut_off_at_the_deadline(server, served_files, served_md5, tmp_path, behaviour):
+    # The per-read timeout (30 s) never fires: one byte every 50 ms, or a wait shorter than 30 s.
+    with pytest.raises(DownloadError) as error:
+        fetch_one_file(server, served_files, served_md5, tmp_path, [behaviour, "trickle"], deadline=1.0,
+                       timeout=30.0)
+    (first_url, first), (second_url, second) = error.value.failures
+    assert type(first) is TimeoutError and "the download deadline passed after" in str(first)
+    assert "nothing was kept" in str(first) and behaviour in first_url
+    assert type(second) is TimeoutError and "not tried: the download deadline had passed" in str(second)
+    assert files_left(tmp_path / "data" / "mnist") == sorted(FILE_NAMES[:3])   # no .part left behind
+
+
+def test_the_deadline_covers_the_whole_fetch(server, served_md5, tmp_path):
+    # Four files from a trickling server: the first takes the whole second, the rest are not tried.
+    with pytest.raises(DownloadError, match="train-images-idx3-ubyte.gz") as error:
+        returns(fetch, "mnist", tmp_path / "data", mirrors=[f"{server.base}/trickle/mnist/"], md5=served_md5,
+                stream=io.StringIO(), deadline=1.0)
+    assert isinstance(error.value.failures[0][1], TimeoutError)
+    assert files_left(tmp_path) == []
+
+
+def test_a_body_without_length_stops_at_the_byte_cap(server, served_files, served_md5, tmp_path):
+    cap = MNIST.files[3].max_download_bytes
+    assert 10_008 < cap < 100_000   # the test labels: 10,008 bytes of data at most in any gzip
+    with pytest.raises(DownloadError) as error:
+        fetch_one_file(server, served_files, served_md5, tmp_path, ["endless"])
+    (url, cause), = error.value.failures
+    assert type(cause) is ValueError and f"the server sent more than {cap} bytes" in str(cause)
+    assert files_left(tmp_path / "data" / "mnist") == sorted(FILE_NAMES[:3])
+
+
+def test_an_announced_size_beyond_the_cap_is_refused_before_the_body(server, served_files, served_md5, tmp_path):
+    with pytest.raises(DownloadError, match=r"the server announces 1000000000000 bytes, more than the \d+"):
+        fetch_one_file(server, served_files, served_md5, tmp_path, ["huge"])
+    assert files_left(tmp_path / "data" / "mnist") == sorted(FILE_NAMES[:3])
+
+
+def test_stale_partial_downloads_are_removed_and_live_ones_kept(server, served_md5, tmp_path):
+    directory = tmp_path / "data" / "mnist"
+    directory.mkdir(parents=True)
+    stale = directory / ".train-images-idx3-ubyte.gz.0a1b2c3d.part"
+    live = directory / ".t10k-labels-idx1-ubyte.gz.4e5f6a7b.part"
+    foreign = directory / "notes.part"
+    for path in (stale, live, foreign):
+        path.write_bytes(b"partial")
+    long_ago = time.time() - STALE_PARTIAL_SECONDS - 60
+    os.utime(stale, (long_ago, long_ago))
+    os.utime(foreign, (long_ago, long_ago))
+    fetch("mnist", tmp_path / "data", mirrors=[f"{server.base}/good/mnist/"], md5=served_md5, stream=io.StringIO())
+    assert files_left(directory) == sorted(FILE_NAMES + [live.name, foreign.name])
+
+
+@pytest.mark.parametrize("arguments", [{"deadline": 0}, {"deadline": -1.0}, {"deadline": "60"},
+                                       {"deadline": float("inf")}, {"timeout": True}, {"timeout": float("nan")}])
+def test_deadline_and_timeout_must_be_positive_numbers(tmp_path, arguments):
+    name = next(iter(arguments))
+    with pytest.raises(ValueError, match=f"{name} must be a positive number of seconds"):
+        fetch("mnist", tmp_path / "data", mirrors=["http://127.0.0.1:9/"], **arguments)
+    assert files_left(tmp_path) == [] and not (tmp_path / "data").exists()
+
+
+def test_file_urls_are_read_like_http(served_md5, tmp_path):
+    source = (Path(os.environ["NPAE_DATA"]) / "mnist").as_uri() + "/"
+    fetch("mnist", tmp_path / "data", mirrors=[source], md5=served_md5, stream=io.StringIO())
+    assert files_left(tmp_path / "data" / "mnist") == sorted(FILE_NAMES)

@@ -9,7 +9,8 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 from npae.datasets import read_idx, write_idx
-from npae.datasets.idx import IDX_DTYPES, encode_idx
+from npae.datasets.idx import IDX_DTYPES, IdxReader, encode_idx
+from support import run_child, write_gzip
 
 NATIVE_DTYPES = [dtype.newbyteorder("=") for dtype in IDX_DTYPES.values()]
 
@@ -170,3 +171,89 @@ def test_real_mnist_test_labels(data_root):
     labels = read_idx(data_root / "mnist" / "t10k-labels-idx1-ubyte.gz")
     assert labels.dtype == np.uint8 and labels.shape == (10000,)
     assert np.bincount(labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+# -- hostile files: sizes are checked before anything is allocated, gzip inflated only as far as declared --
+
+def test_a_small_gzip_declaring_more_than_it_can_inflate_to_is_refused_at_once(tmp_path):
+    path = tmp_path / "huge-idx2.gz"
+    path.write_bytes(gzip.compress(bytes([0, 0, 0x08, 2]) + (2**31).to_bytes(4, "big") * 2 + bytes(100)))
+    with pytest.raises(ValueError, match=r"truncated: .* \(2147483648, 2147483648\) .* inflate to at most"):
+        read_idx(path)
+
+
+def test_the_header_is_known_before_any_data_is_read(tmp_path):
+    path = tmp_path / "bomb.gz"
+    write_gzip(path, bytes([0, 0, 0x08, 1]) + (2**30).to_bytes(4, "big"), zeros=2**30)  # 1 MB of file
+    with IdxReader(path) as reader:
+        assert reader.header.shape == (2**30,) and reader.header.data_bytes == 2**30
+        assert reader.compressed and reader.stored_size < 2**21
+
+
+@pytest.mark.parametrize("path", [3, None, "", b"labels"])
+def test_a_path_that_is_no_file_name_is_a_value_error(path):
+    with pytest.raises(ValueError, match="path must be a file or folder name"):
+        read_idx(path)
+    with pytest.raises(ValueError, match="path must be a file or folder name"):
+        write_idx(path, np.arange(3, dtype=np.uint8))
+
+
+def test_a_fifo_is_refused_instead_of_blocking(tmp_path):
+    os.mkfifo(tmp_path / "fifo-idx1")
+    # In a child with a time limit: before the fix, opening the FIFO blocked for ever.
+    run = run_child(f"read_idx({str(tmp_path / 'fifo-idx1')!r})", setup="from npae.datasets import read_idx",
+                    timeout=60)
+    assert run.error is not None and run.error[0] == "ValueError" and "not a regular file" in run.error[1]
+
+
+@pytest.mark.parametrize("tail, message", [
+    (b"\x1f", "not gzip"),                     # half a magic number after the member
+    (b"\x00" * 3 + b"\x01", "not gzip"),       # padding, then garbage
+    (b"\x00" * 100_000, None),                 # padding only: as gzip.decompress, accepted
+])
+def test_what_may_follow_a_gzip_member(tmp_path, tail, message):
+    path, data = _valid_file(tmp_path)
+    path.write_bytes(gzip.compress(data) + tail)
+    if message is None:
+        np.testing.assert_array_equal(read_idx(path), np.arange(24).reshape(2, 3, 4))
+    else:
+        with pytest.raises(ValueError, match=message):
+            read_idx(path)
+
+
+def test_trailing_bytes_inside_the_gzip_data_are_refused_without_inflating_them(tmp_path):
+    path, data = _valid_file(tmp_path)
+    write_gzip(path, data, zeros=10**8)
+    with pytest.raises(ValueError, match="trailing bytes: .* holds more once decompressed"):
+        read_idx(path)
+
+
+@st.composite
+def mutated_gzip_files(draw):
+    content = bytearray(gzip.compress(encode_idx(draw(SMALL_ARRAYS))))
+    for _ in range(draw(st.integers(1, 3))):
+        position = draw(st.integers(0, len(content) - 1))
+        kind = draw(st.sampled_from(["flip", "truncate", "insert"]))
+        if kind == "flip":
+            content[position] ^= draw(st.integers(1, 255))
+        elif kind == "truncate":
+            del content[max(position, 2):]
+        else:
+            content[position:position] = draw(st.binary(min_size=1, max_size=6))
+    return bytes(content)
+
+
+@settings(max_examples=300, deadline=None)
+@given(content=mutated_gzip_files())
+def test_a_mutated_gzip_file_reads_as_gzip_decompress_would_or_raises_value_error(scratch_file, content):
+    scratch_file.write_bytes(content)
+    try:
+        reference = gzip.decompress(content)
+    except Exception:  # what the standard library refuses, npae must refuse too
+        reference = None
+    try:
+        array = read_idx(scratch_file)
+    except ValueError as error:
+        assert str(scratch_file) in str(error)
+        return
+    assert reference is not None and encode_idx(array) == reference

@@ -2,11 +2,15 @@
 
 For each missing file, the mirrors are tried in order.  One attempt streams the response into a
 temporary file next to the target while hashing it; it fails when the server answers with an HTTP
-error, when the connection ends before ``Content-Length`` bytes arrived, or when the MD5 of what
-arrived is not the catalogued one (:class:`ChecksumError`, naming file, expected and received
-checksum).  A failed attempt deletes its temporary file, prints one line, and the next mirror is
-tried; when all fail, :class:`DownloadError` lists every URL with its error.  Only a complete,
-verified file is renamed into place, so an interrupted download never leaves anything behind.
+error, when the connection ends before ``Content-Length`` bytes arrived, when the server announces or
+sends more bytes than a gzip of the file can take (the catalogue's ``max_download_bytes``), when a read
+waits ``timeout`` seconds for a byte, when the fetch's ``deadline`` passes (a :class:`Watchdog` ends the
+attempt then, however slowly the server trickles), or when the MD5 of what arrived is not the
+catalogued one (:class:`ChecksumError`, naming file, expected and received checksum).  A failed
+attempt deletes its temporary file, prints one line, and the next mirror is tried; when all fail,
+:class:`DownloadError` lists every URL with its error.  Only a complete, verified file is renamed into
+place, so an interrupted download leaves nothing behind; the temporary file of a process killed
+outright is removed by the next fetch once it is an hour old (:func:`npae._files.remove_stale_partials`).
 
 Mirrors: ``mirrors=`` when given, else ``$NPAE_MIRROR/<name>/`` when ``NPAE_MIRROR`` is set (a private
 mirror, or a local server in the tests; ``file://`` URLs work too), else the public mirrors of
@@ -20,16 +24,19 @@ costs about 20 ms and ``import npae`` must stay fast.
 import hashlib
 import os
 import sys
+import threading
 import time
 
 from .catalog import dataset_spec
 from .errors import ChecksumError, DownloadError
 from .locate import download_root, find_file
-from .._files import atomic_open
+from .._files import atomic_open, remove_stale_partials
 
 CHUNK_SIZE = 1 << 16
 BIG_FILE_BYTES = 1_000_000  # progress lines are printed only for files at least this large
 DEFAULT_TIMEOUT = 30.0      # seconds without any byte from the server before an attempt fails
+# Seconds for a whole fetch (four files, every mirror): Fashion-MNIST's 30 MB at 20 kB/s, with room to spare.
+DEFAULT_DEADLINE = 1800.0
 
 
 def _size(count):
@@ -88,45 +95,161 @@ def _content_length(response):
         return None
 
 
-def _download_once(url, destination, expected_md5, timeout, stream):
-    """One attempt: stream ``url`` into ``destination`` atomically, checking length and MD5."""
+class Watchdog:
+    """Ends one download attempt at its deadline, whatever the server does.
+
+    A per-read timeout alone cannot: a server sending one byte every few seconds never lets a read wait
+    long enough.  The watchdog is a timer thread; when it fires, it shuts down every socket the attempt
+    opened (:meth:`watch`), which wakes a read blocked on it: the read returns or fails at once, and
+    :attr:`expired` tells the attempt why.  Name resolution and the TLS handshake are not covered (the
+    system resolver has its own time limit, the handshake the per-read timeout).
+    """
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.expired = threading.Event()
+        self._sockets = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def watch(self, sock):
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired.is_set():
+                self._shut(sock)
+        return sock
+
+    @staticmethod
+    def _shut(sock):
+        import socket  # deferred with urllib.request: see the module docstring
+
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:  # already closed
+            pass
+
+    def _expire(self):
+        with self._lock:
+            self.expired.set()
+            for sock in self._sockets:
+                self._shut(sock)
+
+    def __enter__(self):
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._timer.cancel()
+
+
+def _opener(watchdog):
+    """A urllib opener (proxies, redirects, https and file URLs as usual) whose connections ``watchdog`` sees."""
     import urllib.request  # deferred: see the module docstring
 
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        total = _content_length(response)
-        stream.write(f"downloading {url}" + (f" ({_size(total)})" if total else "") + "\n")
-        progress = Progress(destination.name, total, stream) if (total or 0) >= BIG_FILE_BYTES else None
-        digest = hashlib.md5(usedforsecurity=False)  # an integrity check, so allowed under FIPS
-        received = 0
-        with atomic_open(destination) as file:
-            while chunk := response.read(CHUNK_SIZE):
-                file.write(chunk)
-                digest.update(chunk)
-                received += len(chunk)
-                if progress:
-                    progress.update(received)
-            # http.client returns b"" when the server hangs up early, without an error: count the bytes.
-            if total is not None and received != total:
-                raise ConnectionError(f"connection closed after {received} of {total} bytes")
-            if digest.hexdigest() != expected_md5:
-                raise ChecksumError(destination.name, expected_md5, digest.hexdigest(), url)
+    def watched(connection_class):
+        class WatchedConnection(connection_class):
+            def connect(self):
+                super().connect()
+                watchdog.watch(self.sock)
+        return WatchedConnection
+
+    class WatchedHTTPHandler(urllib.request.HTTPHandler):
+        def do_open(self, http_class, request, **arguments):
+            return super().do_open(watched(http_class), request, **arguments)
+
+    handlers = [WatchedHTTPHandler]
+    if hasattr(urllib.request, "HTTPSHandler"):  # Python built with ssl
+        class WatchedHTTPSHandler(urllib.request.HTTPSHandler):
+            def do_open(self, http_class, request, **arguments):
+                return super().do_open(watched(http_class), request, **arguments)
+        handlers.append(WatchedHTTPSHandler)
+    return urllib.request.build_opener(*handlers)
+
+
+def _receive(response, file, digest, max_bytes, progress, watchdog):
+    """Copy the body of ``response`` into ``file`` and ``digest``; return the byte count.
+
+    ``read1`` returns what one read of the socket brings, so the deadline and the cap are checked
+    after every arrival, however slowly the bytes come.
+    """
+    read = getattr(response, "read1", response.read)
+    received = 0
+    while chunk := read(CHUNK_SIZE):
+        if watchdog.expired.is_set():
+            break
+        received += len(chunk)
+        if max_bytes is not None and received > max_bytes:
+            raise ValueError(f"the server sent more than {max_bytes} bytes, the most a gzip of "
+                             f"this file can take: not the file asked for")
+        file.write(chunk)
+        digest.update(chunk)
         if progress:
-            progress.finish(received)
+            progress.update(received)
+    return received
 
 
-def download_file(urls, destination, expected_md5, *, timeout=DEFAULT_TIMEOUT, stream=None) -> str:
+def _download_once(url, destination, expected_md5, timeout, deadline, max_bytes, stream):
+    """One attempt: stream ``url`` into ``destination`` atomically, checking length, size cap, deadline, MD5."""
+    received, start = 0, time.monotonic()
+    with Watchdog(deadline) as watchdog:
+        try:
+            with _opener(watchdog).open(url, timeout=min(timeout, deadline)) as response:
+                total = _content_length(response)
+                stream.write(f"downloading {url}" + (f" ({_size(total)})" if total else "") + "\n")
+                if max_bytes is not None and total is not None and total > max_bytes:
+                    raise ValueError(f"the server announces {total} bytes, more than the {max_bytes} that a gzip "
+                                     f"of {destination.name} can take: not the file asked for")
+                progress = Progress(destination.name, total, stream) if (total or 0) >= BIG_FILE_BYTES else None
+                digest = hashlib.md5(usedforsecurity=False)  # an integrity check, so allowed under FIPS
+                with atomic_open(destination) as file:
+                    received = _receive(response, file, digest, max_bytes, progress, watchdog)
+                    if watchdog.expired.is_set():
+                        raise TimeoutError("deadline")  # replaced below by the message that says it all
+                    # http.client returns b"" when the server hangs up early, without an error: count the bytes.
+                    if total is not None and received != total:
+                        raise ConnectionError(f"connection closed after {received} of {total} bytes")
+                    if digest.hexdigest() != expected_md5:
+                        raise ChecksumError(destination.name, expected_md5, digest.hexdigest(), url)
+                if progress:
+                    progress.finish(received)
+        except Exception:
+            if watchdog.expired.is_set():  # whatever the shut-down socket made the read raise
+                raise TimeoutError(f"the download deadline passed after {time.monotonic() - start:.1f} s, with "
+                                   f"{received} bytes received; nothing was kept") from None
+            raise
+
+
+def _check_seconds(value, argument):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise ValueError(f"{argument} must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def download_file(urls, destination, expected_md5, *, timeout=DEFAULT_TIMEOUT, deadline=DEFAULT_DEADLINE,
+                  max_bytes=None, stream=None) -> str:
     """Download ``destination.name`` from the first of ``urls`` that delivers it with ``expected_md5``.
+
+    ``timeout``: seconds a single read may wait for a byte.  ``deadline``: seconds for the whole call,
+    every mirror included; when it passes, the attempt under way ends at once and no further mirror is
+    tried.  ``max_bytes``: an attempt that announces or sends more fails (None: no cap).
 
     Returns the URL that worked.  Raises :class:`DownloadError` (listing each URL and its error) when
     none did; ``destination`` then does not exist and no temporary file is left.
     """
     from http.client import HTTPException  # deferred with urllib.request
 
+    timeout, deadline = _check_seconds(timeout, "timeout"), _check_seconds(deadline, "deadline")
+    end = time.monotonic() + deadline
     stream = sys.stderr if stream is None else stream
     failures = []
     for url in urls:
+        remaining = end - time.monotonic()
+        if remaining <= 0:
+            failures.append((url, TimeoutError("not tried: the download deadline had passed")))
+            continue
         try:
-            _download_once(url, destination, expected_md5, timeout, stream)
+            _download_once(url, destination, expected_md5, timeout, remaining, max_bytes, stream)
             return url
         except (OSError, ValueError, HTTPException) as error:  # HTTP errors, timeouts, ChecksumError...
             failures.append((url, error))
@@ -135,19 +258,26 @@ def download_file(urls, destination, expected_md5, *, timeout=DEFAULT_TIMEOUT, s
     raise DownloadError(destination.name, failures)
 
 
-def fetch(name, data_dir=None, *, mirrors=None, md5=None, timeout=DEFAULT_TIMEOUT, stream=None):
+def fetch(name, data_dir=None, *, mirrors=None, md5=None, timeout=DEFAULT_TIMEOUT, deadline=DEFAULT_DEADLINE,
+          stream=None):
     """Download the files of data set ``name`` that are missing from its download directory.
 
     The directory is ``<root>/<name>/`` with ``root`` = ``data_dir``, else ``$NPAE_DATA``, else the user
     cache (:func:`npae.datasets.locate.download_root`).  Files already there (``.gz`` or not) are left
     alone: checking their content is the loaders' job.  ``mirrors`` and ``md5`` override the base URLs
     and the expected checksums (see the module docstring); progress goes to ``stream`` (stderr).
+    ``timeout`` bounds each read, ``deadline`` the whole fetch (all files, all mirrors), and each file
+    may take at most :attr:`FileSpec.max_download_bytes <npae.datasets.catalog.FileSpec.max_download_bytes>`.
+    Temporary files that killed downloads left in the directory are removed once stale
+    (:func:`npae._files.remove_stale_partials`).
 
     Returns the directory.  Raises :class:`DownloadError` on the first file that no mirror delivers;
     the files completed before it stay (each is whole and verified), and a directory created for
     nothing is removed again.
     """
     spec = dataset_spec(name)
+    timeout, deadline = _check_seconds(timeout, "timeout"), _check_seconds(deadline, "deadline")
+    end = time.monotonic() + deadline
     root, _ = download_root(data_dir)
     directory = root / spec.name
     created = not directory.exists()
@@ -157,10 +287,13 @@ def fetch(name, data_dir=None, *, mirrors=None, md5=None, timeout=DEFAULT_TIMEOU
     bases = mirror_urls(spec.name, mirrors)
     try:
         for file_spec in spec.files:
+            remove_stale_partials(directory / file_spec.gz_name)
             if find_file(directory, file_spec) is None:
                 urls = [f"{base.rstrip('/')}/{file_spec.gz_name}" for base in bases]
+                remaining = max(end - time.monotonic(), 1e-3)  # an expired deadline fails every mirror at once
                 download_file(urls, directory / file_spec.gz_name, expected[file_spec.gz_name],
-                              timeout=timeout, stream=stream)
+                              timeout=timeout, deadline=remaining, max_bytes=file_spec.max_download_bytes,
+                              stream=stream)
     except BaseException:
         if created and not any(directory.iterdir()):
             directory.rmdir()

@@ -13,6 +13,11 @@ DownloadError          OSError                     every mirror failed for one f
 
 ``read_idx`` itself raises a plain ``ValueError`` naming the file; the loaders wrap it in a
 ``CorruptFileError`` that also says how to replace the file.
+
+In a ``DownloadError``'s ``failures``, an attempt that ran out of time is a ``TimeoutError`` ("the
+download deadline passed", or a read that waited ``timeout`` seconds), and one that announced or sent
+more bytes than the file can take is a ``ValueError``; the others are HTTP and connection errors and
+``ChecksumError``.
 """
 
 

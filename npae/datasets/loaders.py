@@ -27,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._backend import resolve_dtype
+from .._npz import ArchiveError, NpzArchive
 from .catalog import dataset_spec
 from .errors import CorruptFileError, DataNotFoundError
 from .locate import Location, download_root, probe, read_verified, search_path
@@ -101,27 +102,41 @@ def read_full(spec, data_dir, splits, download):
 
 
 def read_sample(spec, splits):
-    """The embedded sample's uint8 arrays, ``{(split, kind): array}``, checked for layout."""
+    """The embedded sample's uint8 arrays, ``{(split, kind): array}``, checked for layout.
+
+    Each member's header is checked against the sample's fixed sizes before its data is read.
+    """
     path = sample_path(spec.name)
     remedy = "Reinstall npae, or rebuild the sample with `python -m npae.datasets.sample.build`"
     if not path.is_file():
         raise FileNotFoundError(f"the embedded sample {path} is missing. {remedy}")
+
+    def expect(split, kind):
+        count = SAMPLE_SIZES[spec.name][SPLITS.index(split)]
+        shape = (count, 28, 28) if kind == "images" else (count,)
+
+        def check(header):
+            if header.dtype != np.uint8 or header.shape != shape:
+                raise CorruptFileError(path, f"holds {split} {kind} as {header.dtype} {header.shape}, expected "
+                                             f"uint8 {shape}", remedy)
+        return check
+
+    arrays = {}
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {(split, kind): archive[("x_" if kind == "images" else "y_") + split]
-                      for split in splits for kind in ("images", "labels")}
+        with NpzArchive(path, allow_lzma=True) as archive:  # every shape is fixed: LZMA's ratio cannot mislead
+            for split in splits:
+                for kind in ("images", "labels"):
+                    arrays[split, kind] = archive.read(("x_" if kind == "images" else "y_") + split,
+                                                       expect(split, kind))
     except RuntimeError as error:  # zipfile's way of saying this Python was built without lzma
         raise RuntimeError(f"reading {path} needs Python's lzma module: {error}") from None
-    except Exception as error:  # BadZipFile, bad CRC (zipfile checks one per member), missing key
-        raise CorruptFileError(path, f"cannot be read ({type(error).__name__}: {error})", remedy) from None
+    except ArchiveError as error:  # not a zip, bad CRC (zipfile checks one per member), missing array
+        raise CorruptFileError(path, f"cannot be read ({error.problem})", remedy) from None
     for split in splits:
-        count = SAMPLE_SIZES[spec.name][SPLITS.index(split)]
-        images, labels = arrays[split, "images"], arrays[split, "labels"]
-        if images.dtype != np.uint8 or images.shape != (count, 28, 28) or labels.dtype != np.uint8 \
-                or labels.shape != (count,) or (labels.size and labels.max() >= len(spec.class_names)):
-            raise CorruptFileError(
-                path, f"holds {split} arrays {images.dtype} {images.shape} and {labels.dtype} {labels.shape}, "
-                      f"expected uint8 ({count}, 28, 28) and uint8 ({count},) with labels below 10", remedy)
+        labels = arrays[split, "labels"]
+        if labels.size and labels.max() >= len(spec.class_names):
+            raise CorruptFileError(path, f"holds {split} labels up to {labels.max()}, expected labels below "
+                                         f"{len(spec.class_names)}", remedy)
     return arrays
 
 

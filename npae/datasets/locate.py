@@ -29,7 +29,9 @@ import numpy as np
 
 from .catalog import DEBIAN_FASHION_MNIST_DIR, DatasetSpec
 from .errors import CorruptFileError
-from .idx import decompress_if_gzip, encode_idx, parse_idx
+from .._files import as_path
+from .._npz import ArchiveError, NpzArchive
+from .idx import IdxReader, encode_idx
 
 REMEDY = (
     "Delete the damaged file and run `npae data fetch` to download a fresh copy, "
@@ -97,7 +99,7 @@ def download_root(data_dir=None):
     searched roots that the user named, so that the next load finds the files where they went.
     """
     if data_dir is not None:
-        return Path(data_dir), "data_dir argument"
+        return as_path(data_dir, "data_dir"), "data_dir argument"
     if os.environ.get("NPAE_DATA"):
         return Path(os.environ["NPAE_DATA"]), "NPAE_DATA"
     return user_cache_dir(), "user cache"
@@ -107,7 +109,7 @@ def search_path(spec: DatasetSpec, data_dir=None) -> list:
     """The Locations searched for ``spec``, in order (see the module docstring); duplicates removed."""
     locations = []
     if data_dir is not None:
-        locations.append(Location("data_dir argument", Path(data_dir) / spec.name))
+        locations.append(Location("data_dir argument", as_path(data_dir, "data_dir") / spec.name))
     if os.environ.get("NPAE_DATA"):
         locations.append(Location("NPAE_DATA", Path(os.environ["NPAE_DATA"]) / spec.name))
     locations.append(Location("user cache", user_cache_dir() / spec.name))
@@ -154,26 +156,32 @@ def probe(location: Location, spec: DatasetSpec) -> Probe:
 
 
 def verify_idx_file(path: Path, file_spec) -> np.ndarray:
-    """Read ``path`` and check it is ``file_spec``'s data; return the uint8 array (possibly read-only).
+    """Read ``path`` and check it is ``file_spec``'s data; return the uint8 array.
 
     Raises :class:`CorruptFileError` naming the file and the problem: not IDX, damaged gzip, wrong
-    shape, or decompressed bytes whose SHA-256 is not the catalogued one.
+    shape, or decompressed bytes whose SHA-256 is not the catalogued one.  The header is checked
+    against ``file_spec`` before any data is read, so a file declaring another shape costs nothing.
     """
     try:
-        data = decompress_if_gzip(path.read_bytes(), source=str(path))
-        array = parse_idx(data, source=str(path))
+        with IdxReader(path) as reader:
+            _check_array(path, reader.header.dtype, reader.header.shape, file_spec)
+            data = reader.read_data()
+            header_bytes, shape = reader.header_bytes, reader.header.shape
+    except CorruptFileError:
+        raise
     except ValueError as error:
         raise CorruptFileError(path, str(error).removeprefix(f"{path}: "), REMEDY) from None
-    _check_array(path, array, file_spec)
-    _check_digest(path, hashlib.sha256(data).hexdigest(), file_spec)
-    return array
+    digest = hashlib.sha256(header_bytes)
+    digest.update(data)
+    _check_digest(path, digest.hexdigest(), file_spec)
+    return data.reshape(shape)
 
 
-def _check_array(path, array, file_spec):
-    if array.dtype != np.uint8 or array.shape != file_spec.shape:
+def _check_array(path, dtype, shape, file_spec):
+    if dtype != np.uint8 or shape != file_spec.shape:
         raise CorruptFileError(
             path,
-            f"holds {array.dtype} {array.shape}, expected {file_spec.name} as uint8 {file_spec.shape}",
+            f"holds {dtype.newbyteorder('=')} {shape}, expected {file_spec.name} as uint8 {file_spec.shape}",
             REMEDY,
         )
 
@@ -192,33 +200,44 @@ def _keras_npz_arrays(path: Path, file_specs) -> dict:
     """Arrays of a Keras ``.npz`` (keys ``x_train``, ``y_train``, ``x_test``, ``y_test``), verified.
 
     Keras compresses differently from the IDX files, so the identity check rebuilds the IDX bytes of
-    each array (:func:`encode_idx`) and compares their SHA-256 with the catalogue.
+    each array (:func:`encode_idx`) and compares their SHA-256 with the catalogue.  Each member's
+    header is checked (shape; uint8 images, integer labels) before its data is read.
     """
+    def expect(file_spec):
+        images = file_spec.kind == "images"
+
+        def check(header):
+            integers = header.dtype.kind in ("u" if images else "iu") and header.dtype.itemsize <= (1 if images else 8)
+            if not integers or header.shape != file_spec.shape:
+                raise CorruptFileError(path, f"holds {header.dtype} {header.shape}, expected {file_spec.name} as "
+                                             f"{'uint8' if images else 'integers'} {file_spec.shape}", REMEDY)
+        return check
+
+    arrays = {}
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {}
+        with NpzArchive(path) as archive:
             for file_spec in file_specs:
                 key = ("x_" if file_spec.kind == "images" else "y_") + file_spec.split
-                arrays[file_spec.name] = archive[key]
-    except KeyError as error:
-        problem = f"has no array {error} (expected x_train, y_train, x_test, y_test)"
-        raise CorruptFileError(path, problem, REMEDY) from None
-    except Exception as error:  # BadZipFile, a pickle refused by allow_pickle=False, a bad CRC...
-        problem = f"cannot be read as a .npz file ({type(error).__name__}: {error})"
-        raise CorruptFileError(path, problem, REMEDY) from None
+                if key not in archive:
+                    raise CorruptFileError(path, f"has no array {key!r} (expected x_train, y_train, x_test, "
+                                                 "y_test)", REMEDY)
+                arrays[file_spec.name] = archive.read(key, expect(file_spec))
+    except ArchiveError as error:
+        raise CorruptFileError(path, f"cannot be read as a .npz file ({error.problem})", REMEDY) from None
     for file_spec in file_specs:
         array = arrays[file_spec.name]
-        if file_spec.kind == "labels" and array.dtype.kind in "iu" and np.all((array >= 0) & (array < 256)):
+        if file_spec.kind == "labels" and np.all((array >= 0) & (array < 256)):
             array = array.astype(np.uint8, copy=False)  # labels stored as int64 are the same data
-        _check_array(path, array, file_spec)
+        _check_array(path, array.dtype, array.shape, file_spec)
         _check_digest(path, hashlib.sha256(encode_idx(array)).hexdigest(), file_spec)
+        arrays[file_spec.name] = array
     return arrays
 
 
 def read_verified(location: Location, spec: DatasetSpec, splits=("train", "test")) -> dict:
     """Read and verify the files of ``splits`` at ``location``: ``{(split, kind): uint8 array}``.
 
-    Arrays may be read-only views of the decompressed bytes; callers copy or convert them.
+    Arrays are fresh and writable; callers may convert them in place.
     """
     file_specs = [file_spec for file_spec in spec.files if file_spec.split in splits]
     if location.kind == "keras-npz":
