@@ -18,7 +18,11 @@ files (a zip archive of ``.npy`` files, as ``np.savez`` writes them), and:
   every shape in advance);
 - refuses object arrays (they need pickle), structured and sub-array dtypes;
 - reads the data in 1 MiB pieces straight into the array (no second copy), so reading a member costs
-  its array and a megabyte;
+  its array and a megabyte; :meth:`NpzArchive.read_into` reads it into an array the caller already has
+  (a model's parameter);
+- refuses an archive whose directory declares more members than ``MAX_MEMBERS``, before ``zipfile``
+  turns each entry into a Python object (millions of entries, a few bytes each on disk, would take
+  gigabytes);
 - turns every failure of the zip layer (bad CRC-32, damaged deflate data, truncation, encryption,
   an unknown compression method) into :class:`ArchiveError`, a ``ValueError`` naming the file.
 
@@ -39,6 +43,7 @@ import numpy as np
 MAX_DEFLATE_RATIO = 1032
 READ_CHUNK = 1 << 20
 MAX_JSON_CHARACTERS = 1_000_000  # npae's metadata is a few kilobytes; this leaves room for any model
+MAX_MEMBERS = 10_000  # a model of thousands of layers, with its optimiser state, has fewer
 
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a first member, or an empty archive
 _NPY_MAGIC = b"\x93NUMPY"
@@ -118,6 +123,26 @@ def _describe_foreign(start):
     return f"it starts with 0x{start[:8].hex()}"
 
 
+def _declared_member_count(path):
+    """How many members the zip archive at ``path`` declares in its end-of-central-directory record (the
+    zip64 record's count where there is one); 0 if no record is found (zipfile then says what is wrong)."""
+    import struct
+
+    with open(path, "rb") as file:
+        file.seek(0, os.SEEK_END)
+        size = file.tell()
+        file.seek(max(0, size - (1 << 16) - 22))  # the record, and a comment of at most 64 KiB
+        tail = file.read()
+    position = tail.rfind(b"PK\x05\x06")
+    if position < 0 or len(tail) - position < 22:
+        return 0
+    count = struct.unpack("<H", tail[position + 10:position + 12])[0]
+    zip64 = tail.rfind(b"PK\x06\x06", 0, position)
+    if zip64 >= 0 and len(tail) - zip64 >= 40:
+        count = max(count, struct.unpack("<Q", tail[zip64 + 32:zip64 + 40])[0])
+    return count
+
+
 class NpzArchive:
     """A ``.npz`` file opened for careful reading (see the module docstring).  A context manager.
 
@@ -137,6 +162,10 @@ class NpzArchive:
             start = file.read(8)
         if not start.startswith(_ZIP_MAGICS):
             raise ArchiveError(self.path, f"not a .npz archive ({_describe_foreign(start)})", foreign=True)
+        declared = _declared_member_count(self.path)
+        if declared > MAX_MEMBERS:
+            raise ArchiveError(self.path, f"the archive declares {declared:,} members; npae's files have at most "
+                                          f"{MAX_MEMBERS:,}")
         try:
             self.zip = zipfile.ZipFile(self.path)
         except (*_ZIP_ERRORS, ValueError) as error:
@@ -219,21 +248,35 @@ class NpzArchive:
             if expected is not None:
                 expected(header)
             flat = np.empty(header.count, dtype=header.dtype)
-            view = memoryview(flat.reshape(-1).view(np.uint8))
-            try:
-                for start in range(0, len(view), READ_CHUNK):
-                    piece = member.read(min(READ_CHUNK, len(view) - start))
-                    if len(piece) != min(READ_CHUNK, len(view) - start):
-                        raise EOFError(f"the data ends after {start + len(piece)} of {len(view)} bytes")
-                    view[start:start + len(piece)] = piece
-                if member.read(1):
-                    raise ValueError("it holds more bytes than its header declares")
-            except (*_ZIP_ERRORS, ValueError) as error:
-                raise ArchiveError(self.path, f"the array {name!r} is damaged ({type(error).__name__}: "
-                                              f"{error})") from None
+            self._read_data(name, member, flat)
         if header.fortran_order:
             return flat.reshape(header.shape[::-1]).transpose()
         return flat.reshape(header.shape)
+
+    def read_into(self, name, target):
+        """Read the array ``name`` into ``target`` (a C-contiguous array of the same shape and dtype: anything
+        else is an ArchiveError, raised before any data is read)."""
+        member, header = self._open_header(name)
+        with member:
+            if header.shape != target.shape or header.dtype != target.dtype or header.fortran_order:
+                raise ArchiveError(self.path, f"the array {name!r} is {header.dtype} {header.shape}, expected "
+                                              f"{target.dtype} {target.shape}")
+            self._read_data(name, member, target.reshape(-1))
+
+    def _read_data(self, name, member, flat):
+        """Fill the 1-D array ``flat`` from ``member``, 1 MiB at a time; exactly its size must be there."""
+        view = memoryview(flat.view(np.uint8))
+        try:
+            for start in range(0, len(view), READ_CHUNK):
+                piece = member.read(min(READ_CHUNK, len(view) - start))
+                if len(piece) != min(READ_CHUNK, len(view) - start):
+                    raise EOFError(f"the data ends after {start + len(piece)} of {len(view)} bytes")
+                view[start:start + len(piece)] = piece
+            if member.read(1):
+                raise ValueError("it holds more bytes than its header declares")
+        except (*_ZIP_ERRORS, ValueError) as error:
+            raise ArchiveError(self.path, f"the array {name!r} is damaged ({type(error).__name__}: "
+                                          f"{error})") from None
 
     def read_json(self, name, max_characters=MAX_JSON_CHARACTERS):
         """The JSON value stored as the 0-d unicode array ``name`` (see :func:`parse_json`)."""

@@ -9,6 +9,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from support import foreign_files, metadata_member, npy_bytes, write_npz
 
 import npae
 
@@ -132,73 +133,68 @@ def test_corrupted_bytes_are_a_clear_error(trained, tmp_path):
         npae.load(tmp_path / "corrupt.npz")
 
 
-def members(path):
-    with zipfile.ZipFile(path) as archive:
-        return {name: archive.read(name) for name in archive.namelist()}
-
-
-def write_members(path, contents, compression=zipfile.ZIP_STORED):
-    with zipfile.ZipFile(path, "w", compression) as archive:
-        for name, data in contents.items():
-            archive.writestr(name, data)
-
-
-def npy(array):
-    stream = io.BytesIO()
-    np.save(stream, array, allow_pickle=False)
-    return stream.getvalue()
+def entries(path):
+    """Every entry of a model file as raw bytes of its .npy (so that edits can replace any of them)."""
+    with np.load(path, allow_pickle=False) as archive:
+        return {name: npy_bytes(archive[name]) for name in archive.files}
 
 
 def edit_json(name, change):
     def edit(contents):
-        document = json.loads(contents[name])
+        document = json.loads(str(np.load(io.BytesIO(contents[name]))))
         change(document)
-        contents[name] = json.dumps(document)
+        contents[name] = npy_bytes(metadata_member(document))
     return edit
 
 
-def _architecture_config(document):
-    return document["config"]
+def replace_json(name, text):
+    return lambda contents: contents.update({name: npy_bytes(metadata_member(text))})
+
+
+def replace_array(name, array):
+    return lambda contents: contents.update({name: npy_bytes(array)})
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda c: c.pop("format.json") and c.pop("architecture.json"), "no '__format__.npy' member"),
-    (lambda c: c.update({"format.json": json.dumps({"format": "other", "version": 2})}), "not an npae model"),
-    (lambda c: c.update({"format.json": json.dumps({"format": "npae.model", "version": 99})}), "version 99"),
-    (lambda c: c.update({"architecture.json": "{not json"}), "not readable JSON"),
-    (lambda c: c.update({"architecture.json": "[" * 100_000 + "]" * 100_000}), "nested too deeply"),
-    (edit_json("architecture.json", lambda d: d["config"].update(activation="nope")), "invalid architecture"),
-    (edit_json("architecture.json", lambda d: d.update({"class": "os.system"})), "is not one of"),
-    (lambda c: c.update({"architecture.json": '{"class": "Autoencoder", "config": {"sizes": [12, 3], '
-                                              '"l2": NaN}}'}), "NaN is not a valid JSON number"),
-    (lambda c: c.update({"parameter_0.npy": npy(np.zeros((3, 3), np.float32))}), "needs float32 \\(12, 6\\)"),
-    (lambda c: c.update({"parameter_0.npy": npy(np.zeros((12, 6), np.float64))}), "needs float32"),
-    (lambda c: c.update({"parameter_0.npy": npy(np.zeros((12, 6), np.complex64))}), "needs float32"),
-    (lambda c: c.pop("parameter_7.npy"), "needs 8"),
-    (lambda c: c.pop("parameter_5.npy"), "numbered without gaps"),
-    (lambda c: c.update({"parameter_9.npy": npy(np.zeros(3, np.float32))}), "unexpected member"),
-    (lambda c: c.update({"parameter_1.npy": npy(np.full(6, np.nan, np.float32))}), "NaN or infinity"),
-    (lambda c: c.update({"optimizer_0.npy": npy(np.zeros(3, np.float32))}), "needs float32"),
-    (lambda c: c.pop("optimizer_15.npy"), "optimiser state has"),
-    (lambda c: c.update({"optimizer_9.npy": npy(np.full(6, np.nan, np.float32))}), "NaN or infinity"),
-    (lambda c: c.update({"optimizer_8.npy": npy(-np.ones((12, 6), np.float32))}), "negative"),
-    (edit_json("training.json", lambda d: d.update(optimizer_iterations=-1)), "whole number"),
-    (edit_json("training.json", lambda d: d.update(optimizer_iterations=[3])), "whole number"),
-    (edit_json("training.json", lambda d: d.update(optimizer_iterations=2.5)), "whole number"),
-    (edit_json("training.json", lambda d: d.update(optimizer_iterations=0)), "iterations >= 1"),
-    (edit_json("training.json", lambda d: d.update(optimizer_iterations=10 ** 30)), "whole number"),
-    (edit_json("training.json", lambda d: d["random_state"]["shuffle"].update(bit_generator="MT19937")),
+    (lambda c: c.pop("format") and c.pop("architecture"), "no 'format' entry"),
+    (replace_json("format", json.dumps({"format": "other", "version": 2})), "not an npae model"),
+    (replace_json("format", json.dumps({"format": "npae.model", "version": 99})), "version 99"),
+    (replace_json("architecture", "{not json"), "not readable JSON"),
+    (replace_json("architecture", "[" * 100_000 + "]" * 100_000), "nested too deeply"),
+    (edit_json("architecture", lambda d: d["config"].update(activation="nope")), "invalid architecture"),
+    (edit_json("architecture", lambda d: d.update({"class": "os.system"})), "is not one of"),
+    (replace_json("architecture", '{"class": "Autoencoder", "config": {"sizes": [12, 3], "l2": NaN}}'),
+     "NaN is not a number"),
+    (replace_json("architecture", '{"class": "Autoencoder", "config": {"sizes": [12, 3], "l2": 1e999}}'),
+     "beyond the range"),
+    (replace_array("parameter_0", np.zeros((3, 3), np.float32)), "needs float32 \\(12, 6\\)"),
+    (replace_array("parameter_0", np.zeros((12, 6), np.float64)), "needs float32"),
+    (replace_array("parameter_0", np.zeros((12, 6), np.complex64)), "needs float32"),
+    (lambda c: c.pop("parameter_7"), "needs 8"),
+    (lambda c: c.pop("parameter_5"), "numbered without gaps"),
+    (replace_array("parameter_9", np.zeros(3, np.float32)), "unexpected entry"),
+    (replace_array("parameter_1", np.full(6, np.nan, np.float32)), "NaN or infinity"),
+    (replace_array("optimizer_0", np.zeros(3, np.float32)), "needs float32"),
+    (lambda c: c.pop("optimizer_15"), "optimiser state has"),
+    (replace_array("optimizer_9", np.full(6, np.nan, np.float32)), "NaN or infinity"),
+    (replace_array("optimizer_8", -np.ones((12, 6), np.float32)), "negative"),
+    (edit_json("training", lambda d: d.update(optimizer_iterations=-1)), "whole number"),
+    (edit_json("training", lambda d: d.update(optimizer_iterations=[3])), "whole number"),
+    (edit_json("training", lambda d: d.update(optimizer_iterations=2.5)), "whole number"),
+    (edit_json("training", lambda d: d.update(optimizer_iterations=0)), "iterations >= 1"),
+    (edit_json("training", lambda d: d.update(optimizer_iterations=10 ** 30)), "whole number"),
+    (edit_json("training", lambda d: d["random_state"]["shuffle"].update(bit_generator="MT19937")),
      "not a PCG64 state"),
-    (edit_json("training.json", lambda d: d["random_state"]["noise"]["state"].update(state="x")),
+    (edit_json("training", lambda d: d["random_state"]["noise"]["state"].update(state="x")),
      "not a valid generator state"),
 ])
 def test_foreign_or_inconsistent_files(trained, tmp_path, change, message):
     model, _ = trained
     path = tmp_path / "model.npz"
     model.save(path)
-    contents = members(path)
+    contents = entries(path)
     change(contents)
-    write_members(tmp_path / "edited.npz", contents)
+    write_npz(tmp_path / "edited.npz", contents)
     with pytest.raises(ValueError, match=message) as error:
         npae.load(tmp_path / "edited.npz")
     assert "edited.npz" in str(error.value)
@@ -212,15 +208,13 @@ def test_pickled_object_arrays_are_refused(tmp_path):
         npae.load(path)
 
 
-@pytest.mark.parametrize("content", [b"\x80\x04\x95" + bytes(range(256)) * 4,            # a pickle's opening
-                                     bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8))],
-                         ids=["pickle", "random bytes"])
-def test_a_pickle_or_random_bytes_are_not_a_model(tmp_path, content):
+@pytest.mark.parametrize("content, description", foreign_files(), ids=["pickle", "npy", "random", "empty"])
+def test_foreign_files_are_not_a_model(tmp_path, content, description):
     path = tmp_path / "model.npz"
     path.write_bytes(content)
     with pytest.raises(ValueError, match="not an npae model file") as error:
         npae.load(path)
-    assert "allow_pickle" not in str(error.value)
+    assert description in str(error.value) and "allow_pickle" not in str(error.value)
 
 
 def test_missing_file_not_a_zip_and_not_a_path(tmp_path):
