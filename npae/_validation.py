@@ -19,12 +19,16 @@ def check_array(x, argument="x", *, n_features=None, dtype=None, allow_empty=Fal
         raise ValueError(f"{argument} is empty (shape {array.shape}); expected at least one row")
     if n_features is not None and array.shape[1] != n_features:
         raise ValueError(f"{argument} has {array.shape[1]} features per row, expected {n_features}")
-    target_dtype = dtype if dtype is not None else (array.dtype if np.issubdtype(array.dtype, np.floating)
-                                                    else np.float64)
-    array = np.ascontiguousarray(array, dtype=target_dtype)
+    target_dtype = np.dtype(dtype if dtype is not None else (array.dtype if np.issubdtype(array.dtype, np.floating)
+                                                             else np.float64))
     if not np.isfinite(array).all():
         raise ValueError(f"{argument} contains NaN or infinity")
-    return array
+    if array.dtype.kind == "f" and target_dtype.kind == "f" and array.dtype.itemsize > target_dtype.itemsize \
+            and array.size and np.abs(array).max() > np.finfo(target_dtype).max:
+        # Checked before converting: the cast would turn these finite values into infinity.
+        raise ValueError(f"{argument} holds values beyond {target_dtype}'s range (largest magnitude "
+                         f"{np.abs(array).max():.3g}; {target_dtype} holds +-{np.finfo(target_dtype).max:.3g})")
+    return np.ascontiguousarray(array, dtype=target_dtype)
 
 
 def check_positive_int(value, argument, minimum=1):
