@@ -24,10 +24,13 @@ def check_array(x, argument="x", *, n_features=None, dtype=None, allow_empty=Fal
     if not np.isfinite(array).all():
         raise ValueError(f"{argument} contains NaN or infinity")
     if array.dtype.kind == "f" and target_dtype.kind == "f" and array.dtype.itemsize > target_dtype.itemsize \
-            and array.size and np.abs(array).max() > np.finfo(target_dtype).max:
-        # Checked before converting: the cast would turn these finite values into infinity.
-        raise ValueError(f"{argument} holds values beyond {target_dtype}'s range (largest magnitude "
-                         f"{np.abs(array).max():.3g}; {target_dtype} holds +-{np.finfo(target_dtype).max:.3g})")
+            and array.size:
+        # Checked before converting, which would turn these finite values into infinity; max and min
+        # need no temporary array, unlike abs.
+        largest = max(float(array.max()), -float(array.min()))
+        if largest > np.finfo(target_dtype).max:
+            raise ValueError(f"{argument} holds values beyond {target_dtype}'s range (largest magnitude "
+                             f"{largest:.3g}; {target_dtype} holds +-{np.finfo(target_dtype).max:.3g})")
     return np.ascontiguousarray(array, dtype=target_dtype)
 
 

@@ -100,16 +100,22 @@ def _architecture(sizes):
     return "-".join(map(str, sizes + sizes[-2::-1]))
 
 
-def check_training_fits(sizes, batch_rows):
-    """Refuse, before anything is allocated, an autoencoder ``sizes`` that cannot be trained in memory.
+def training_memory(sizes, batch_rows):
+    """``(parameters, bytes)``: the parameter count of the autoencoder ``sizes`` (mirrored) and an estimate
+    of the memory that training it takes in float32.
 
-    Estimate, float32: every parameter is held four times (the weight, its gradient, Adam's first and
-    second moments: 16 bytes), and every layer of the mirrored network holds, for a batch of
-    ``batch_rows``, its pre-activation, its activation and the gradient flowing back (12 bytes a value).
+    Every parameter is held four times (the weight, its gradient, Adam's first and second moments: 16
+    bytes), and every layer holds, for a batch of ``batch_rows``, its pre-activation, its activation and
+    the gradient flowing back (12 bytes a value).
     """
     widths = sizes + sizes[-2::-1]
     parameters = sum(n_in * n_out + n_out for n_in, n_out in zip(widths, widths[1:]))
-    needed = 4 * (4 * parameters + 3 * batch_rows * sum(widths))
+    return parameters, 4 * (4 * parameters + 3 * batch_rows * sum(widths))
+
+
+def check_training_fits(sizes, batch_rows):
+    """Refuse, before anything is allocated, an autoencoder ``sizes`` that cannot be trained in memory."""
+    parameters, needed = training_memory(sizes, batch_rows)
     available = available_bytes()
     if available is not None and needed > available:
         raise ValueError(f"the model {_architecture(sizes)} has {parameters:,} parameters and needs about "
@@ -152,15 +158,20 @@ class _StatusOnly:
 # ------------------------------------------------------------------------------------------------
 # Commands
 
+def _make_output_folder(folder, option):
+    """Create ``folder`` if needed and check that files can be written in it, before the work."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise ValueError(f"{option} {folder!r} exists and is not a folder")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"{option} {folder!r}: cannot create the folder ({error.strerror or error})") from None
+    check_writable_folder(folder, f"{option} {folder!r}")
+
+
 def _check_report_folder(out):
     """``npae reproduce --out``: the folder must be creatable and writable before an hour of work, not after."""
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise ValueError(f"--out {out!r} exists and is not a folder")
-    try:
-        os.makedirs(out, exist_ok=True)
-    except OSError as error:
-        raise ValueError(f"--out {out!r}: cannot create the folder ({error.strerror or error})") from None
-    check_writable_folder(out, f"--out {out!r}")
+    _make_output_folder(out, "--out")
     for name in ("figures", "report.md"):
         inside = os.path.join(out, name)
         if name == "figures" and os.path.isdir(inside):
@@ -183,15 +194,8 @@ def command_reproduce(args):
 def _data_export(args):
     from .datasets.export import export
 
-    folder = args.output
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise ValueError(f"-o {folder!r} exists and is not a folder")
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as error:
-        raise ValueError(f"-o {folder!r}: cannot create the folder ({error.strerror or error})") from None
-    check_writable_folder(folder, f"-o {folder!r}")
-    paths, found = export(args.name, folder, args.format, force=args.force, data_dir=args.data_dir,
+    _make_output_folder(args.output, "-o")
+    paths, found = export(args.name, args.output, args.format, force=args.force, data_dir=args.data_dir,
                           download=not args.offline, sample=args.sample)
     if found.used_sample and not args.sample:
         print(found.message, file=sys.stderr, flush=True)
@@ -469,8 +473,9 @@ def build_parser():
     reproduce.set_defaults(handler=command_reproduce)
 
     data = commands.add_parser(
-        "data", formatter_class=formatter, help="find, verify or download MNIST and Fashion-MNIST",
-        description=_wrap("Where npae looks for the data sets, what it found, and how to get them."))
+        "data", formatter_class=formatter, help="find, verify, download or export MNIST and Fashion-MNIST",
+        description=_wrap("Where npae looks for the data sets, what it found, how to get them, and how to "
+                          "write them out as .npy or .csv files."))
     actions = data.add_subparsers(dest="action", title="actions", metavar="<action>", required=True)
     info = actions.add_parser("info", help="show every place searched and verify what is there")
     info.add_argument("--data-dir", metavar="DIR", help="also search DIR first")
@@ -485,8 +490,8 @@ def build_parser():
                           "NAME-test-images, NAME-test-labels (.npy or .csv).  The data is found as for "
                           "`npae reproduce`; offline and with nothing found, the embedded sample is written, "
                           "with a notice, as NAME-sample-*.  Existing files are not replaced without --force."),
-        epilog="example:  npae data export mnist --format csv -o data && npae train data/mnist-train-images.csv "
-               "-o model.npz")
+        epilog="example:  npae data export mnist --format csv -o data\n"
+               "          npae train data/mnist-train-images.csv -o model.npz")
     export.add_argument("name", choices=["mnist", "fashion-mnist"], metavar="NAME", help="mnist or fashion-mnist")
     export.add_argument("--format", choices=["npy", "csv"], default="npy", help="(default: %(default)s)")
     export.add_argument("-o", "--output", metavar="DIR", default=".",
