@@ -27,10 +27,10 @@ def check_array(x, argument="x", *, n_features=None, dtype=None, allow_empty=Fal
             and array.size:
         # Checked before converting, which would turn these finite values into infinity; max and min
         # need no temporary array, unlike abs.
-        largest = max(float(array.max()), -float(array.min()))
-        if largest > np.finfo(target_dtype).max:
+        largest, limit = max(float(array.max()), -float(array.min())), float(np.finfo(target_dtype).max)
+        if largest > limit:  # both Python floats: comparing with a float32 would cast 1e300 to it
             raise ValueError(f"{argument} holds values beyond {target_dtype}'s range (largest magnitude "
-                             f"{largest:.3g}; {target_dtype} holds +-{np.finfo(target_dtype).max:.3g})")
+                             f"{largest:.3g}; {target_dtype} holds +-{limit:.3g})")
     return np.ascontiguousarray(array, dtype=target_dtype)
 
 
