@@ -7,14 +7,20 @@
 Takes 1-2 minutes on 2 cores (two models, 30 epochs each).
 
 Run:  NPAE_DATA=/path/to/data python examples/pca_vs_autoencoder.py
+      (no data at hand: it runs on the small sample shipped with npae, and says so)
 """
+import sys
+
 import numpy as np
 
 import npae
-from npae.datasets import load_mnist
+from npae.datasets import find_or_sample
 from npae.metrics import principal_angles
 
-(x_train, _), (x_test, _) = load_mnist()
+found = find_or_sample("mnist")          # the full MNIST, or offline the embedded sample (with a NOTICE)
+print(found.message, file=sys.stderr)
+(x_train, _), (x_test, _) = found.data
+EPOCHS = 2 if "--quick" in sys.argv[1:] else 30    # the paper's 30; --quick: 2, a smoke test (the tests use it)
 q = 16
 
 pca = npae.PCA(q).fit(x_train)
@@ -23,7 +29,7 @@ print(f"PCA, {q} components: {pca.explained_variance_ratio_.sum():.1%} of the va
 # 1. Linear autoencoder on centred data (the same centring as PCA's).
 linear = npae.Autoencoder([784, q], activation="identity", latent_activation="identity",
                           output_activation="identity", loss="mse", seed=0)
-linear.fit(x_train - pca.mean_, epochs=30, batch_size=256, verbose=0)
+linear.fit(x_train - pca.mean_, epochs=EPOCHS, batch_size=256, verbose=0)
 
 # Its reconstructions x W_enc W_dec lie in the span of W_dec's q rows: compare that span with PCA's.
 W_dec = linear.get_weights()[2]                                   # (q, 784)
@@ -39,6 +45,6 @@ print(f"test MSE  linear AE {linear.reconstruction_error(centred_test).mean():.5
 
 # 2. The non-linear FFA of the paper against PCA, same q.
 ffa = npae.Autoencoder([784, q], seed=0)
-ffa.fit(x_train, epochs=30, batch_size=256, verbose=0)
+ffa.fit(x_train, epochs=EPOCHS, batch_size=256, verbose=0)
 print(f"test MSE  FFA (ReLU + sigmoid, BCE) {ffa.reconstruction_error(x_test).mean():.5f}"
       f"   PCA {pca.reconstruction_error(x_test).mean():.5f}")

@@ -15,8 +15,9 @@ def _check_finite(original, converted, argument):
         return
     if np.issubdtype(original.dtype, np.floating) and original.dtype.itemsize > converted.dtype.itemsize \
             and np.isfinite(original).all():
-        raise ValueError(f"{argument} has values beyond {converted.dtype}'s range (+-{np.finfo(converted.dtype).max:.3g}), "
-                         f"up to {np.abs(original).max():.3g}; rescale it")
+        largest = max(float(original.max()), -float(original.min()))  # no temporary array, unlike abs
+        raise ValueError(f"{argument} holds values beyond {converted.dtype}'s range (largest magnitude "
+                         f"{largest:.3g}; {converted.dtype} holds +-{float(np.finfo(converted.dtype).max):.3g})")
     bad = ~np.isfinite(converted)
     first = np.unravel_index(int(np.argmax(bad)), converted.shape)
     raise ValueError(f"{argument} contains NaN or infinity ({int(bad.sum()):,} values, the first at index "

@@ -1,21 +1,24 @@
 """The ``npae`` command line: the paper end to end, and autoencoders for your own data.
 
     npae reproduce [--quick] [--out DIR] [--only NAME ...]   every experiment of the paper, with a report
-    npae data info | fetch                                    where MNIST / Fashion-MNIST are, or get them
+    npae data info | fetch | export                           where MNIST / Fashion-MNIST are, get them, write them out
     npae train DATA -o MODEL.npz                              train an autoencoder on your data
     npae encode -m MODEL.npz DATA -o CODES.npy                latent features (or reconstructions)
     npae knn TRAIN TEST --train-labels LABELS                 k-nearest-neighbour classification
     npae anomaly -m MODEL.npz DATA                            reconstruction errors, the oddest rows first
 
 Data files: ``.npy``, ``.npz`` (``FILE.npz:KEY`` picks an array) or ``.csv`` (numbers separated by
-commas, an optional header line), one observation per row; images of any shape are flattened.
-Results are written as ``.npy`` or ``.csv``, chosen by the extension of ``-o``.
+commas, an optional line of column names), one observation per row; images of any shape are flattened.
+Results are written as ``.npy`` or ``.csv``, chosen by the extension of ``-o``.  How the files are read
+and written, and what is refused, is in :mod:`npae.userfiles`.
 
-A mistake in the input (a missing or damaged file, the wrong number of columns...) gives one line on
-stderr and exit status 1; a wrong option gives argparse's usage message and status 2.
+A mistake in the input (a missing or damaged file, the wrong number of columns, an output that cannot
+be written, a model too large for the memory...) gives one line on stderr and exit status 1, before any
+long work starts; a wrong option gives argparse's usage message and status 2.  No command writes over
+one of its own input files.
 """
 import argparse
-import io
+import math
 import os
 import sys
 import textwrap
@@ -24,157 +27,107 @@ import time
 import numpy as np
 
 from . import __version__
+from ._memory import available_bytes, format_bytes
+from .userfiles import (
+    as_rows,
+    check_not_input,
+    check_output,
+    check_writable_folder,
+    read_array,
+    read_labels,
+    scale_rows,
+    write_array,
+)
 
 # Exit statuses.
 OK, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
 
 SCALES = ("auto", "none", "255")
+RESULT_EXTENSIONS = (".npy", ".csv")
 
 
 # ------------------------------------------------------------------------------------------------
-# Reading and writing the user's files
+# The user's files, as the commands use them
 
-def _split_key(spec):
-    """``"data.npz:x_train"`` -> ("data.npz", "x_train"); anything else -> (spec, None)."""
-    head, separator, key = spec.rpartition(":")
-    if separator and head.lower().endswith(".npz") and key:
-        return head, key
-    return spec, None
-
-
-def _read_csv(path):
-    with open(path, encoding="utf-8") as stream:
-        lines = [line for line in stream if line.strip()]
-    if not lines:
-        raise ValueError(f"{path}: the file is empty")
-    first = lines[0].split(",")
-    try:
-        [float(cell) for cell in first]
-        header = 0
-    except ValueError:
-        header = 1  # a line of column names
-    try:
-        return np.loadtxt(io.StringIO("".join(lines[header:])), delimiter=",", ndmin=2, dtype=np.float64)
-    except ValueError as error:
-        raise ValueError(f"{path}: not a table of numbers separated by commas ({error})") from None
+def load_rows(spec, scale, notes, what="data"):
+    """``(float32 rows, divided_by_255, note on the scale)`` of data file ``spec``, ``--scale`` applied;
+    what the reader decided on the user's behalf (a line of column names...) is appended to ``notes``."""
+    rows = as_rows(read_array(spec, what, notes), f"{what} file {spec!r}")
+    return scale_rows(rows, scale)
 
 
-def read_array(spec, what="data"):
-    """The array in file ``spec`` (.npy, .npz[:KEY] or .csv), never unpickling anything.
-
-    Any failure to read it is a ValueError that names the file and says what was expected.
-    """
-    path, key = _split_key(spec)
-    if not os.path.isfile(path):
-        raise ValueError(f"{what} file {path!r} does not exist")
-    extension = os.path.splitext(path)[1].lower()
-    if extension in (".csv", ".txt"):
-        return _read_csv(path)
-    if extension not in (".npy", ".npz"):
-        raise ValueError(f"{what} file {path!r}: expected a .npy, .npz or .csv file")
-    try:
-        if extension == ".npy":
-            with open(path, "rb") as stream:
-                if stream.read(6) != b"\x93NUMPY":
-                    raise ValueError("it does not start with the .npy signature (not a NumPy file, or damaged)")
-            return np.load(path, allow_pickle=False)
-        with np.load(path, allow_pickle=False) as archive:
-            names = list(archive.files)
-            if key is None:
-                if len(names) == 1:
-                    key = names[0]
-                elif "x" in names:
-                    key = "x"
-                else:
-                    raise ValueError(f"it holds {len(names)} arrays ({', '.join(names)}); pick one with "
-                                     f"{path}:NAME")
-            if key not in names:
-                raise ValueError(f"it has no array {key!r} (it holds {', '.join(names) or 'none'})")
-            return archive[key]
-    except Exception as error:  # a damaged or foreign file may fail in zipfile, numpy's header parser, ...
-        raise ValueError(f"{what} file {path!r} could not be read: {error}") from None
+def _count(number, noun):
+    """``"1 epoch"``, ``"30 epochs"``, ``"60,000 rows"``."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
-def as_rows(array, what="data"):
-    """``array`` as a 2-D float array of observations x features: images (N, 28, 28) are flattened."""
-    array = np.asarray(array)
-    if array.dtype.kind not in "biuf":
-        raise ValueError(f"{what} must hold numbers, got dtype {array.dtype}")
-    if array.ndim == 1:
-        raise ValueError(f"{what} has shape {array.shape}: expected one observation per row (a 2-D array)")
-    if array.ndim == 0 or array.shape[0] == 0 or array.size == 0:
-        raise ValueError(f"{what} is empty (shape {array.shape})")
-    rows = array.reshape(array.shape[0], -1)
-    if not np.isfinite(rows).all():
-        raise ValueError(f"{what} contains NaN or infinity")
-    return rows
-
-
-def scale_rows(rows, scale):
-    """Apply ``--scale``: "255" divides by 255; "auto" does so when every value is a whole number in
-    0..255 and some exceed 1 (8-bit pixels); "none" keeps the values.  Returns (float32 rows, note)."""
-    divide = scale == "255"
-    if scale == "auto":
-        divide = bool(rows.min() >= 0 and rows.max() <= 255 and rows.max() > 1 and np.all(rows == np.round(rows)))
-    rows = rows.astype(np.float32)
-    if divide:
-        rows /= np.float32(255)
-        return rows, "pixel values 0..255 divided by 255"
-    return rows, "values used as they are"
-
-
-def load_rows(spec, scale, what="data"):
-    rows, note = scale_rows(as_rows(read_array(spec, what), what), scale)
-    return rows, note
-
-
-def read_labels(spec, n_rows, what):
-    labels = np.asarray(read_array(spec, what))
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        labels = labels[:, 0]
-    if labels.ndim != 1 or labels.shape[0] != n_rows:
-        raise ValueError(f"{what} has shape {labels.shape}: expected one label per data row, ({n_rows},)")
-    if labels.dtype.kind == "f":
-        if not np.all(np.isfinite(labels)) or not np.all(labels == np.round(labels)):
-            raise ValueError(f"{what} must be whole numbers (class labels)")
-        labels = labels.astype(np.int64)
-    elif labels.dtype.kind not in "biu":
-        raise ValueError(f"{what} must hold integer class labels, got dtype {labels.dtype}")
-    return labels
-
-
-def write_array(path, array, header):
-    """Write ``array`` to ``path`` (.npy, or .csv with a header line), atomically."""
-    from ._files import atomic_write
-
-    extension = os.path.splitext(path)[1].lower()
-    if extension == ".npy":
-        atomic_write(path, lambda stream: np.save(stream, array, allow_pickle=False))
-    elif extension == ".csv":
-        text = io.StringIO()
-        integer = np.asarray(array).dtype.kind in "biu"
-        np.savetxt(text, array, delimiter=",", header=header, comments="", fmt="%d" if integer else "%.8g")
-        atomic_write(path, lambda stream: stream.write(text.getvalue().encode("utf-8")))
-    else:
-        raise ValueError(f"output {path!r}: expected a file name ending in .npy or .csv")
-
-
-def _check_output(path):
-    """Fail before the work, not after it, when the output cannot be written."""
-    extension = os.path.splitext(path)[1].lower()
-    if extension not in (".npy", ".csv"):
-        raise ValueError(f"output {path!r}: expected a file name ending in .npy or .csv")
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise ValueError(f"output {path!r}: the folder {directory!r} does not exist")
+def _model_sizes(model):
+    """``[input features, code size]`` of a saved model: the command line works on rows of numbers, so the
+    model must take flat rows (an FFA, or any autoencoder whose input and code are 1-D)."""
+    shape = model.input_shape
+    if shape is None or len(shape) != 1:
+        raise ValueError(f"the model takes inputs of shape {shape}; the command line works on rows of numbers "
+                         "(use the Python API for image-shaped models)")
+    return [shape[0], getattr(model, "latent_size", None) or shape[0]]
 
 
 def _load_model(path):
+    """``npae.load(path)``, with every way a foreign or damaged file can fail turned into one ValueError."""
     from .io import load
 
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"model file {path!r} is a folder; expected a .npz file saved by npae train")
     if not os.path.isfile(path):
         raise ValueError(f"model file {path!r} does not exist")
-    return load(path)
+    with open(path, "rb") as stream:
+        if stream.read(4) != b"PK\x03\x04":  # every .npz is a zip file
+            raise ValueError(f"model file {path!r} is not an npae model (a model is the .npz file that "
+                             "npae train or Autoencoder.save writes)")
+    try:
+        return load(path)
+    except MemoryError:
+        raise
+    except ValueError as error:
+        raise ValueError(str(error) if path in str(error) else f"model file {path!r}: {error}") from None
+    except Exception as error:  # a .npy given as a model, zlib's errors, a crafted header's TypeError...
+        raise ValueError(f"model file {path!r} is not a readable npae model ({type(error).__name__}: {error})") \
+            from None
+
+
+def _check_features(rows, model, data_name, model_name):
+    expected = _model_sizes(model)[0]
+    if rows.shape[1] != expected:
+        raise ValueError(f"{data_name} has {rows.shape[1]:,} features per row, but the model {model_name} "
+                         f"expects {expected:,}")
+
+
+def _architecture(sizes):
+    return "-".join(map(str, sizes + sizes[-2::-1]))
+
+
+def training_memory(sizes, batch_rows):
+    """``(parameters, bytes)``: the parameter count of the autoencoder ``sizes`` (mirrored) and an estimate
+    of the memory that training it takes in float32.
+
+    Every parameter is held four times (the weight, its gradient, Adam's first and second moments: 16
+    bytes), and every layer holds, for a batch of ``batch_rows``, its pre-activation, its activation and
+    the gradient flowing back (12 bytes a value).
+    """
+    widths = sizes + sizes[-2::-1]
+    parameters = sum(n_in * n_out + n_out for n_in, n_out in zip(widths, widths[1:]))
+    return parameters, 4 * (4 * parameters + 3 * batch_rows * sum(widths))
+
+
+def check_training_fits(sizes, batch_rows):
+    """Refuse, before anything is allocated, an autoencoder ``sizes`` that cannot be trained in memory."""
+    parameters, needed = training_memory(sizes, batch_rows)
+    available = available_bytes()
+    if available is not None and needed > available:
+        raise ValueError(f"the model {_architecture(sizes)} has {parameters:,} parameters and needs about "
+                         f"{format_bytes(needed)} to train (float32 weights, gradients and Adam's two moments, "
+                         f"plus a batch's activations), but {format_bytes(available)} of memory is available; "
+                         "choose smaller --hidden or --latent sizes (or a smaller --batch-size)")
 
 
 class _Printer:
@@ -188,17 +141,77 @@ class _Printer:
             print(text, flush=True)
 
 
+class _StatusOnly:
+    """The running status of a long loop, shown on a terminal only, without the closing summary line:
+    the command prints its result itself, once, on stdout (a summary on stderr too would say it twice,
+    and out of order once stdout is buffered by a pipe)."""
+
+    def __init__(self, progress):
+        self.progress = progress
+        self.quiet = progress.quiet or not progress.tty
+
+    def update(self, text, *, final=False):
+        if not self.quiet:
+            self.progress.update(text, final=final)
+
+    def finish(self, text):
+        if not self.quiet:  # blank the status line and return to its start: the result is printed there
+            self.progress.update("", final=True)
+            self.progress.stream.write("\r")
+            self.progress.stream.flush()
+
+
 # ------------------------------------------------------------------------------------------------
 # Commands
+
+def _make_output_folder(folder, option):
+    """Create ``folder`` if needed and check that files can be written in it, before the work."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise ValueError(f"{option} {folder!r} exists and is not a folder")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"{option} {folder!r}: cannot create the folder ({error.strerror or error})") from None
+    check_writable_folder(folder, f"{option} {folder!r}")
+
+
+def _check_report_folder(out):
+    """``npae reproduce --out``: the folder must be creatable and writable before an hour of work, not after."""
+    _make_output_folder(out, "--out")
+    for name in ("figures", "report.md"):
+        inside = os.path.join(out, name)
+        if name == "figures" and os.path.isdir(inside):
+            check_writable_folder(inside, f"--out {out!r}")
+        elif name == "report.md" and os.path.isdir(inside):
+            raise ValueError(f"--out {out!r}: {inside!r} is a folder, so the report cannot be written")
+
 
 def command_reproduce(args):
     from .progress import Progress
     from .report import reproduce
 
+    _check_report_folder(args.out)
     command = "npae reproduce" + "".join(f" {part}" for part in (args.argv or []))
     return reproduce(args.out, quick=args.quick, only=args.only, seed=args.seed,
                      progress=Progress(quiet=args.quiet), data_dir=args.data_dir, download=not args.offline,
                      sample=args.sample, command=command)
+
+
+def _data_export(args):
+    from .datasets.export import export
+
+    _make_output_folder(args.output, "-o")
+    paths, found = export(args.name, args.output, args.format, force=args.force, data_dir=args.data_dir,
+                          download=not args.offline, sample=args.sample)
+    if found.used_sample and not args.sample:
+        print(found.message, file=sys.stderr, flush=True)
+    for (split, kind), path in paths.items():
+        array = found.data[("train", "test").index(split)][0 if kind == "images" else 1]
+        shape = " x ".join(f"{size:,}" for size in array.shape)
+        content = "pixels 0..255, one image per row" if kind == "images" else "class numbers 0..9"
+        print(f"wrote {path}: {shape} {content}")
+    print(f"next, for example:  npae train {paths['train', 'images']} -o {args.name}-model.npz")
+    return OK
 
 
 def command_data(args):
@@ -206,6 +219,8 @@ def command_data(args):
 
     if args.action == "info":
         return data_info(sys.stdout, data_dir=args.data_dir)
+    if args.action == "export":
+        return _data_export(args)
     return data_fetch(args.data_dir, names=tuple(args.names or ("mnist", "fashion-mnist")), stream=sys.stdout)
 
 
@@ -226,12 +241,16 @@ def command_train(args):
     from .progress import Progress, fit_with_progress
 
     say = _Printer(args.quiet)
-    if os.path.splitext(args.output)[1].lower() != ".npz":
-        raise ValueError(f"--output {args.output!r}: a model file must end in .npz")
-    x, note = load_rows(args.input, args.scale)
+    check_output(args.output, (".npz",), "-o")
+    check_not_input(args.output, [args.input])
+    hidden = _parse_hidden(args.hidden)
+    notes = []
+    x, _, note = load_rows(args.input, args.scale, notes)
+    note = "; ".join([note, *notes])
     n_features = x.shape[1]
     latent = args.latent if args.latent is not None else (64 if n_features >= 128 else max(1, n_features // 2))
-    sizes = [n_features, *_parse_hidden(args.hidden), latent]
+    sizes = [n_features, *hidden, latent]
+    check_training_fits(sizes, min(args.batch_size, x.shape[0]))
     in_unit_interval = bool(x.min() >= 0 and x.max() <= 1)
     loss = args.loss if args.loss != "auto" else ("bce" if in_unit_interval else "mse")
     if loss == "bce" and not in_unit_interval:
@@ -240,9 +259,8 @@ def command_train(args):
     output_activation = "sigmoid" if loss == "bce" else "identity"
     model = Autoencoder(sizes, activation=args.activation, output_activation=output_activation, loss=loss,
                         noise=args.noise, seed=args.seed)
-    architecture = "-".join(map(str, sizes + sizes[-2::-1]))
-    say(f"training {architecture} ({args.activation}, {output_activation} output, {loss.upper()}) on {x.shape[0]:,} "
-        f"rows of {args.input} ({note}), {args.epochs} epochs")
+    say(f"training {_architecture(sizes)} ({args.activation}, {output_activation} output, {loss.upper()}) on "
+        f"{_count(x.shape[0], 'row')} of {args.input} ({note}), {_count(args.epochs, 'epoch')}")
     started = time.perf_counter()
     history = fit_with_progress(model, x, epochs=args.epochs, batch_size=args.batch_size,
                                 validation_split=args.validation_split, progress=Progress(quiet=args.quiet),
@@ -256,19 +274,29 @@ def command_train(args):
 
 def command_encode(args):
     say = _Printer(args.quiet)
-    _check_output(args.output)
+    check_output(args.output, RESULT_EXTENSIONS, "-o")
+    check_not_input(args.output, [args.input, args.model])
     model = _load_model(args.model)
-    x, note = load_rows(args.input, args.scale)
-    if x.shape[1] != model.input_shape[0]:
-        raise ValueError(f"{args.input} has {x.shape[1]} features per row, but the model {args.model} expects "
-                         f"{model.input_shape[0]}")
+    notes = []
+    x, divided, note = load_rows(args.input, args.scale, notes)
+    note = "; ".join([note, *notes])
+    _check_features(x, model, args.input, args.model)
+    sizes = _model_sizes(model)
     if args.reconstruct:
-        result, header = model.reconstruct(x), ",".join(f"x{j}" for j in range(model.input_shape[0]))
+        result, header = model.reconstruct(x), ",".join(f"x{j}" for j in range(sizes[0]))
+        if divided and args.scale_back:
+            result *= np.float32(255)
+            what = "reconstructions, multiplied by 255: on the input's scale 0..255"
+        elif divided:
+            what = ("reconstructions in [0, 1], the model's scale, not the input's 0..255 (--scale-back "
+                    "multiplies them by 255)")
+        else:
+            what = "reconstructions"
     else:
-        result, header = model.encode(x), ",".join(f"h{j}" for j in range(model.latent_size))
+        result, header = model.encode(x), ",".join(f"h{j}" for j in range(sizes[-1]))
+        what = "latent features"
     write_array(args.output, result, header)
-    say(f"wrote {args.output}: {'reconstructions' if args.reconstruct else 'latent features'} "
-        f"{result.shape[0]:,} x {result.shape[1]} ({note})")
+    say(f"wrote {args.output}: {result.shape[0]:,} x {result.shape[1]:,} {what} (input: {note})")
     return OK
 
 
@@ -278,32 +306,34 @@ def command_knn(args):
 
     say = _Printer(args.quiet)
     if args.output:
-        _check_output(args.output)
-    train, note = load_rows(args.train, args.scale, "training data")
-    test, _ = load_rows(args.test, args.scale, "test data")
+        check_output(args.output, RESULT_EXTENSIONS, "-o")
+        check_not_input(args.output, [args.train, args.test, args.train_labels, args.test_labels, args.model])
+    notes = []
+    train, _, note = load_rows(args.train, args.scale, notes, "training data")
+    test, _, _ = load_rows(args.test, args.scale, notes, "test data")
     if train.shape[1] != test.shape[1]:
-        raise ValueError(f"the training data has {train.shape[1]} features per row, the test data {test.shape[1]}")
-    train_labels = read_labels(args.train_labels, train.shape[0], "--train-labels")
-    test_labels = read_labels(args.test_labels, test.shape[0], "--test-labels") if args.test_labels else None
+        raise ValueError(f"the training data has {train.shape[1]:,} features per row, the test data "
+                         f"{test.shape[1]:,}")
+    train_labels = read_labels(args.train_labels, train.shape[0], "--train-labels", notes)
+    test_labels = read_labels(args.test_labels, test.shape[0], "--test-labels", notes) if args.test_labels else None
     if args.k > train.shape[0]:
-        raise ValueError(f"-k {args.k} is larger than the training set ({train.shape[0]} rows)")
+        raise ValueError(f"-k {args.k} is larger than the training set ({_count(train.shape[0], 'row')})")
     space = f"raw features (R^{train.shape[1]})"
     if args.model:
         model = _load_model(args.model)
-        if train.shape[1] != model.input_shape[0]:
-            raise ValueError(f"the data has {train.shape[1]} features per row, the model {args.model} expects "
-                             f"{model.input_shape[0]}")
+        _check_features(train, model, args.train, args.model)
         train, test = model.encode(train), model.encode(test)
-        space = f"latent features of {args.model} (R^{model.latent_size})"
+        space = f"latent features of {args.model} (R^{train.shape[1]})"
+    note = "; ".join([note, *notes])
     accuracy, seconds, predictions, _ = timed_knn(train, train_labels, test, test_labels, k=args.k,
-                                               progress=Progress(quiet=args.quiet), label=f"kNN on {space}")
-    say(f"kNN (k = {args.k}) on {space}, {note}: {test.shape[0]:,} test rows against {train.shape[0]:,} "
-        f"training rows in {seconds:.2f} s (fit + predict)")
-    if accuracy is not None:
-        say(f"accuracy: {100 * accuracy:.2f} %")
+                                               progress=_StatusOnly(Progress(quiet=args.quiet)),
+                                               label=f"kNN on {space}")
+    result = f"accuracy {100 * accuracy:.2f} %, " if accuracy is not None else ""
+    say(f"kNN (k = {args.k}) on {space}: {result}{_count(test.shape[0], 'test row')} against "
+        f"{_count(train.shape[0], 'training row')} in {seconds:.2f} s (fit + predict; {note})")
     if args.output:
         write_array(args.output, predictions, "label")
-        say(f"wrote {args.output}: {predictions.shape[0]:,} predicted labels")
+        say(f"wrote {args.output}: {_count(predictions.shape[0], 'predicted label')}")
     return OK
 
 
@@ -312,26 +342,28 @@ def command_anomaly(args):
 
     say = _Printer(args.quiet)
     if args.output:
-        _check_output(args.output)
+        check_output(args.output, RESULT_EXTENSIONS, "-o")
+        check_not_input(args.output, [args.input, *args.model])
     models = [_load_model(path) for path in args.model]
-    widths = {model.input_shape[0] for model in models}
+    widths = {_model_sizes(model)[0] for model in models}
     if len(widths) > 1:
         raise ValueError(f"the models expect different numbers of features: {sorted(widths)}")
-    x, note = load_rows(args.input, args.scale)
-    if x.shape[1] != models[0].input_shape[0]:
-        raise ValueError(f"{args.input} has {x.shape[1]} features per row, but the model expects {models[0].input_shape[0]}")
+    notes = []
+    x, _, note = load_rows(args.input, args.scale, notes)
+    note = "; ".join([note, *notes])
+    _check_features(x, models[0], args.input, args.model[0])
     detector = ReconstructionErrorDetector(models, combine=args.combine, contamination=args.contamination,
                                            threshold=args.threshold).fit(x)
     scores = detector.decision_scores_
     what = "reconstruction error" + (f" ({args.combine} of {len(models)} models)" if len(models) > 1 else "")
-    say(f"{what} of {x.shape[0]:,} rows of {args.input} ({note}): median {np.median(scores):.5g}, "
+    say(f"{what} of {_count(x.shape[0], 'row')} of {args.input} ({note}): median {np.median(scores):.5g}, "
         f"largest {scores.max():.5g}")
     if detector.threshold_ is not None:
-        say(f"threshold {detector.threshold_:.5g}: {int(detector.labels_.sum()):,} rows flagged as anomalies")
+        say(f"threshold {detector.threshold_:.5g}: {_count(int(detector.labels_.sum()), 'row')} flagged as anomalies")
     count = min(args.top, scores.size)
     if count:
         order = np.argsort(-scores, kind="stable")[:count]
-        say(f"the {count} largest (row index: error):")
+        say(f"the {count:,} largest (row index: error):")
         for index in order:
             say(f"  {index:>8}: {scores[index]:.6g}")
     if args.output:
@@ -342,18 +374,27 @@ def command_anomaly(args):
         else:
             result, header = scores, "reconstruction_error"
         write_array(args.output, result, header)
-        say(f"wrote {args.output}: {scores.size:,} scores, one per row")
+        say(f"wrote {args.output}: {_count(scores.size, 'score')}, one per row")
     return OK
 
 
 # ------------------------------------------------------------------------------------------------
 # The parser
 
-def _fraction(text):
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not in [0, 1)")
-    return value
+def _finite_float(test, expected):
+    """An argparse type: a finite float for which ``test(value)`` holds (NaN and infinity never pass)."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value) or not test(value):
+            raise argparse.ArgumentTypeError(f"{text} is not {expected}")
+        return value
+    return parse
+
+
+_fraction = _finite_float(lambda value: 0 <= value < 1, "in [0, 1)")
 
 
 def _integer(minimum):
@@ -370,6 +411,7 @@ def _integer(minimum):
 
 
 _positive_int = _integer(1)
+_seed = _integer(0)
 
 
 def _wrap(text, width=79):
@@ -429,7 +471,7 @@ def build_parser():
                            help="folder for report.md and figures/ (default: %(default)s)")
     reproduce.add_argument("--only", metavar="NAME", nargs="+", choices=list(EXPERIMENTS),
                            help="run only these experiments (names below)")
-    reproduce.add_argument("--seed", type=int, default=0, help="seed of every random choice (default: %(default)s)")
+    reproduce.add_argument("--seed", type=_seed, default=0, help="seed of every random choice (default: %(default)s)")
     reproduce.add_argument("--data-dir", metavar="DIR", help="look for mnist/ and fashion-mnist/ in DIR first")
     reproduce.add_argument("--offline", action="store_true",
                            help="never download: use the embedded sample when the data is not found")
@@ -437,8 +479,9 @@ def build_parser():
     reproduce.set_defaults(handler=command_reproduce)
 
     data = commands.add_parser(
-        "data", formatter_class=formatter, help="find, verify or download MNIST and Fashion-MNIST",
-        description=_wrap("Where npae looks for the data sets, what it found, and how to get them."))
+        "data", formatter_class=formatter, help="find, verify, download or export MNIST and Fashion-MNIST",
+        description=_wrap("Where npae looks for the data sets, what it found, how to get them, and how to "
+                          "write them out as .npy or .csv files."))
     actions = data.add_subparsers(dest="action", title="actions", metavar="<action>", required=True)
     info = actions.add_parser("info", help="show every place searched and verify what is there")
     info.add_argument("--data-dir", metavar="DIR", help="also search DIR first")
@@ -446,6 +489,24 @@ def build_parser():
     fetch.add_argument("names", nargs="*", metavar="NAME",
                        help="mnist and/or fashion-mnist (default: both)")
     fetch.add_argument("--data-dir", metavar="DIR", help="download into DIR instead of NPAE_DATA or the user cache")
+    export = actions.add_parser(
+        "export", formatter_class=formatter, help="write a data set as .npy or .csv files for the other commands",
+        description=_wrap("Write NAME's training and test images (pixels 0..255, one image of 784 values per "
+                          "row) and their labels as four files in DIR: NAME-train-images, NAME-train-labels, "
+                          "NAME-test-images, NAME-test-labels (.npy or .csv).  The data is found as for "
+                          "`npae reproduce`; offline and with nothing found, the embedded sample is written, "
+                          "with a notice, as NAME-sample-*.  Existing files are not replaced without --force."),
+        epilog="example:  npae data export mnist --format csv -o data\n"
+               "          npae train data/mnist-train-images.csv -o model.npz")
+    export.add_argument("name", choices=["mnist", "fashion-mnist"], metavar="NAME", help="mnist or fashion-mnist")
+    export.add_argument("--format", choices=["npy", "csv"], default="npy", help="(default: %(default)s)")
+    export.add_argument("-o", "--output", metavar="DIR", default=".",
+                        help="folder for the four files, created if needed (default: the current folder)")
+    export.add_argument("--force", action="store_true", help="replace files that already exist")
+    export.add_argument("--data-dir", metavar="DIR", help="look for mnist/ and fashion-mnist/ in DIR first")
+    export.add_argument("--offline", action="store_true",
+                        help="never download: write the embedded sample when the data is not found")
+    export.add_argument("--sample", action="store_true", help="write the embedded sample even if the full data exists")
     data.set_defaults(handler=command_data)
 
     data_help = "a .npy, .npz (FILE.npz:KEY to pick an array) or .csv file, one observation per row"
@@ -467,12 +528,13 @@ def build_parser():
     train.add_argument("--loss", choices=["auto", "bce", "mse"], default="auto",
                        help="bce needs values in [0, 1]; auto picks bce for such data, mse otherwise")
     train.add_argument("--activation", default="relu", help="of the hidden and latent layers (default: %(default)s)")
-    train.add_argument("--noise", type=float, default=0.0,
+    train.add_argument("--noise", type=_finite_float(lambda value: value >= 0, "a standard deviation >= 0"),
+                       default=0.0,
                        help="standard deviation of Gaussian noise added to the inputs while training: a denoising "
                             "autoencoder (default: 0)")
     train.add_argument("--validation-split", type=_fraction, default=0.0, metavar="FRACTION",
                        help="hold out this last fraction of the rows to report val_loss (default: 0)")
-    train.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    train.add_argument("--seed", type=_seed, default=0, help="(default: %(default)s)")
     train.set_defaults(handler=command_train)
 
     encode = commands.add_parser(
@@ -485,6 +547,9 @@ def build_parser():
     encode.add_argument("input", metavar="DATA", help=data_help)
     encode.add_argument("-o", "--output", required=True, metavar="OUT", help="a .npy or .csv file")
     encode.add_argument("--reconstruct", action="store_true", help="write the reconstructions, not the codes")
+    encode.add_argument("--scale-back", action="store_true",
+                        help="with --reconstruct, when the input was divided by 255 (--scale), multiply the "
+                             "reconstructions by 255 so that they are on the input's 0..255 scale")
     encode.set_defaults(handler=command_encode)
 
     knn = commands.add_parser(
@@ -517,9 +582,10 @@ def build_parser():
     anomaly.add_argument("--top", type=_integer(0), default=10, metavar="N",
                          help="list the N largest errors (default: %(default)s)")
     flag = anomaly.add_mutually_exclusive_group()
-    flag.add_argument("--contamination", type=float, metavar="FRACTION",
+    flag.add_argument("--contamination", type=_finite_float(lambda value: 0 < value <= 0.5, "in (0, 0.5]"),
+                      metavar="FRACTION",
                       help="flag this fraction of the rows (in (0, 0.5]) as anomalies")
-    flag.add_argument("--threshold", type=float, help="flag the rows whose error exceeds this value")
+    flag.add_argument("--threshold", type=_finite_float(lambda value: True, "a finite number"), help="flag the rows whose error exceeds this value")
     anomaly.add_argument("-o", "--output", metavar="OUT",
                          help="write the scores (.npy), or index-aligned scores and flags (.csv)")
     anomaly.set_defaults(handler=command_anomaly)
@@ -542,14 +608,34 @@ def main(argv=None):
         parser.print_help(sys.stderr)
         return USAGE
     args.argv = argv[1:]
+    name = f"npae {args.command}" + (f" {args.action}" if getattr(args, "action", None) else "")
     try:
         return args.handler(args)
     except KeyboardInterrupt:
-        print(f"npae {args.command}: interrupted", file=sys.stderr)
+        print(f"{name}: interrupted", file=sys.stderr)
         return INTERRUPTED
-    except (ValueError, OSError, RuntimeError, ArithmeticError, MemoryError) as error:
-        print(f"npae {args.command}: error: {_one_line(error)}", file=sys.stderr)
+    except BrokenPipeError:  # `npae anomaly ... | head`: the reader has gone, nothing left to say to it
+        _silence_stdout()
         return FAILED
+    except MemoryError as error:
+        print(f"{name}: error: out of memory ({_one_line(error)})", file=sys.stderr)
+        return FAILED
+    except (ValueError, OSError, RuntimeError, ArithmeticError) as error:
+        print(f"{name}: error: {_one_line(error)}", file=sys.stderr)
+        return FAILED
+    except Exception as error:  # a fault in npae itself: still one line, and what to report
+        print(f"{name}: internal error: {type(error).__name__}: {_one_line(error)} (please report it, "
+              "with the command that caused it)", file=sys.stderr)
+        return FAILED
+
+
+def _silence_stdout():
+    """Point stdout at /dev/null, so that Python's flush at exit does not fail on the closed pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is not a real file (captured in a test)
+        pass
 
 
 if __name__ == "__main__":

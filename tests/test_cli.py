@@ -14,6 +14,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import npae
 from npae.cli import main
@@ -289,7 +291,7 @@ def test_knn_on_raw_pixels_and_on_latent_features(files, trained_model, capsys):
     assert status == 0
     np.testing.assert_array_equal(np.load(files / "predicted.npy"), expected)
     accuracy = np.mean(expected == np.loadtxt(files / "test_labels.csv", skiprows=1))
-    assert f"accuracy: {100 * accuracy:.2f} %" in out
+    assert out.count(f"accuracy {100 * accuracy:.2f} %") == 1
     status, out, _ = run(["knn", files / "train.npy", files / "test.npy", "--train-labels", files / "train_labels.npy",
                           "-m", trained_model, "-k", "3", "-o", files / "predicted.csv"], capsys)
     assert status == 0 and "R^8" in out and "accuracy" not in out
@@ -325,6 +327,42 @@ def _bad_inputs(folder):
     (folder / "empty.csv").write_text("")
 
 
+def _hostile_files(folder, trained_model):
+    import json
+    import zipfile
+
+    np.save(folder / "complex.npy", np.zeros((3, 4), complex))
+    np.save(folder / "strings.npy", np.array([["a", "b"]] * 3))
+    np.save(folder / "records.npy", np.zeros(3, dtype=[("a", "f4"), ("b", "f4")]))
+    np.save(folder / "dates.npy", np.zeros((3, 4), "M8[s]"))
+    np.save(folder / "array-not-model.npy", np.zeros((3, 4)))
+    np.savez_compressed(folder / "data.npz", x=np.random.default_rng(0).random((50, 784)))
+    damaged = bytearray((folder / "data.npz").read_bytes())
+    damaged[100:180] = bytes(80)
+    (folder / "bad-deflate.npz").write_bytes(damaged)
+    (folder / "folder.npy").mkdir()
+    with zipfile.ZipFile(trained_model) as source, \
+            zipfile.ZipFile(folder / "bad-model.npz", "w", zipfile.ZIP_DEFLATED) as target:
+        for name in source.namelist():
+            target.writestr(name, source.read(name))
+    damaged = bytearray((folder / "bad-model.npz").read_bytes())
+    damaged[2000:2100] = bytes(100)
+    (folder / "bad-model.npz").write_bytes(damaged)
+    with zipfile.ZipFile(trained_model) as source, zipfile.ZipFile(folder / "deep-model.npz", "w") as target:
+        for name in source.namelist():
+            content = source.read(name)
+            if name in ("config.npy", "architecture.npy"):  # the architecture JSON of format 1 or 2
+                buffer = __import__("io").BytesIO()
+                np.save(buffer, np.array("[" * 50000 + "]" * 50000))
+                content = buffer.getvalue()
+            target.writestr(name, content)
+    np.savez(folder / "foreign-model.npz", __format__=np.array(json.dumps({"format": "npae.autoencoder",
+                                                                          "version": 1})),
+             config=np.array(json.dumps({"sizes": "many"})))
+
+
+
+
 BAD_COMMANDS = {
     "missing data file": ["encode", "-m", "{model}", "{dir}/absent.npy", "-o", "{dir}/o.npy"],
     "garbage .npy": ["encode", "-m", "{model}", "{dir}/garbage.npy", "-o", "{dir}/o.npy"],
@@ -345,18 +383,34 @@ BAD_COMMANDS = {
     "BCE on unscaled data": ["train", "{dir}/narrow.npy", "-o", "{dir}/m.npz", "--loss", "bce", "--scale", "none"]
                             + ["--epochs", "1"],
     "unknown activation": ["train", "{data}", "-o", "{dir}/m.npz", "--activation", "swish", "--epochs", "1"],
+    "complex data": ["train", "{dir}/complex.npy", "-o", "{dir}/m.npz"],
+    "string data": ["train", "{dir}/strings.npy", "-o", "{dir}/m.npz"],
+    "structured data": ["train", "{dir}/records.npy", "-o", "{dir}/m.npz"],
+    "datetime data": ["train", "{dir}/dates.npy", "-o", "{dir}/m.npz"],
+    "damaged deflate data": ["anomaly", "-m", "{model}", "{dir}/bad-deflate.npz"],
+    "folder as data": ["anomaly", "-m", "{model}", "{dir}/folder.npy"],
+    "array as model": ["encode", "-m", "{dir}/array-not-model.npy", "{data}", "-o", "{dir}/o.npy"],
+    "damaged deflate model": ["encode", "-m", "{dir}/bad-model.npz", "{data}", "-o", "{dir}/o.npy"],
+    "deeply nested model JSON": ["encode", "-m", "{dir}/deep-model.npz", "{data}", "-o", "{dir}/o.npy"],
+    "model with a foreign config": ["anomaly", "-m", "{dir}/foreign-model.npz", "{data}"],
+    "folder as model": ["anomaly", "-m", "{dir}", "{data}"],
+    "folder as labels": ["knn", "{data}", "{data}", "--train-labels", "{dir}/folder.npy"],
+    "complex labels": ["knn", "{dir}/complex.npy", "{dir}/complex.npy", "--train-labels", "{dir}/complex.npy"],
+    "hidden sizes not numbers": ["train", "{data}", "-o", "{dir}/m.npz", "--hidden", "64,,8"],
+    "output is a folder": ["encode", "-m", "{model}", "{data}", "-o", "{dir}/folder.npy"],
 }
 
 
 @pytest.mark.parametrize("case", list(BAD_COMMANDS))
 def test_bad_input_gives_one_line_and_status_1(case, files, trained_model, tmp_path, capsys):
     _bad_inputs(tmp_path)
+    _hostile_files(tmp_path, trained_model)
     np.save(tmp_path / "narrow.npy", np.zeros((5, 10)) + (case == "BCE on unscaled data") * 3.5)
     argv = [part.format(dir=tmp_path, model=trained_model, data=files / "test.npy") for part in BAD_COMMANDS[case]]
     status, out, err = run(argv, capsys)
     assert status == 1, (case, out, err)
     assert err.startswith(f"npae {argv[0]}: error: ") and err.count("\n") == 1, err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "internal error" not in err
     assert not (tmp_path / "o.npy").exists() and not (tmp_path / "m.npz").exists()
 
 
@@ -377,3 +431,368 @@ def test_python_dash_m_npae(tmp_path):
     result = subprocess.run([sys.executable, "-m", "npae", "--version"], capture_output=True, text=True,
                             env=environment, cwd=tmp_path, timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == f"npae {npae.__version__}"
+
+
+# ------------------------------------------------------------------------------------------------
+# Hardening: outputs checked before the work, never written over an input, strict CSV, bounded memory
+
+def _one_error_line(err, command):
+    assert err.startswith(f"npae {command}: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    return err
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder in which nothing can be created.  chmod does not stop root, so root gets /sys (sysfs
+    refuses new files to everyone)."""
+    if os.geteuid() == 0:
+        if not os.path.isdir("/sys"):
+            pytest.skip("running as root without /sys: no folder is read-only for root here")
+        yield "/sys"
+        return
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    yield str(folder)
+    folder.chmod(0o755)
+
+
+@pytest.mark.parametrize("place", ["missing folder", "a folder", "read-only folder"])
+def test_train_checks_its_output_before_any_epoch(place, files, tmp_path, read_only_folder, capsys):
+    (tmp_path / "model.npz").mkdir()
+    output = {"missing folder": tmp_path / "nowhere" / "model.npz", "a folder": tmp_path / "model.npz",
+              "read-only folder": os.path.join(read_only_folder, "model.npz")}[place]
+    status, out, err = run(["train", files / "train.npy", "-o", output, "--epochs", "1"], capsys)
+    assert status == 1 and out == ""                                # not even the "training ..." line
+    assert "epoch" not in _one_error_line(err, "train")
+    assert {"missing folder": "does not exist", "a folder": "is a folder",
+            "read-only folder": "cannot write in the folder"}[place] in err
+
+
+def test_every_command_checks_its_output_first(files, trained_model, read_only_folder, capsys):
+    output = os.path.join(read_only_folder, "out.npy")
+    for argv in (["encode", "-m", trained_model, files / "test.npy", "-o", output],
+                 ["knn", files / "train.npy", files / "test.npy", "--train-labels", files / "train_labels.npy",
+                  "-o", output],
+                 ["anomaly", "-m", trained_model, files / "test.npy", "-o", output]):
+        status, out, err = run(argv, capsys)
+        assert status == 1 and out == "" and "cannot write in the folder" in _one_error_line(err, argv[0])
+
+
+def test_reproduce_checks_its_report_folder_before_the_work(tmp_path, read_only_folder, monkeypatch, capsys):
+    _isolate_from_data(monkeypatch, tmp_path)
+    for out, problem in [(os.path.join(read_only_folder, "report"), "cannot create the folder"),
+                         (tmp_path / "a-file", "is not a folder")]:
+        (tmp_path / "a-file").write_text("")
+        status, _, err = run(["reproduce", "--quick", "--offline", "--only", "dimensionality", "--out", out], capsys)
+        assert status == 1 and problem in _one_error_line(err, "reproduce")
+        assert "npae reproduce (QUICK run)" not in err                   # the run never started
+
+
+def test_no_command_writes_over_its_own_input(files, trained_model, tmp_path, capsys):
+    data = tmp_path / "x.npy"
+    np.save(data, np.load(files / "test.npy"))
+    os.link(data, tmp_path / "hard-link.npy")
+    labels = tmp_path / "labels.npy"
+    np.save(labels, np.load(files / "train_labels.npy"))
+    npz = tmp_path / "data.npz"
+    np.savez(npz, x=np.load(files / "test.npy"))
+    model = tmp_path / "model.npz"
+    model.write_bytes(trained_model.read_bytes())
+    before = {path: path.read_bytes() for path in (data, labels, npz, model)}
+    other_spelling = tmp_path / "sub" / ".." / "x.npy"
+    (tmp_path / "sub").mkdir()
+    cases = [["encode", "-m", model, data, "-o", data],
+             ["encode", "-m", model, data, "-o", other_spelling],
+             ["encode", "-m", model, data, "-o", tmp_path / "hard-link.npy"],
+             ["knn", files / "train.npy", data, "--train-labels", labels, "-o", labels],
+             ["anomaly", "-m", model, data, "-o", data],
+             ["train", npz, "-o", npz, "--epochs", "1"],
+             ["train", f"{npz}:x", "-o", npz, "--epochs", "1"],
+             ["train", data, "-o", model, "--epochs", "1", "--latent", "8"]]
+    for argv in cases[:-1]:
+        status, out, err = run(argv, capsys)
+        assert status == 1 and "never writes over its own input" in _one_error_line(err, argv[0]), argv
+    # A model file is an output of train, not an input: replacing it is what -o asks for.
+    assert run(cases[-1], capsys)[0] == 0
+    del before[model]
+    assert all(path.read_bytes() == content for path, content in before.items())
+
+
+CSV_CASES = {
+    "damaged first row": ("1,2,x,4\n5,6,7,8\n", "line 1: value 3 of 4 ('x') is not a number"),
+    "comment": ("1,2,3,4\n5,6,7,8\n1,2 # the rest,3,4\n", "line 3 holds '#'"),
+    "ragged row": ("1,2,3,4\n5,6,7,8\n\n1,2,3\n", "line 4 has 3 values, but line 1 has 4"),
+    "empty value": ("a,b,c,d\n1,2,3,4\n5,,7,8\n", "line 3: value 2 of 4 is empty"),
+    "NaN": ("1,2,3,4\n5,NaN,7,8\n", "line 2: value 2 of 4 ('NaN') is not a finite number (NaN or infinity)"),
+    "infinity": ("1,2,3,4\n5,6,-inf,8\n", "line 2: value 3 of 4 ('-inf') is not a finite number"),
+    "beyond float64": ("1,2,3,4\n5,6,1e999,8\n", "beyond the range of 64-bit floats"),
+    "beyond float32": ("1,2,3,4\n5,6,1e300,8\n", "beyond float32's range"),
+    "semicolons": ("1;2;3;4\n5;6;7;8\n", "separate numbers with commas, not semicolons"),
+    "text": ("a,b\nx,y\n", "line 2: value 1 of 2 ('x') is not a number"),
+    "header only": ("a,b,c\n", "column names on line 1 but no data"),
+    "not UTF-8": (b"\xff\xfe1\x002\x00", "is not UTF-8 text"),
+}
+
+
+@pytest.mark.parametrize("case", list(CSV_CASES))
+def test_csv_problems_name_the_line_an_editor_shows(case, tmp_path, capsys):
+    content, message = CSV_CASES[case]
+    path = tmp_path / "data.csv"
+    (path.write_bytes if isinstance(content, bytes) else path.write_text)(content)
+    status, out, err = run(["train", path, "-o", tmp_path / "m.npz", "--epochs", "1"], capsys)
+    assert status == 1 and out == ""
+    assert message in _one_error_line(err, "train")
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_a_csv_header_is_dropped_only_when_it_holds_no_number_and_the_output_says_so(tmp_path, capsys):
+    path = tmp_path / "table.csv"
+    path.write_text("\ufeffwidth,height,depth\r\n1.5,2,3\r\n4,5,6.25\r\n\r\n7,8,9\r\n")   # BOM, CRLF, blank line
+    status, out, _ = run(["train", path, "-o", tmp_path / "m.npz", "--epochs", "1"], capsys)
+    assert status == 0
+    assert "on 3 rows" in out and f"line 1 of {path} taken as column names (width,height,depth)" in out
+    path.write_text("# width,height\n1,2\n3,4\n")                   # np.savetxt's header style
+    status, out, _ = run(["train", path, "-o", tmp_path / "m.npz", "--epochs", "1"], capsys)
+    assert status == 0 and "on 2 rows" in out and "taken as column names (# width,height)" in out
+    path.write_text("1,2\n3,4\n")
+    status, out, _ = run(["train", path, "-o", tmp_path / "m.npz", "--epochs", "1"], capsys)
+    assert status == 0 and "on 2 rows" in out and "column names" not in out
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(alphabet="0123456789.,-+eE#\n\r naif;\t\"_", max_size=60))
+def test_the_csv_reader_returns_finite_rows_or_a_value_error(text, tmp_path):
+    from npae.userfiles import as_rows, read_array
+
+    path = tmp_path / "fuzz.csv"
+    path.write_text(text, encoding="utf-8")
+    try:
+        rows = as_rows(read_array(str(path)), "fuzz")
+    except ValueError as error:
+        assert str(error) and "\n" not in str(error)
+        return
+    assert rows.ndim == 2 and rows.dtype == np.float32 and np.isfinite(rows).all()
+    data_lines = [line for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n") if line.strip()]
+    assert rows.shape[0] in (len(data_lines), len(data_lines) - 1)   # minus a line of column names
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tail=st.binary(max_size=300), extension=st.sampled_from([".npy", ".npz"]))
+def test_damaged_npy_and_npz_files_give_a_value_error(tail, extension, tmp_path):
+    from npae.userfiles import read_array
+
+    path = tmp_path / f"fuzz{extension}"
+    valid = tmp_path / f"valid{extension}"
+    (np.save if extension == ".npy" else np.savez_compressed)(valid, np.arange(12.0).reshape(3, 4))
+    good = valid.read_bytes()
+    cut = len(tail) % len(good)
+    path.write_bytes(good[:cut] + tail)                             # a valid start, then anything
+    try:
+        array = read_array(str(path))
+    except ValueError as error:
+        assert str(path) in str(error)
+        return
+    assert array.dtype.kind in "biuf"
+
+
+def test_a_header_declaring_more_data_than_the_file_holds_is_refused_before_reading(tmp_path, capsys):
+    import io as _io
+    header = _io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**7, 10**6)})
+    (tmp_path / "liar.npy").write_bytes(header.getvalue() + bytes(1000))
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "liar.npz", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("x.npy", header.getvalue() + bytes(1000))
+    model = tmp_path / "m.npz"
+    npae.Autoencoder([4, 2], seed=0).save(model)
+    for name in ("liar.npy", "liar.npz"):
+        status, _, err = run(["anomaly", "-m", model, tmp_path / name], capsys)
+        assert status == 1
+        assert "truncated or damaged: its header declares float64 (10000000, 1000000)" in _one_error_line(err, "anomaly")
+
+
+def _run_with_memory_limit(arguments, limit=8 * 2**30):
+    """``python -m npae ARGUMENTS`` in a child whose address space is capped: should a memory guard ever
+    fail, the child gets a MemoryError instead of the whole (shared) machine meeting the OOM killer."""
+    import resource
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return subprocess.run([sys.executable, "-m", "npae", *arguments], capture_output=True, text=True,
+                          preexec_fn=cap, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(npae.__file__))))
+
+
+def test_a_file_larger_than_the_memory_is_refused_before_reading(tmp_path):
+    from npae._memory import available_bytes
+
+    available = available_bytes()
+    if available is None:
+        pytest.skip("this system does not report its free memory")
+    import io as _io
+    rows = available // (8 * 1000) + 1                              # float64 rows of 1000 values: > available
+    header = _io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (rows, 1000)})
+    path = tmp_path / "huge.npy"
+    with open(path, "wb") as stream:
+        stream.write(header.getvalue())
+    os.truncate(path, len(header.getvalue()) + rows * 8000)         # a sparse file: no disk space used
+    if os.stat(path).st_blocks * 512 > 10**8:
+        path.unlink()
+        pytest.skip("this file system does not make sparse files")
+    result = _run_with_memory_limit(["train", str(path), "-o", str(tmp_path / "m.npz")])
+    assert result.returncode == 1
+    assert "of memory to read and convert to float32, but only" in _one_error_line(result.stderr, "train")
+
+
+def test_float64_data_beyond_float32_range_says_so():
+    model = npae.Autoencoder([4, 2], loss="mse", output_activation="identity", seed=0)
+    with pytest.raises(ValueError, match=r"x holds values beyond float32's range \(largest magnitude 1e\+300"):
+        model.fit(np.full((3, 4), 1e300), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="contains NaN or infinity"):
+        model.fit(np.full((3, 4), np.inf), epochs=1, verbose=0)
+
+
+def test_the_memory_estimate_counts_the_model_parameters():
+    from npae.cli import training_memory
+
+    sizes = [784, 128, 16]
+    parameters, needed = training_memory(sizes, 256)
+    assert parameters == sum(weight.size for weight in npae.Autoencoder(sizes, seed=0).get_weights())
+    assert needed >= 16 * parameters                                 # weights, gradients, two Adam moments
+
+
+def test_train_refuses_a_model_too_large_for_the_memory_before_building_it(files, tmp_path):
+    result = _run_with_memory_limit(["train", str(files / "train.npy"), "-o", str(tmp_path / "m.npz"),
+                                     "--hidden", "100000000"])
+    assert result.returncode == 1 and result.stdout == ""
+    assert "the model 784-100000000-64-100000000-784 has 169,800,000,848 parameters and needs about" \
+        in _one_error_line(result.stderr, "train")
+    assert "of memory is available" in result.stderr
+
+
+def test_knn_prints_its_result_once_and_in_order(files):
+    """stdout and stderr through one pipe, as a user sees them in a log."""
+    result = subprocess.run([sys.executable, "-m", "npae", "knn", str(files / "train.npy"), str(files / "test.npy"),
+                             "--train-labels", str(files / "train_labels.npy"),
+                             "--test-labels", str(files / "test_labels.csv")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300,
+                            env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(npae.__file__))))
+    assert result.returncode == 0
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].count("accuracy") == 1, lines
+    assert "200 test rows against 1,000 training rows" in lines[0]
+
+
+def test_counts_have_thousands_separators_and_the_right_plural(files, tmp_path, capsys):
+    status, out, _ = run(["train", files / "train.npy", "-o", tmp_path / "m.npz", "--epochs", "1", "--latent", "4"],
+                         capsys)
+    assert status == 0 and "on 1,000 rows" in out and out.splitlines()[0].endswith(", 1 epoch")
+    status, out, _ = run(["train", files / "train.npy", "-o", tmp_path / "m.npz", "--epochs", "2", "--latent", "4"],
+                         capsys)
+    assert out.splitlines()[0].endswith(", 2 epochs")
+
+
+def test_encode_reconstruct_says_the_scale_and_can_scale_back(files, trained_model, tmp_path, capsys):
+    pixels = np.load(files / "test.npy")
+    status, out, _ = run(["encode", "-m", trained_model, files / "test.npy", "-o", tmp_path / "r.npy", "--reconstruct"],
+                         capsys)
+    assert status == 0 and "in [0, 1], the model's scale, not the input's 0..255" in out and "--scale-back" in out
+    unit = np.load(tmp_path / "r.npy")
+    assert unit.min() >= 0 and unit.max() <= 1
+    status, out, _ = run(["encode", "-m", trained_model, files / "test.npy", "-o", tmp_path / "b.npy", "--reconstruct",
+                          "--scale-back"], capsys)
+    assert status == 0 and "on the input's scale 0..255" in out
+    np.testing.assert_allclose(np.load(tmp_path / "b.npy"), unit * 255, rtol=1e-6)
+    assert np.load(tmp_path / "b.npy").max() > 1 and pixels.max() > 1
+
+
+# ------------------------------------------------------------------------------------------------
+# npae data export
+
+def test_data_export_offline_writes_the_sample_says_so_and_never_overwrites(tmp_path, monkeypatch, capsys):
+    _isolate_from_data(monkeypatch, tmp_path)
+    out = tmp_path / "exported"
+    status, stdout, err = run(["data", "export", "mnist", "--format", "csv", "-o", out, "--offline"], capsys)
+    assert status == 0
+    assert "NOTICE: using the embedded mnist sample" in err
+    (x_train, y_train), (x_test, y_test) = load_mnist(sample=True, normalize=False)
+    images = np.loadtxt(out / "mnist-sample-train-images.csv", delimiter=",", skiprows=1, dtype=np.uint8)
+    np.testing.assert_array_equal(images, x_train)
+    np.testing.assert_array_equal(np.loadtxt(out / "mnist-sample-test-labels.csv", skiprows=1, dtype=np.uint8),
+                                  y_test)
+    assert "wrote " + str(out / "mnist-sample-train-images.csv") + ": 6,000 x 784" in stdout
+    before = (out / "mnist-sample-test-labels.csv").read_bytes()
+    (out / "mnist-sample-test-labels.csv").write_text("mine\n")
+    status, _, err = run(["data", "export", "mnist", "--format", "csv", "-o", out, "--offline"], capsys)
+    assert status == 1 and "already exist" in _one_error_line(err, "data export") and "--force" in err
+    assert (out / "mnist-sample-test-labels.csv").read_text() == "mine\n"
+    assert run(["data", "export", "mnist", "--format", "csv", "-o", out, "--offline", "--force"], capsys)[0] == 0
+    assert (out / "mnist-sample-test-labels.csv").read_bytes() == before
+    # The exported files are what the other commands read, column names and all.
+    status, stdout, _ = run(["knn", out / "mnist-sample-train-images.csv", out / "mnist-sample-test-images.csv",
+                             "--train-labels", out / "mnist-sample-train-labels.csv",
+                             "--test-labels", out / "mnist-sample-test-labels.csv", "-k", "3"], capsys)
+    assert status == 0 and "1,000 test rows against 6,000 training rows" in stdout
+
+
+def test_data_export_npy_of_the_sample_and_its_errors(tmp_path, read_only_folder, capsys):
+    status, _, err = run(["data", "export", "fashion-mnist", "--sample", "-o", tmp_path], capsys)
+    assert status == 0 and "NOTICE" not in err                        # asked for: no notice
+    (_, _), (x_test, y_test) = npae.datasets.load_fashion_mnist(sample=True, normalize=False)
+    exported = np.load(tmp_path / "fashion-mnist-sample-test-images.npy")
+    assert exported.dtype == np.uint8 and exported.shape == (1000, 784)
+    np.testing.assert_array_equal(exported, x_test)
+    np.testing.assert_array_equal(np.load(tmp_path / "fashion-mnist-sample-test-labels.npy"), y_test)
+    (tmp_path / "file").write_text("")
+    for folder, problem in [(tmp_path / "file", "is not a folder"),
+                            (os.path.join(read_only_folder, "data"), "cannot create the folder")]:
+        status, _, err = run(["data", "export", "mnist", "--sample", "-o", folder], capsys)
+        assert status == 1 and problem in _one_error_line(err, "data export")
+    assert run(["data", "export", "cifar"], capsys)[0] == 2
+
+
+@pytest.mark.skipif(not os.environ.get("NPAE_DATA"), reason="NPAE_DATA is not set")
+def test_data_export_of_the_full_data(tmp_path, capsys):
+    status, out, err = run(["data", "export", "fashion-mnist", "-o", tmp_path], capsys)
+    assert status == 0 and "NOTICE" not in err
+    assert np.load(tmp_path / "fashion-mnist-train-images.npy").shape == (60000, 784)
+    assert "npae train " + str(tmp_path / "fashion-mnist-train-images.npy") in out
+
+
+# ------------------------------------------------------------------------------------------------
+# Option values argparse refuses (status 2), and a reader that goes away
+
+BAD_OPTIONS = [["train", "{data}", "-o", "{dir}/m.npz", "--noise", "nan"],
+               ["train", "{data}", "-o", "{dir}/m.npz", "--noise", "-0.5"],
+               ["train", "{data}", "-o", "{dir}/m.npz", "--validation-split", "inf"],
+               ["train", "{data}", "-o", "{dir}/m.npz", "--seed", "-1"],
+               ["anomaly", "-m", "{model}", "{data}", "--contamination", "0.7"],
+               ["anomaly", "-m", "{model}", "{data}", "--contamination", "nan"],
+               ["anomaly", "-m", "{model}", "{data}", "--threshold", "inf"],
+               ["reproduce", "--seed", "x"]]
+
+
+@pytest.mark.parametrize("argv", BAD_OPTIONS, ids=[" ".join(argv[-2:]) for argv in BAD_OPTIONS])
+def test_bad_option_values_are_usage_errors(argv, files, trained_model, tmp_path, capsys):
+    argv = [part.format(dir=tmp_path, model=trained_model, data=files / "test.npy") for part in argv]
+    status, _, err = run(argv, capsys)
+    assert status == 2 and f"argument {argv[-2]}" in err and "Traceback" not in err
+
+
+def test_a_closed_pipe_ends_the_command_quietly(files, trained_model):
+    """``npae anomaly ... | head -1``: once the reader is gone, no traceback about the broken pipe."""
+    (x_train, _), _ = load_mnist(sample=True)
+    data = files / "many.npy"
+    np.save(data, x_train)                                           # 6,000 lines of output: more than a pipe holds
+    process = subprocess.Popen([sys.executable, "-m", "npae", "anomaly", "-m", str(trained_model), str(data),
+                                "--top", "6000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(npae.__file__))))
+    process.stdout.readline()
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    process.wait(timeout=300)
+    assert "Traceback" not in stderr and "Broken pipe" not in stderr, stderr
