@@ -1,0 +1,89 @@
+"""npae.interop: an npae model as a torch module and back, outputs equal in float64."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import npae
+from npae import interop
+
+torch = pytest.importorskip("torch")
+
+
+def torch_output(module, x):
+    with torch.no_grad():
+        return module(torch.from_numpy(x)).numpy()
+
+
+@pytest.mark.parametrize("options", [
+    dict(),                                                            # the paper's: ReLU, logits, BCE
+    dict(activation="elu", latent_activation="tanh", loss="mse", output_activation="sigmoid"),
+    dict(activation={"name": "leaky_relu", "negative_slope": 0.2}, tied=True),
+    dict(activation="softplus", output_activation="identity", loss="mse"),
+], ids=["paper", "elu-tanh-mse", "tied-leaky", "softplus-linear"])
+def test_to_torch_computes_what_the_model_predicts(options, rng):
+    model = npae.Autoencoder([20, 8, 3], dtype="float64", seed=0, **options)
+    model.fit(rng.uniform(0, 1, (64, 20)), epochs=2, batch_size=16, verbose=0)
+    module = interop.to_torch(model)
+    x = rng.uniform(0, 1, (10, 20))
+    np.testing.assert_allclose(torch_output(module, x), model.predict(x), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(torch_output(module.encoder, x), model.encode(x), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(torch_output(interop.to_torch(model, logits=True), x), model.forward(x),
+                               rtol=1e-12, atol=1e-14)
+
+
+def test_a_tied_model_keeps_one_weight_tensor(rng):
+    model = npae.Autoencoder([12, 4], tied=True, dtype="float64", seed=1)
+    module = interop.to_torch(model)
+    weights = [p for p in module.parameters() if p.ndim == 2]
+    assert len(weights) == 1  # the decoder uses the encoder's weight itself, as in npae
+
+
+def test_the_torch_module_trains(rng):
+    """The converted module is an ordinary torch model: one Adam step changes its weights."""
+    model = npae.Autoencoder([10, 3], dtype="float64", seed=0)
+    module = interop.to_torch(model, logits=True)
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-2)
+    x = torch.from_numpy(rng.uniform(0, 1, (32, 10)))
+    before = [p.detach().clone() for p in module.parameters()]
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(module(x), x)
+    loss.backward()
+    optimizer.step()
+    assert loss.item() == pytest.approx(model.evaluate(x.numpy()), rel=1e-12)
+    assert all(not torch.equal(a, b) for a, b in zip(before, module.parameters()))
+
+
+def test_from_torch_fuses_activations_and_predicts_the_same(rng):
+    module = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ELU(0.5), torch.nn.Linear(5, 4),
+                                 torch.nn.Tanh(), torch.nn.Linear(4, 2), torch.nn.Sigmoid()).double()
+    model = interop.from_torch(module, loss="mse")
+    assert [type(layer).__name__ for layer in model.layers] == ["Dense"] * 3
+    assert [layer.activation.name for layer in model.layers] == ["elu", "tanh", "sigmoid"]
+    x = rng.standard_normal((7, 6))
+    np.testing.assert_allclose(model.predict(x), torch_output(module, x), rtol=1e-12, atol=1e-14)
+
+
+def test_round_trip_of_an_autoencoder(rng):
+    model = npae.Autoencoder([16, 6, 2], activation="tanh", dtype="float64", seed=2)
+    again = interop.from_torch(interop.to_torch(model), loss="mse")
+    assert isinstance(again, npae.Autoencoder) and again.latent_shape == (2,)
+    x = rng.uniform(0, 1, (5, 16))
+    np.testing.assert_allclose(again.predict(x), model.predict(x), rtol=1e-12, atol=1e-14)
+
+
+def test_what_cannot_be_converted_says_so():
+    with pytest.raises(ValueError, match="does not convert"):
+        interop.from_torch(torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Dropout()))
+    with pytest.raises(ValueError, match="takes an npae Sequential"):
+        interop.to_torch(object())
+
+
+def test_without_torch_the_error_says_how_to_get_it():
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "import npae, npae.interop\n"
+            "try:\n    npae.interop.to_torch(npae.Autoencoder([4, 2]))\n"
+            "except ImportError as error:\n    print('ImportError:', error)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "npae.interop needs PyTorch, which is not installed: pip install torch" in result.stdout
