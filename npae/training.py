@@ -135,7 +135,8 @@ class Model:
                 raise ValueError(f"weights[{index}] has shape {new.shape}, expected {old.shape}")
             if not (np.issubdtype(new.dtype, np.floating) or np.issubdtype(new.dtype, np.integer)):
                 raise ValueError(f"weights[{index}] must hold real numbers, got dtype {new.dtype}")
-            converted = new.astype(self.dtype)
+            with np.errstate(over="ignore", invalid="ignore"):  # an overflow shows as infinity, refused below
+                converted = new.astype(self.dtype)
             if not np.isfinite(converted).all():
                 raise ValueError(f"weights[{index}] must be finite in {self.dtype} (no NaN, no infinity, no "
                                  f"values beyond +-{np.finfo(self.dtype).max:.3g})")
@@ -203,9 +204,9 @@ class Model:
         return loss
 
     def _step(self, x, y):
-        """zero_grad, value_and_grad, optimiser step.  Returns the loss; raises FloatingPointError without
-        touching the weights if the loss is not finite, and returns False in second place if the update
-        made a weight non-finite (the caller restores a snapshot)."""
+        """zero_grad, value_and_grad, optimiser step: returns (loss, whether every updated weight is finite).
+        A loss that is not finite raises FloatingPointError before the update; a non-finite update is for
+        the caller to undo (it holds the snapshot to restore)."""
         self.zero_grad()
         loss = self._value_and_grad_with_penalty(x, y)
         if not math.isfinite(loss):
