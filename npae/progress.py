@@ -42,7 +42,7 @@ class Progress:
     quiet : print nothing
     tty : force terminal (True) or log (False) behaviour; None asks ``stream.isatty()``
     min_interval : seconds between two rewrites of the terminal line (updates in between are dropped,
-        except the ones marked ``final``)
+        except the ones marked ``final``: a task's last state, or a new task's first)
     """
 
     def __init__(self, stream=None, *, quiet=False, tty=None, min_interval=0.1):

@@ -6,6 +6,7 @@ serves every test: it draws every kind of figure of the report (image grids, err
 plots, curves) and writes a report with notices, tables, lists of numbers and code spans.
 """
 import base64
+import io
 import json
 import os
 import re
@@ -70,6 +71,20 @@ def test_the_console_has_one_line_per_model_and_per_experiment(run):
     assert kinds == (["start", "notice"] + ["model"] * 6 + ["experiment"] * 2 + ["model", "experiment", "report"]
                      + ["verdict"] * 6), process.stderr
     assert len(lines) == 19
+
+
+def test_on_a_terminal_the_running_experiment_is_a_status_line_that_gives_way(tmp_path):
+    from npae.progress import Progress
+    from npae.report import reproduce
+
+    screen = io.StringIO()
+    assert reproduce(tmp_path, quick=True, only=["dimensionality"], progress=Progress(screen, tty=True)) == 0
+    output = screen.getvalue()
+    status = "[1/1] experiment 3, The curse of dimensionality..."
+    assert f"\r{status}\r{' ' * len(status)}\r[1/1] experiment 3, The curse of dimensionality: done in " in output
+    # What stays on the screen once every "\r" has done its work: the permanent lines only.
+    shown = [line.rsplit("\r", 1)[-1] for line in output.split("\n") if line.rsplit("\r", 1)[-1]]
+    assert len(shown) == 5 and shown[1].startswith("[1/1] experiment 3") and shown[2].startswith("report: ")
 
 
 def test_quiet_prints_only_why_the_full_data_could_not_be_had(tmp_path):

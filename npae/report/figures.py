@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ..io import atomic_write
+from .._files import atomic_open
 
 DPI = 110
 PAPER_STYLE = {"color": "black", "linestyle": "--", "linewidth": 1}
@@ -34,7 +34,8 @@ def new_figure(path, width, height):
     FigureCanvasAgg(figure)
     try:
         yield figure
-        atomic_write(path, lambda stream: figure.savefig(stream, format="png"))
+        with atomic_open(path) as stream:
+            figure.savefig(stream, format="png")
     finally:
         figure.clear()
 

@@ -25,7 +25,7 @@ import traceback
 from datetime import datetime
 
 from ..experiments import EXPERIMENTS, load
-from ..io import atomic_write
+from .._files import atomic_open
 from ..progress import Progress, counted, format_seconds
 from . import html, sections
 from .claims import VERDICTS
@@ -167,7 +167,7 @@ def reproduce(out_dir="npae-report", *, quick=False, only=None, seed=0, progress
         experiment = EXPERIMENTS[name]
         part = Part(name, f"experiment {experiment.number}: {experiment.title}")
         # A status, not a line: in a log, the models trained and the line below say all there is.
-        progress.update(f"[{index}/{len(names)}] experiment {experiment.number}, {experiment.title}...")
+        progress.update(f"[{index}/{len(names)}] experiment {experiment.number}, {experiment.title}...", final=True)
         with _timed(part, parts):
             module = load(name)
             run_options = dict(data={key: data[key] for key in experiment.datasets}, quick=quick, seed=seed,
@@ -178,12 +178,12 @@ def reproduce(out_dir="npae-report", *, quick=False, only=None, seed=0, progress
             progress.line(f"[{index}/{len(names)}] experiment {experiment.number}, {experiment.title}: "
                           f"done in {format_seconds(part.seconds)}")
 
-    part = Part("report", "figures and report.md")
+    part = Part("report", "figures, report.md and report.html")
     checks, figure_count = [], 0
     with _timed(part, parts):
         checks, figure_count = _write_report(
-            out_dir, names=names, results=results, models=models, parts=parts, quick=quick, seed=seed, sources=sources,
-            used_sample=used_sample, data=data, command=command, started_at=started_at,
+            out_dir, names=names, results=results, models=models, parts=parts, quick=quick, seed=seed,
+            sources=sources, used_sample=used_sample, data=data, command=command, started_at=started_at,
             load_at_start=load_at_start, total_seconds=lambda: time.perf_counter() - started)
     failed = [part for part in parts if part.error]
     report_path = os.path.join(out_dir, "report.md")
@@ -302,9 +302,10 @@ def _write_report(out_dir, *, names, results, models, parts, quick, seed, source
         "and the timings above are slower than they would be alone.",
     ]
     text = "\n\n".join(["\n".join(header)] + bodies + ["\n".join(footer)]) + "\n"
-    atomic_write(os.path.join(out_dir, "report.md"), lambda stream: stream.write(text.encode("utf-8")))
     page = html.page(text, TITLE, images=html.embed_images(out_dir))
-    atomic_write(os.path.join(out_dir, "report.html"), lambda stream: stream.write(page.encode("utf-8")))
+    for name, content in (("report.md", text), ("report.html", page)):
+        with atomic_open(os.path.join(out_dir, name)) as stream:
+            stream.write(content.encode("utf-8"))
     return checks, len(figures.written)
 
 

@@ -559,14 +559,16 @@ def training_curves(results, figures, *, models=None, bce_floors=None, compare_p
         text[-1] += f"  Dashed, in the colour of the npae model it matches: {PYTORCH_SETUP}, as in section 1."
     floors = {name: value for name, value in bce_floors.items() if value is not None}
     if floors:
-        titles = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
         text += ["", "**Why the BCE never reaches 0.**  For a target pixel x in [0, 1], the BCE of a prediction p, "
                  "-[x log p + (1 - x) log(1 - p)], is smallest at p = x, where it equals the pixel's own entropy "
                  "-[x log x + (1 - x) log(1 - x)]: 0 only for pixels exactly 0 or 1.  Averaged over the test images "
-                 "that floor is " + ", ".join(f"**{value:.4f}** for {titles.get(name, name)}"
+                 "that floor is " + ", ".join(f"**{value:.4f}** for {DATASET_TITLES.get(name, name)}"
                                               for name, value in floors.items())
-                 + " (the grey dotted lines).  MNIST's strokes are nearly black and white, so its floor is low; "
-                 "Fashion-MNIST's clothes are grey levels, which no reconstruction can make cheaper, so its BCE stays "
-                 "high however good the model.  The distance to the floor is what measures the model."]
+                 + (" (the grey dotted lines; the denoiser's, over its validation targets: "
+                    f"{results['denoising']['val_bce_floor']:.4f})" if denoised else " (the grey dotted lines)")
+                 + ".  MNIST's strokes are nearly black and white, so its floor is low"
+                 + ("; Fashion-MNIST's clothes are grey levels, which no reconstruction can make cheaper, so its BCE "
+                    "stays high however good the model" if "fashion_mnist" in floors else "")
+                 + ".  The distance to the floor is what measures a model."]
     text += ["", _image(link, "training curves")]
     return "\n".join(text)
