@@ -1,11 +1,12 @@
-"""Progress lines for long runs: one per training epoch (loss, val_loss, seconds, ETA), and for long
-loops such as a kNN search over 10,000 queries.
+"""Progress lines for long runs, in Keras' convention: one line per task (a model's training, a kNN
+search over 10,000 queries), never one line per epoch in a log.
 
-Where the lines go depends on where they are read (the behaviour of tqdm, which is not a dependency):
+Where the lines go depends on where they are read (the behaviour of Keras' progress bar and of tqdm,
+neither of which is a dependency):
 
-    terminal          a running task rewrites one line in place ("\\r"), at most every 0.1 s, and
-                      leaves a permanent summary line when it finishes
-    file or pipe      every update is a plain line of its own: a log without "\\r" clutter
+    terminal          a running task rewrites one line in place ("\\r": epoch, loss, ETA), at most every
+                      0.1 s, and leaves one permanent summary line when it finishes
+    file or pipe      the running status is not printed at all; each task leaves its summary line
     quiet=True        nothing at all
 
 Progress goes to stderr by default, so that stdout keeps only what a command is asked to print.
@@ -15,7 +16,13 @@ import shutil
 import sys
 import time
 
-__all__ = ["Progress", "fit_with_progress", "format_seconds"]
+__all__ = ["Progress", "counted", "fit_with_progress", "format_seconds"]
+
+
+def counted(count, noun, plural=None):
+    """``"1 epoch"``, ``"30 epochs"``, ``"60,000 images"``: a count with thousands separators and its noun,
+    singular for exactly one.  ``plural`` for nouns that do not take an "s"."""
+    return f"{count:,} {noun if count == 1 else (plural or noun + 's')}"
 
 
 def format_seconds(seconds):
@@ -35,7 +42,7 @@ class Progress:
     quiet : print nothing
     tty : force terminal (True) or log (False) behaviour; None asks ``stream.isatty()``
     min_interval : seconds between two rewrites of the terminal line (updates in between are dropped,
-        except the ones marked ``final``)
+        except the ones marked ``final``: a task's last state, or a new task's first)
     """
 
     def __init__(self, stream=None, *, quiet=False, tty=None, min_interval=0.1):
@@ -57,11 +64,9 @@ class Progress:
         print(text, file=self.stream, flush=True)
 
     def update(self, text, *, final=False):
-        """Show ``text`` as the current status: rewritten in place on a terminal, a plain line otherwise."""
-        if self.quiet:
-            return
-        if not self.tty:
-            print(text, file=self.stream, flush=True)
+        """Show ``text`` as the current status, rewritten in place; only on a terminal (in a log the
+        status of a running task is noise: its summary, :meth:`finish`, is what stays)."""
+        if self.quiet or not self.tty:
             return
         now = time.perf_counter()
         if not final and now - self._last_update < self.min_interval:
@@ -75,7 +80,7 @@ class Progress:
         self._shown = len(text)
 
     def finish(self, text):
-        """End a task: on a terminal its status line becomes ``text``; in a log ``text`` is one more line."""
+        """End a task: on a terminal its status line becomes ``text``; in a log ``text`` is its one line."""
         self.line(text)
 
     def _erase(self):
@@ -97,9 +102,11 @@ def epoch_line(head, epoch, epochs, logs, elapsed):
 
 
 def fit_with_progress(model, x, y=None, *, epochs, progress=None, label="training", **fit_options):
-    """``model.fit(x, y, epochs=epochs, verbose=0, **fit_options)`` with a progress line per epoch, printed
-    by a callback (see ``npae.callbacks``); the weights are the same as without it.  Returns the History.
-    Without a ``progress`` (or with a quiet one) this is a plain ``fit``.
+    """``model.fit(x, y, epochs=epochs, verbose=0, **fit_options)`` with one progress line for the whole
+    fit: on a terminal it shows the last epoch (loss, val_loss, ETA) and ends as the summary
+    ``"<label>: 30 epochs in 35 s, loss 0.0731, val_loss 0.0726"``; in a log only the summary is
+    printed.  The status comes from a callback (see ``npae.callbacks``): the weights are the same as
+    without it.  Returns the History.  Without a ``progress`` (or with a quiet one) this is a plain ``fit``.
     """
     if progress is None or progress.quiet:
         return model.fit(x, y, epochs=epochs, verbose=0, **fit_options)
@@ -107,14 +114,19 @@ def fit_with_progress(model, x, y=None, *, epochs, progress=None, label="trainin
 
     def report_epoch(model, epoch, logs):
         progress.update(epoch_line(f"{label}: epoch {epoch + 1}/{epochs}", epoch, epochs, logs,
-                                   time.perf_counter() - started), final=epoch + 1 == epochs)
+                                   time.perf_counter() - started))
 
     callbacks = list(fit_options.pop("callbacks", None) or []) + [report_epoch]
     history = model.fit(x, y, epochs=epochs, verbose=0, callbacks=callbacks, **fit_options)
+    progress.finish(fit_summary(label, history, time.perf_counter() - started))
+    return history
+
+
+def fit_summary(label, history, seconds):
+    """``"<label>: 30 epochs in 35 s, loss 0.0731, val_loss 0.0726"``: what a finished fit leaves behind."""
     logs = history.history
-    summary = (f"{label}: {len(history.epoch)} epochs in {format_seconds(time.perf_counter() - started)}, "
+    summary = (f"{label}: {counted(len(history.epoch), 'epoch')} in {format_seconds(seconds)}, "
                f"loss {logs['loss'][-1]:.4f}")
     if logs.get("val_loss"):
         summary += f", val_loss {logs['val_loss'][-1]:.4f}"
-    progress.finish(summary)
-    return history
+    return summary

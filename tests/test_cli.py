@@ -21,7 +21,6 @@ import npae
 from npae.cli import main
 from npae.datasets import load_mnist
 from npae.experiments import EXPERIMENTS
-from npae.progress import Progress, fit_with_progress
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -96,14 +95,15 @@ def test_reproduce_on_the_sample_succeeds_and_says_so(sample_report):
     summary = _tables(report[report.index("## The paper's conclusions"):report.index("## 1.")])[0]
     assert summary[0] == ["claim", "paper", "this run", "holds"]
     assert {row[0].split(".")[0] for row in summary[1:]} == {str(e.number) for e in EXPERIMENTS.values()}
-    assert all(row[3] in ("yes", "**NO**", "n/a") for row in summary[1:])
+    assert all(row[3] in ("yes", "**NO**", "not shown") for row in summary[1:])
     machine = _tables(report[report.index("## Machine"):])
     assert [row[0] for row in machine[1][1:]][:2] == ["data", "reference models"]
     assert set(EXPERIMENTS) <= {row[0] for row in machine[1]}
 
 
 EXPECTED_FIRST_COLUMNS = {
-    "reconstruction": [["784-8-784, BCE", "784-16-784, BCE", "784-64-784, BCE", "784-16-784, MSE"]],
+    "reconstruction": [["784-8-784, BCE", "784-16-784, BCE", "784-64-784, BCE", "784-16-784, MSE"],
+                       ["PCA, 2 components", "FFA 784-2-784", "deeper FFA 784-64-2-64-784"]],
     "knn": [["MNIST, raw pixels, R^784", "MNIST, latent, R^8", "MNIST, PCA, R^8", "Fashion-MNIST, raw pixels, R^784",
              "Fashion-MNIST, latent, R^8", "Fashion-MNIST, latent, R^16"]],
     "dimensionality": [["2", "10", "100", "1000"]],
@@ -113,8 +113,8 @@ EXPECTED_FIRST_COLUMNS = {
     "pca": [["8", "16", "32", "64"], None],
     "compression": [[q for q in ("8", "16", "32", "64") for _ in range(3)], ["8", "16", "32", "64"]],
 }
-FIGURES = {"reconstruction": ["reconstructions"], "knn": ["knn"], "dimensionality": ["dimensionality"],
-           "anomaly": ["anomaly"], "denoising": ["denoising"], "pca": ["pca"], "compression": ["compression"]}
+FIGURES = {"reconstruction": ["reconstructions", "reconstruction-errors", "codes-2d"], "knn": ["knn"],
+           "dimensionality": ["dimensionality"], "anomaly": ["anomaly"], "denoising": ["denoising"], "pca": ["pca"], "compression": ["compression"]}
 
 
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
@@ -173,51 +173,10 @@ def test_reproduce_on_the_real_data(tmp_path, capsys):
     assert main(["reproduce", "--quick", "--only", "denoising", "--out", str(out)]) == 0
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "EMBEDDED SAMPLE" not in report
-    assert "Data: MNIST: 60000 training + 10000 test images from NPAE_DATA" in report
+    assert "Data: MNIST: 60,000 training + 10,000 test images from NPAE_DATA" in report
     rows = {row[0]: float(row[1]) for row in _tables(_section(report, 5))[0][1:]}
     assert rows["denoised"] < rows["noisy, clipped to [0, 1]"] < rows["noisy"]
     assert "NOTICE" not in capsys.readouterr().err
-
-
-# ------------------------------------------------------------------------------------------------
-# Progress
-
-def test_progress_in_a_log_is_plain_lines_and_on_a_terminal_one_rewritten_line():
-    log = io.StringIO()
-    progress = Progress(log, tty=False)
-    progress.update("step 1")
-    progress.update("step 2")
-    progress.line("done")
-    assert log.getvalue() == "step 1\nstep 2\ndone\n"
-
-    screen = io.StringIO()
-    progress = Progress(screen, tty=True, min_interval=0)
-    progress.update("step 10")
-    progress.update("step 2")
-    progress.line("done")
-    assert screen.getvalue() == "\rstep 10\rstep 2 \r      \rdone\n"
-
-    silent = io.StringIO()
-    Progress(silent, quiet=True).line("nothing")
-    assert silent.getvalue() == ""
-
-
-def test_fit_with_progress_trains_the_same_weights_as_one_fit():
-    (x, _), _ = load_mnist(sample=True)
-    x = x[:600]
-    reference = npae.Autoencoder([784, 8], seed=3)
-    reference.fit(x, epochs=3, batch_size=128, verbose=0)
-    stepped = npae.Autoencoder([784, 8], seed=3)
-    log = io.StringIO()
-    history = fit_with_progress(stepped, x, epochs=3, batch_size=128, validation_data=x[:50],
-                                progress=Progress(log, tty=False), label="toy")
-    for a, b in zip(reference.get_weights(), stepped.get_weights()):
-        np.testing.assert_array_equal(a, b)
-    assert history.history["loss"] == reference.history_.history["loss"]
-    assert len(history.history["val_loss"]) == 3 and stepped.history_ is history
-    lines = log.getvalue().splitlines()
-    assert [line.split(" - ")[0] for line in lines[:3]] == ["toy: epoch 1/3", "toy: epoch 2/3", "toy: epoch 3/3"]
-    assert "ETA" in lines[0] and "val_loss" in lines[2] and lines[3].startswith("toy: 3 epochs in")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -259,7 +218,7 @@ def test_train_saves_a_model_that_npae_load_reads(files, trained_model, capsys):
                             "--validation-split", "0.2"], capsys)
     assert status == 0
     assert "6-3-6" in out and "MSE" in out and "values used as they are" in out
-    assert "train: epoch 2/2" in err and "val_loss" in err
+    assert "train: 2 epochs in " in err and "val_loss" in err          # not a terminal: one summary line
     assert npae.load(files / "table-model.npz").get_config()["output_activation"] == "identity"
 
 

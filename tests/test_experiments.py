@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from npae.datasets import load_fashion_mnist, load_mnist
-from npae.experiments import _common, anomaly, compression, denoising, pca
+from npae.experiments import _common, anomaly, compression, denoising, pca, pytorch_reference, reconstruction
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +55,9 @@ def test_pca_and_compression_experiments_share_models(sample):
     assert linear["angles_degrees"].shape == (8,)
     # PCA is the optimal linear rank-q map: no linear autoencoder beats it (up to float32 rounding).
     assert linear["linear_autoencoder_mse"] >= linear["pca_mse"] * (1 - 1e-5)
+    assert linear["train_excess"] >= -1e-4 and linear["eigenvalue_gap"] > 0
+    # The bound of the module docstring: the training error allows no larger angle than angle_allowed.
+    assert linear["max_angle_degrees"] <= linear["angle_allowed_degrees"] + 1e-3
 
     table = compression.run(sample, quick=True, latent_sizes=(8, 16), models=models)
     assert [(row["latent_size"], row["storage"]) for row in table["rows"]] == [
@@ -62,3 +65,48 @@ def test_pca_and_compression_experiments_share_models(sample):
     ratios = {(row["latent_size"], row["storage"]): row["ratio"] for row in table["rows"]}
     assert ratios[8, "float32"] == pytest.approx(784 / 32)
     assert all(entry["max_difference_after_reload"] < 1e-6 for entry in table["files"])
+
+
+def test_reconstruction_experiment_on_the_sample(sample):
+    result = reconstruction.run(sample, quick=True)
+    (x_train, _), (x_test, y_test) = sample["mnist"]
+    assert [(row["latent_size"], row["loss"]) for row in result["rows"]] == [(8, "bce"), (16, "bce"), (64, "bce"),
+                                                                            (16, "mse")]
+    # PyTorch's numbers hold for the full 60,000 training images: never beside a sample run.
+    assert not result["pytorch_comparable"] and all(row["pytorch"] is None for row in result["rows"])
+    # The BCE of a perfect reconstruction is the images' own entropy: above 0, below every model's.
+    assert 0 < result["bce_floor"] < min(row["test_bce"] for row in result["rows"])
+    assert result["mean_image_mse"] > max(row["test_mse"] for row in result["rows"])
+
+    extremes = result["extremes"]
+    count = extremes["count"]
+    assert extremes["errors"][:count].max() <= extremes["errors"][count:].min()
+    assert extremes["errors"][:count].max() <= extremes["median_error"] <= extremes["errors"][count:].min()
+    np.testing.assert_allclose(extremes["squared_errors"].mean(axis=1), extremes["errors"], rtol=1e-5)
+    np.testing.assert_array_equal(extremes["labels"], y_test[extremes["indices"]])
+
+    panels = result["codes"]["panels"]
+    assert [panel["name"] for panel in panels] == ["PCA, 2 components", "FFA 784-2-784", "deeper FFA 784-64-2-64-784"]
+    for panel in panels:
+        assert panel["codes"].shape == (x_test.shape[0], 2)
+        assert 0.1 < panel["knn_accuracy"] <= 1                     # 10 digits: better than chance
+    assert panels[0]["curves"] is None and len(panels[1]["curves"]["val_loss"]) == _common.QUICK_EPOCHS
+
+
+def test_pytorch_references_are_looked_up_by_epoch_and_stored_as_printed():
+    assert pytorch_reference.reference(64, "bce", 30) == {"bce": 0.072594, "mse": 0.0037259}
+    assert pytorch_reference.reference(64, "bce", 6)["bce"] == pytorch_reference.MEASURED[64, "bce"]["bce"][5]
+    assert pytorch_reference.reference(2, "bce", 6) is None         # not measured
+    assert pytorch_reference.reference(64, "bce", 31) is None       # beyond the measured epochs
+    for curves in pytorch_reference.MEASURED.values():
+        assert len(curves["bce"]) == len(curves["mse"]) == pytorch_reference.EPOCHS
+        assert curves["bce"][-1] < curves["bce"][0] and curves["mse"][-1] < curves["mse"][0]
+    # The module's MEASURED is exactly what its main() prints (so a rerun can replace it as it is).
+    import inspect
+    import re
+
+    source = inspect.getsource(pytorch_reference)
+    block = source[source.index("MEASURED = {"):source.index("\n}\n") + 2]
+    seconds = {key: float(re.search(rf'\({key[0]}, "{key[1]}"\): {{  # (\d+) s', block).group(1))
+               for key in pytorch_reference.MEASURED}
+    assert pytorch_reference.format_measured(pytorch_reference.MEASURED, seconds) == block

@@ -10,6 +10,9 @@ Each module has ``run(data=None, *, quick=False, seed=0, ...) -> dict``, listed 
     pca             experiment 6: PCA against autoencoders; a linear autoencoder spans PCA's subspace
     compression     experiment 7: bytes per image against reconstruction quality
 
+Beside them, ``pytorch_reference`` (not an experiment) holds PyTorch's numbers for the reference FFAs,
+with the code that measured them: the reference of experiment 1 and of the training curves.
+
 ``data`` is a mapping ``{"mnist": ..., "fashion_mnist": ...}`` of ``((x_train, y_train), (x_test, y_test))``
 pairs as :func:`npae.datasets.load_mnist` returns them (float32 in [0, 1], flattened to 784); None loads
 them.  Results are plain dicts of floats, lists and NumPy arrays; nothing is plotted here.

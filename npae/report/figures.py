@@ -7,17 +7,20 @@ and no display is ever needed.  matplotlib is imported on the first figure only,
 stays fast.
 
 Conventions, so that every figure reads at a glance: a title that states the finding, labelled axes
-with units, our results in colour, the paper's values in black (crosses or dashed lines, labelled
-"paper").
+with units, our results in colour, the paper's values in black (crosses, or lines of distinct styles,
+labelled "paper"), other references (PyTorch) dashed in the colour of the npae curve they match.
 """
 from contextlib import contextmanager
 
 import numpy as np
 
-from .._files import atomic_write
+from .._files import atomic_open
 
 DPI = 110
 PAPER_STYLE = {"color": "black", "linestyle": "--", "linewidth": 1}
+PAPER_STYLES = [PAPER_STYLE, {"color": "black", "linestyle": ":", "linewidth": 1.6},
+                {"color": "black", "linestyle": "-.", "linewidth": 1}]   # several paper lines on one axis
+FLOOR_STYLE = {"color": "0.45", "linestyle": (0, (1, 3)), "linewidth": 1.4}
 PAPER_MARKER = {"color": "black", "marker": "x", "s": 60, "zorder": 5, "linewidths": 2}
 
 
@@ -31,7 +34,8 @@ def new_figure(path, width, height):
     FigureCanvasAgg(figure)
     try:
         yield figure
-        atomic_write(path, lambda stream: figure.savefig(stream, format="png"))
+        with atomic_open(path) as stream:
+            figure.savefig(stream, format="png")
     finally:
         figure.clear()
 
@@ -64,35 +68,107 @@ def image_rows(path, rows, title, column_titles=None):
 
 
 def training_curves(path, panels, title):
-    """One panel per loss: ``panels`` maps a y-axis label to ``(curves, references)``, with curves
-    ``{label: {"loss": [...], "val_loss": [...]}}`` and references ``[(value, text)]`` drawn as dashed
-    lines.  Training loss dashed, validation loss solid, one colour per model."""
+    """One panel per entry of ``panels``, a list of dicts:
+
+    title, ylabel : strings
+    curves : ``{label: {"loss": [...], "val_loss": [...], "validation": "test" | "validation"}}``:
+        training loss dotted, validation loss solid, one colour per model
+    references : ``{label: [values per epoch]}``, drawn dashed in the colour of ``curves[label]``, for as
+        many epochs as that curve has
+    floor : ``(value, text)`` or None: the lowest value the loss can take, a grey dotted line
+    """
+    from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
 
-    with new_figure(path, 5.2 * len(panels), 5.0) as figure:
+    columns = min(2, len(panels))
+    rows = (len(panels) + columns - 1) // columns
+    with new_figure(path, 5.6 * columns, 4.6 * rows + 0.4) as figure:
         figure.suptitle(title)
-        axes = figure.subplots(1, len(panels), squeeze=False)[0]
-        for ax, (ylabel, (curves, references)) in zip(axes, panels.items()):
-            for index, (label, curve) in enumerate(curves.items()):
+        axes = figure.subplots(rows, columns, squeeze=False).ravel()
+        for ax in axes[len(panels):]:
+            ax.set_visible(False)
+        for ax, panel in zip(axes, panels):
+            for index, (label, curve) in enumerate(panel["curves"].items()):
                 color = f"C{index}"
                 epochs = np.arange(1, len(curve["loss"]) + 1)
                 ax.plot(epochs, curve["loss"], color=color, linestyle=":", linewidth=1.2)
                 if curve.get("val_loss"):
                     ax.plot(epochs, curve["val_loss"], color=color, marker="." if len(epochs) < 10 else None,
-                            label=f"{label} (test)")
-            last_epoch = max((len(curve["loss"]) for curve in curves.values()), default=1)
-            for value, text in references:
-                ax.axhline(value, **PAPER_STYLE)
-                ax.annotate(text, (last_epoch, value), xytext=(0, 2), textcoords="offset points", fontsize=8,
-                            ha="right", va="bottom")
+                            label=f"{label} ({curve.get('validation', 'test')})")
+                reference = (panel.get("references", {}).get(label) or [])[:len(epochs)]   # as many epochs
+                if reference:
+                    ax.plot(epochs[:len(reference)], reference, color=color, linestyle="--", linewidth=1, alpha=0.8)
+            if panel.get("floor"):
+                value, text = panel["floor"]
+                ax.axhline(value, **FLOOR_STYLE)
+                ax.annotate(text, (1, value), xytext=(2, 3), textcoords="offset points", fontsize=8, color="0.3")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_title(panel["title"], fontsize=10)
             ax.set_xlabel("epoch")
-            ax.set_ylabel(ylabel)
+            ax.set_ylabel(panel["ylabel"])
             ax.set_yscale("log")
             ax.grid(alpha=0.3, which="both")
-            # Below the axes: inside, it would hide curves or the reference labels.
-            ax.legend(fontsize=7, title="solid: test, dotted: training", title_fontsize=7, ncol=2,
-                      loc="upper center", bbox_to_anchor=(0.5, -0.18))
+            handles, _ = ax.get_legend_handles_labels()
+            handles.append(Line2D([], [], color="0.3", linestyle=":", label="dotted: training loss"))
+            if panel.get("references"):
+                handles.append(Line2D([], [], color="0.3", linestyle="--", label="dashed: PyTorch, same set-up"))
+            # Below the axes: inside, it would hide curves or the floor's label.
+            ax.legend(handles=handles, fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.16))
+
+
+def error_maps(path, extremes, title):
+    """Originals, reconstructions and per-pixel squared errors of the best and worst reconstructions.
+
+    extremes : dict with ``images``, ``reconstructions``, ``squared_errors`` (n, side^2), ``errors`` (n,) the
+    MSE of each, ``labels`` (n,), ``count`` (the first ``count`` are the best, the rest the worst)
+    """
+    images, count = extremes["images"], extremes["count"]
+    n_columns = len(images)
+    largest = float(np.max(extremes["squared_errors"]))
+    with new_figure(path, 1.0 * n_columns + 2.2, 4.3) as figure:
+        figure.suptitle(title)
+        axes = figure.subplots(3, n_columns, squeeze=False)
+        shown = None
+        for column in range(n_columns):
+            rank = column + 1 if column < count else column - count + 1
+            kind = "best" if column < count else "worst"
+            axes[0, column].set_title(f"{kind} {rank}\ndigit {extremes['labels'][column]}, "
+                                      f"RE {extremes['errors'][column]:.4f}", fontsize=7)
+            for row, (picture, colours, top) in enumerate(((images[column], "gray", 1.0),
+                                                           (extremes["reconstructions"][column], "gray", 1.0),
+                                                           (extremes["squared_errors"][column], "magma", largest))):
+                ax = axes[row, column]
+                image = ax.imshow(np.clip(_as_square(picture), 0, top), cmap=colours, vmin=0, vmax=top)
+                shown = image if row == 2 else shown
+                ax.set_xticks([])
+                ax.set_yticks([])
+        for row, label in enumerate(("original", "reconstruction", "squared error")):
+            axes[row, 0].set_ylabel(label, fontsize=8)
+        figure.colorbar(shown, ax=axes[2, :].tolist(), shrink=0.9, label="(x - x~)^2")
+
+
+def code_scatter(path, panels, labels, title):
+    """One scatter per ``panels`` entry (``name``, ``codes`` (N, 2), ``knn_accuracy``), points coloured by
+    ``labels`` (N,), digits 0-9, one legend for all."""
+    from matplotlib.lines import Line2D
+
+    labels = np.asarray(labels)
+    size = float(np.clip(20_000 / max(len(labels), 1), 2, 12))    # points: small for 10,000, larger for fewer
+    with new_figure(path, 4.2 * len(panels), 4.6) as figure:
+        figure.suptitle(title)
+        for ax, panel in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels):
+            codes = np.asarray(panel["codes"])
+            ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", vmin=-0.5, vmax=9.5, s=size, alpha=0.6,
+                       linewidths=0, rasterized=True)
+            ax.set_title(f"{panel['name']}\nkNN on the 2 numbers: {100 * panel['knn_accuracy']:.1f} %", fontsize=9)
+            ax.set_xlabel("code 1")
+            ax.set_ylabel("code 2")
+        from matplotlib import colormaps
+
+        colours = colormaps["tab10"]
+        handles = [Line2D([], [], marker="o", linestyle="", color=colours(digit), label=str(digit))
+                   for digit in range(10)]
+        figure.legend(handles=handles, loc="outside right center", title="digit", fontsize=8)
 
 
 def knn_figure(path, rows, title):
@@ -172,9 +248,10 @@ def anomaly_figure(path, shoe, digit, all_errors, paper, title):
         ax.hist(all_errors, bins=np.linspace(0, upper, 120), color="C0", log=True)
         ax.axvline(shoe["error"], color="C3", linewidth=2, label=f"the {shoe.get('name', 'shoe')}: {shoe['error']:.4f}")
         ax.axvline(digit["error"], color="C1", linewidth=1.5, label=f"largest digit RE: {digit['error']:.4f}")
-        for key, text in (("shoe_error", "paper: the shoe"), ("second_error", "paper: second largest")):
+        for (key, text), style in zip((("shoe_error", "paper: the shoe"), ("second_error", "paper: second largest")),
+                                      PAPER_STYLES):
             if key in paper:
-                ax.axvline(paper[key], label=f"{text}: {paper[key]}", **PAPER_STYLE)
+                ax.axvline(paper[key], label=f"{text}: {paper[key]}", **style)
         ax.set_xlabel("reconstruction error (MSE per pixel)")
         ax.set_ylabel("number of images (log)")
         ax.set_title(f"all {len(all_errors):,} reconstruction errors", fontsize=9)

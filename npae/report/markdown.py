@@ -1,6 +1,8 @@
 """Small Markdown helpers for the report: tables, notices and number formats."""
 import math
 
+from .claims import VERDICTS
+
 __all__ = ["table", "notice", "number", "percent", "seconds", "ratio", "verdict"]
 
 
@@ -25,7 +27,7 @@ def table(headers, rows, align=None):
 
 def notice(title, lines):
     """A block quote that stands out at the top of the report (GitHub renders ``[!WARNING]`` as a box)."""
-    body = [f"> [!WARNING]", f"> **{title}**", ">"]
+    body = ["> [!WARNING]", f"> **{title}**", ">"]
     body += [f"> {line}" if line else ">" for line in lines]
     return "\n".join(body)
 
@@ -61,5 +63,5 @@ def ratio(value):
 
 
 def verdict(holds):
-    """True -> "yes", False -> "**NO**", None -> "n/a" (nothing to check)."""
-    return {True: "yes", False: "**NO**", None: "n/a"}[holds]
+    """True -> "yes", False -> "**NO**" (it must stand out), None -> "not shown" (see ``claims``)."""
+    return VERDICTS[None] if holds is None else VERDICTS[True] if holds else f"**{VERDICTS[False]}**"

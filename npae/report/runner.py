@@ -9,9 +9,13 @@ The run, in order:
    2, 6 and 7 reuse the others);
 3. run each experiment (``npae.experiments``), timing it; one that fails is reported, not fatal;
 4. write ``report.md`` and the figures (``npae.report.sections``), with the machine, the versions
-   and the time each part took.
+   and the time each part took, and ``report.html``: the same Markdown rendered as one self-contained
+   page (``npae.report.html``).
 
-The report is written even when a part failed; the exit status is then 1.
+The console follows Keras' convention (``npae.progress``): one line per model trained and one per
+experiment, a transient status line on a terminal; ``quiet`` prints only what went wrong (a part that
+failed, and why the full data could not be had).  The report is written even when a part failed; the
+exit status is then 1.
 """
 import inspect
 import os
@@ -21,15 +25,16 @@ import traceback
 from datetime import datetime
 
 from ..experiments import EXPERIMENTS, load
-from .._files import atomic_write
-from ..progress import Progress, format_seconds
-from . import sections
+from .._files import atomic_open
+from ..progress import Progress, counted, format_seconds
+from . import html, sections
+from .claims import VERDICTS
 from .machine import load_average, machine_rows
 from .markdown import notice, seconds, table, verdict
 
 DATASET_FILES = {"mnist": "mnist", "fashion_mnist": "fashion-mnist"}
 DATASET_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
-TERMINAL_VERDICTS = {True: "yes", False: "NO", None: "n/a"}
+TITLE = "npae reproduce: An Introduction to Autoencoders on this machine"
 
 
 class Part:
@@ -40,8 +45,17 @@ class Part:
         self.seconds = 0.0
 
 
+def _images_text(data_set):
+    """``"60,000 training + 10,000 test images"`` for ``((x_train, y_train), (x_test, y_test))``."""
+    (_, train_labels), (_, test_labels) = data_set
+    return f"{len(train_labels):,} training + {len(test_labels):,} test images"
+
+
 def _load_data(names, *, data_dir, download, sample, progress):
-    """``(data, sources, used_sample)``: ``data[name]`` as load_mnist returns it for each data set needed."""
+    """``(data, sources, used_sample)``: ``data[name]`` as load_mnist returns it for each data set needed.
+
+    Why a data set fell back to the sample (not found, download failed) is printed even when quiet.
+    """
     from .. import datasets
 
     data, sources, used_sample = {}, {}, []
@@ -53,14 +67,16 @@ def _load_data(names, *, data_dir, download, sample, progress):
             found = datasets.find_or_sample(DATASET_FILES[name], data_dir, download=download)
             data[name] = found.data
             if not found.used_sample:
-                sources[name] = found.message.split(": ", 1)[-1]   # "60000 training + ... from <place>, verified"
+                # found.message: "<name>: <counts> images from <place>, verified"
+                sources[name] = f"{_images_text(data[name])} from {found.message.split(' images from ', 1)[-1]}"
                 continue
             reason = "the full data set was not found"
-            progress.line(found.message)
+            if progress.quiet:  # what went wrong is not progress: --quiet does not hide it
+                print(found.message, file=sys.stderr, flush=True)
+            else:
+                progress.line(found.message)
         used_sample.append(name)
-        (_, train_labels), (_, test_labels) = data[name]
-        sources[name] = (f"{len(train_labels):,} training + {len(test_labels):,} test images from the embedded "
-                         f"sample ({reason})")
+        sources[name] = f"{_images_text(data[name])} from the embedded sample ({reason})"
     return data, sources, used_sample
 
 
@@ -116,7 +132,7 @@ def reproduce(out_dir="npae-report", *, quick=False, only=None, seed=0, progress
     os.makedirs(out_dir, exist_ok=True)
     started, started_at, load_at_start = time.perf_counter(), datetime.now(), load_average()
     progress.line(f"npae reproduce ({'QUICK run' if quick else 'full run'}): {', '.join(names)} -> "
-                  f"{os.path.join(out_dir, 'report.md')}")
+                  f"{os.path.join(out_dir, 'report.md')} and report.html")
     parts = []
 
     # No data, no experiments: a damaged file (CorruptFileError) is raised to the caller, not recorded.
@@ -129,12 +145,8 @@ def reproduce(out_dir="npae-report", *, quick=False, only=None, seed=0, progress
     parts.append(part)
     if used_sample:
         titles = " and ".join(DATASET_TITLES[name] for name in used_sample)
-        warning = (f"NOTICE: running on the EMBEDDED SAMPLE of {titles}: the numbers will not be the paper's "
-                   "(see the top of the report).")
-        if progress.quiet:  # a warning, not progress: --quiet does not hide it
-            print(warning, file=sys.stderr, flush=True)
-        else:
-            progress.line(warning)
+        progress.line(f"NOTICE: running on the EMBEDDED SAMPLE of {titles}: the numbers will not be the paper's "
+                      "(see the top of the report).")
 
     models = {}
     shared = sorted({q for name in names for q in EXPERIMENTS[name].reference_models})
@@ -154,7 +166,8 @@ def reproduce(out_dir="npae-report", *, quick=False, only=None, seed=0, progress
     for index, name in enumerate(names, start=1):
         experiment = EXPERIMENTS[name]
         part = Part(name, f"experiment {experiment.number}: {experiment.title}")
-        progress.line(f"[{index}/{len(names)}] experiment {experiment.number}, {experiment.title.lower()}...")
+        # A status, not a line: in a log, the models trained and the line below say all there is.
+        progress.update(f"[{index}/{len(names)}] experiment {experiment.number}, {experiment.title}...", final=True)
         with _timed(part, parts):
             module = load(name)
             run_options = dict(data={key: data[key] for key in experiment.datasets}, quick=quick, seed=seed,
@@ -162,21 +175,24 @@ def reproduce(out_dir="npae-report", *, quick=False, only=None, seed=0, progress
             results[name] = module.run(**_accepted(module.run, **run_options))
             part.details = results[name].get("seconds")
         if not part.error:
-            progress.line(f"[{index}/{len(names)}] {name}: done in {format_seconds(part.seconds)}")
+            progress.line(f"[{index}/{len(names)}] experiment {experiment.number}, {experiment.title}: "
+                          f"done in {format_seconds(part.seconds)}")
 
-    part = Part("report", "figures and report.md")
+    part = Part("report", "figures, report.md and report.html")
     checks, figure_count = [], 0
     with _timed(part, parts):
         checks, figure_count = _write_report(
-            out_dir, names=names, results=results, parts=parts, quick=quick, seed=seed, sources=sources,
-            used_sample=used_sample, data=data, command=command, started_at=started_at,
+            out_dir, names=names, results=results, models=models, parts=parts, quick=quick, seed=seed,
+            sources=sources, used_sample=used_sample, data=data, command=command, started_at=started_at,
             load_at_start=load_at_start, total_seconds=lambda: time.perf_counter() - started)
     failed = [part for part in parts if part.error]
     report_path = os.path.join(out_dir, "report.md")
-    progress.line(f"report: {report_path} ({figure_count} figures), {format_seconds(time.perf_counter() - started)}"
-                  + (f"; {len(failed)} part(s) FAILED: " + ", ".join(p.name for p in failed) if failed else ""))
+    progress.line(f"report: {report_path} and report.html ({counted(figure_count, 'figure')}), "
+                  f"{format_seconds(time.perf_counter() - started)}"
+                  + (f"; {counted(len(failed), 'part')} FAILED: " + ", ".join(p.name for p in failed)
+                     if failed else ""))
     for check in checks:
-        progress.line(f"  [{TERMINAL_VERDICTS[check.holds]:>3}] {check.claim}: {check.ours}")
+        progress.line(f"  [{VERDICTS[check.holds]}] {check.claim}: {check.ours}")
     return 1 if failed else 0
 
 
@@ -213,7 +229,14 @@ def _failure_section(name, part):
     return "\n".join(lines)
 
 
-def _write_report(out_dir, *, names, results, parts, quick, seed, sources, used_sample, data, command,
+def _bce_floors(data):
+    """{data set: the BCE of a perfect reconstruction of its test images}, their own mean pixel entropy."""
+    from ..experiments.reconstruction import bce_per_pixel
+
+    return {name: bce_per_pixel(x_test, x_test) for name, (_, (x_test, _)) in data.items()}
+
+
+def _write_report(out_dir, *, names, results, models, parts, quick, seed, sources, used_sample, data, command,
                   started_at, load_at_start, total_seconds):
     figures = sections.FigureFolder(out_dir)
     by_name = {part.name: part for part in parts}
@@ -233,7 +256,8 @@ def _write_report(out_dir, *, names, results, parts, quick, seed, sources, used_
             continue
         bodies.append(section.markdown)
         checks += [sections.Check(f"{experiment.number}. {check.claim}", *check[1:]) for check in section.checks]
-    curves = sections.training_curves(results, figures)
+    curves = sections.training_curves(results, figures, models=models, bce_floors=_bce_floors(data),
+                                      compare_pytorch="mnist" in data and "mnist" not in used_sample)
     if curves:
         bodies.append(curves)
 
@@ -278,7 +302,10 @@ def _write_report(out_dir, *, names, results, parts, quick, seed, sources, used_
         "and the timings above are slower than they would be alone.",
     ]
     text = "\n\n".join(["\n".join(header)] + bodies + ["\n".join(footer)]) + "\n"
-    atomic_write(os.path.join(out_dir, "report.md"), lambda stream: stream.write(text.encode("utf-8")))
+    page = html.page(text, TITLE, images=html.embed_images(out_dir))
+    for name, content in (("report.md", text), ("report.html", page)):
+        with atomic_open(os.path.join(out_dir, name)) as stream:
+            stream.write(content.encode("utf-8"))
     return checks, len(figures.written)
 
 
