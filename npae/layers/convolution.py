@@ -33,7 +33,20 @@ matrix X_col (N Ho Wo, kh kw C_in), and W flattens to W_col (kh kw C_in, C_out),
     z = X_col W_col + b        dL/dW_col = X_col^T dL/dz        dL/dX_col = dL/dz W_col^T,  dL/dx = col2im(dL/dX_col)
 
 exactly the three products of Dense, with col2im (the adjoint of im2col) adding each window's gradient
-back onto the pixels it was read from.
+back onto the pixels it was read from.  That is the reference form, and the one used for strides > 1.
+For stride 1 two rewrites of the same sums run faster, because OpenBLAS is slow on products with a
+narrow output (C = 32 columns: 22 GFLOP/s on one core here, against 45 for 288 columns) and because a
+product with a small inner dimension followed by col2im is bound by memory (it writes a large matrix
+that col2im reads back):
+
+* dL/dx as a *full correlation*: the im2col of dL/dz zero-padded by k - 1 - p, times the kernel turned
+  by 180 degrees with its channel axes swapped (:func:`flipped_kernel`), one product of inner dimension
+  kh kw C_out (:func:`full_correlation`).  The paper's last layer (64 -> 1): 424 ms -> 191 ms forward +
+  backward at batch 150 (one thread, load ~9 on 2 cores).
+* with fewer output than input channels, the whole layer *from the input side*: z = col2im(x W_flip^T)
+  (each input pixel's contribution to the kh kw outputs it reaches; a product with kh kw C_out columns),
+  and in the backward G = the full-correlation columns of dL/dz, dL/dx = G W_flip, dL/dW_flip = G^T x.
+  The paper's 64 -> 32 layer: 173 ms against 193 ms; its 64 -> 1 layer: 20 ms against 62 ms (one thread).
 
 The transposed convolution.  dL/dx above is a linear map from (Ho, Wo, C_out) images to (H, W, C_in)
 images: the transpose of the convolution's matrix.  Run forward as a layer, it maps a small image to a
@@ -58,12 +71,18 @@ from .base import Layer
 PADDINGS = ("valid", "same")
 
 # The im2col matrix of a whole batch is large (150 images of the paper's 64 -> 1 convolution: 271 MB in
-# float32), so layers work on blocks of images whose columns fit in this many bytes: the block stays in
-# the cache between im2col and the product, and inference on 10,000 images needs no more memory than
-# training.  Measured by benchmarks/bench_conv.py (--columns-mb): 4 MB to 64 MB are within noise of
-# each other; a whole batch at once (hundreds of MB) is slower.
-COLUMNS_BLOCK_BYTES = 16 << 20
-
+# float32), so layers work on blocks of images whose columns fit in COLUMNS_BLOCK_BYTES: inference on
+# 10,000 images then needs no more memory than training.  Two sizes, measured on the paper's layers at
+# batch 150 (forward + backward, load ~10 on 2 cores; see benchmarks/bench_conv.py):
+# * a product with many output columns (C_out = 32 or 64) is compute-bound and each BLAS call has a fixed
+#   cost (waking its threads): 64 MB blocks, 631 ms for the 64 -> 32 layer, against 749 ms with 16 MB
+#   blocks and 5,886 ms with 1 MB blocks (one image each);
+# * a product with few output columns (the last layer, C_out = 1, a matrix-vector product) is bound by
+#   memory: one image a block keeps its 1.8 MB of columns in the cache from im2col to the product, 336 ms
+#   against 620 ms with 64 MB blocks.
+COLUMNS_BLOCK_BYTES = 64 << 20
+NARROW_PRODUCT_COLUMNS = 4           # at most this many output columns: a memory-bound product
+NARROW_COLUMNS_BLOCK_BYTES = 2 << 20
 
 # --------------------------------------------------------------------------------------------------------
 # Geometry
@@ -138,10 +157,57 @@ def check_gradient(layer, grad_output, expected_shape, dtype):
     return np.ascontiguousarray(grad_output, dtype=dtype)
 
 
-def image_blocks(images, bytes_per_image):
-    """(start, stop) ranges over ``images`` whose im2col columns fit in COLUMNS_BLOCK_BYTES (one image at least)."""
-    per_block = max(1, COLUMNS_BLOCK_BYTES // max(bytes_per_image, 1))
+def transposed_product(a, b, out):
+    """out <- a^T b for a (K, p) and b (K, q) with K large (a weight gradient: a sum over every pixel).
+
+    Computed as (b^T a)^T when a is the narrower: OpenBLAS 0.3.31 with 2 threads took 2.4 s for x^T G at
+    the paper's 64 -> 32 layer (x^T: 64 rows, G: 288 columns, K = 101,400 pixels) against 0.13 s for
+    G^T x, the same numbers: it is slow when the transposed left operand has few rows."""
+    if a.shape[1] >= b.shape[1]:
+        np.matmul(a.T, b, out=out)
+    else:
+        np.matmul(b.T, a, out=out.T)
+    return out
+
+
+def image_blocks(images, bytes_per_image, product_columns):
+    """(start, stop) ranges over ``images`` whose im2col columns fit in a block (see COLUMNS_BLOCK_BYTES;
+    one image at least); ``product_columns`` is the width of the matrix product's output."""
+    block_bytes = NARROW_COLUMNS_BLOCK_BYTES if product_columns <= NARROW_PRODUCT_COLUMNS else COLUMNS_BLOCK_BYTES
+    per_block = max(1, block_bytes // max(bytes_per_image, 1))
     return [(start, min(start + per_block, images)) for start in range(0, images, per_block)]
+
+def flipped_kernel(layer):
+    """The kernel turned by 180 degrees with its two channel axes swapped, as a matrix:
+    W_flip[di, dj, :, :] = W[kh-1-di, kw-1-dj, :, :]^T, flattened to (kh kw C_last, C_third) for W of shape
+    (kh, kw, C_third, C_last).  For a Conv2D kernel (kh, kw, C_in, C_out) it is the kernel of dL/dx as a
+    correlation of dL/dz; for a Conv2DTranspose kernel (kh, kw, C_out, C_in), that of its forward pass."""
+    kh, kw, third, last = layer.W.shape
+    flipped = layer.buffer("flipped_kernel", (kh, kw, last, third), layer.dtype)
+    np.copyto(flipped, layer.W[::-1, ::-1].transpose(0, 1, 3, 2))
+    return flipped.reshape(kh * kw * last, third)
+
+
+def full_correlation(layer, source, pad_top, pad_left, out):
+    """out (N, H, W, C) <- the stride-1 correlation of ``source`` (N, h, w, c), zero-padded by pad_top /
+    pad_left before (and as needed after), with the layer's flipped kernel (:func:`flipped_kernel`):
+
+        out[n, y, x, :] = sum_{di, dj} source[n, y + di - pad_top, x + dj - pad_left, :] W_flip[di, dj]
+
+    With pad = k - 1 - p this is a "full" correlation: Conv2D's dL/dx from dL/dz, and Conv2DTranspose's
+    forward from x, each as im2col + one product whose inner dimension is kh kw c (see the module
+    docstring for why, and the measurement).  Stride 1 only (a stride would need zeros between the pixels
+    of ``source``); other strides use col2im.
+    """
+    batch, out_h, out_w, channels = out.shape
+    kh, kw = layer.kernel_size
+    weights = flipped_kernel(layer)                                   # (kh kw c, C)
+    window = weights.shape[0]
+    for start, stop in image_blocks(batch, out_h * out_w * window * layer.dtype.itemsize, channels):
+        columns = layer.buffer("correlation_columns", (stop - start, out_h, out_w, window), layer.dtype)
+        kernels.im2col(source[start:stop], kh, kw, 1, 1, pad_top, pad_left, columns)
+        np.matmul(columns.reshape(-1, window), weights, out=out[start:stop].reshape(-1, channels))
+    return out
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -219,14 +285,14 @@ class _Convolution(Layer):
             self._bias_gradient_is_zero = False
 
     def _add_to_weight_gradient(self, left, right):
-        """dW (flattened to a matrix) += left @ right: one block of images' contribution."""
-        matrix = self.dW.reshape(left.shape[0], right.shape[1])
+        """dW (flattened to a matrix) += left^T @ right: one block of images' contribution."""
+        matrix = self.dW.reshape(left.shape[1], right.shape[1])
         if self._weight_gradient_is_zero:
-            np.matmul(left, right, out=matrix)
+            transposed_product(left, right, matrix)
             self._weight_gradient_is_zero = False
             return
         contribution = self.buffer("weight_gradient_term", matrix.shape, self.dtype)
-        np.matmul(left, right, out=contribution)
+        transposed_product(left, right, contribution)
         matrix += contribution
 
     def _bias_gradient_accumulates(self):
@@ -265,8 +331,9 @@ class Conv2D(_Convolution):
 
     Shapes:  x (N, H, W, C_in)   W (kh, kw, C_in, C_out)   b (C_out,)   z, a (N, Ho, Wo, C_out)
     Formulas, sizes and how they are computed: see the module docstring.  A training forward keeps x,
-    z and a; the backward recomputes the im2col columns of x block by block (cheaper than keeping them:
-    271 MB for the paper's last layer at batch 150).
+    z, a and the im2col columns of x for the backward's dL/dW = X_col^T dL/dz; except when the product
+    is narrow (C_out <= NARROW_PRODUCT_COLUMNS, e.g. the paper's last layer, C_out = 1, whose columns
+    take 271 MB at batch 150): then the backward recomputes them in cache-sized blocks.
 
     Parameters
     ----------
@@ -304,7 +371,8 @@ class Conv2D(_Convolution):
         return (out_h, out_w, self.out_channels)
 
     def forward(self, x, training=False):
-        """a = f(conv(x, W) + b), shape (N, Ho, Wo, C_out); ``training=True`` keeps x, z and a."""
+        """a = f(conv(x, W) + b), shape (N, Ho, Wo, C_out); ``training=True`` keeps x, z and a (and the
+        im2col columns, unless the product is narrow: see the class docstring)."""
         x = check_image_batch(self, x, self.in_channels, self.dtype)
         batch, height, width, _ = x.shape
         (out_h, out_w), (pad_top, pad_left) = self._geometry(height, width)
@@ -312,20 +380,72 @@ class Conv2D(_Convolution):
         window = kh * kw * self.in_channels
         W_col = self.W.reshape(window, self.out_channels)                     # (kh kw C_in, C_out)
         z = self.buffer("output", (batch, out_h, out_w, self.out_channels), self.dtype)
-        for start, stop in image_blocks(batch, out_h * out_w * window * self.dtype.itemsize):
-            columns = self._columns(x[start:stop], out_h, out_w, pad_top, pad_left)  # (n, Ho, Wo, kh kw C_in)
+        if self._from_input_side():
+            self._forward_from_input_side(x, pad_top, pad_left, z)
+            a = self._activate(z)
+            if training:
+                self._kept = (x, None, z, a)
+            return a
+        keep_columns = training and self.out_channels > NARROW_PRODUCT_COLUMNS
+        kept_columns = self.buffer("kept_columns", (batch, out_h, out_w, window), self.dtype) if keep_columns \
+            else None
+        for start, stop in image_blocks(batch, out_h * out_w * window * self.dtype.itemsize, self.out_channels):
+            columns = kept_columns[start:stop] if keep_columns else self.buffer(
+                "columns", (stop - start, out_h, out_w, window), self.dtype)
+            self._im2col(x[start:stop], pad_top, pad_left, columns)            # (n, Ho, Wo, kh kw C_in)
             np.matmul(columns.reshape(-1, window), W_col, out=z[start:stop].reshape(-1, self.out_channels))
         a = self._activate(z)
         if training:
-            self._kept = (x, z, a)
+            self._kept = (x, kept_columns, z, a)
         return a
 
-    def _columns(self, x, out_h, out_w, pad_top, pad_left):
-        """The im2col columns (n, Ho, Wo, kh kw C_in) of the images x (n, H, W, C_in), in a reused buffer."""
+    def _from_input_side(self):
+        """Stride 1 and fewer output than input channels: compute on the input's pixels (class docstring)."""
+        return self.stride == (1, 1) and self.out_channels < self.in_channels
+
+    def _forward_from_input_side(self, x, pad_top, pad_left, z):
+        """z = col2im(x W_flip^T): every input pixel's contribution to each of the kh kw outputs it reaches
+        (a transposed convolution's forward with the flipped kernel, which is this convolution)."""
+        kh, kw = self.kernel_size
+        flipped = flipped_kernel(self)                                        # (kh kw C_out, C_in)
+        window = flipped.shape[0]
+        batch, height, width, _ = x.shape
+        for start, stop in image_blocks(batch, height * width * window * self.dtype.itemsize, window):
+            contributions = self.buffer("columns", (stop - start, height, width, window), self.dtype)
+            np.matmul(x[start:stop].reshape(-1, self.in_channels), flipped.T, out=contributions.reshape(-1, window))
+            kernels.col2im(contributions, kh, kw, 1, 1, kh - 1 - pad_top, kw - 1 - pad_left, z[start:stop], False)
+
+    def _backward_from_input_side(self, x, grad_z, pad_top, pad_left, grad_input):
+        """G = the full-correlation columns of dL/dz on the input's pixels (N H W, kh kw C_out); then
+        dL/dx = G W_flip and dL/dW_flip = G^T x, W_flip being W turned by 180 degrees (flipped_kernel)."""
+        kh, kw = self.kernel_size
+        flipped = flipped_kernel(self)                                        # (kh kw C_out, C_in)
+        window = flipped.shape[0]
+        batch, height, width, _ = x.shape
+        term = self.buffer("flipped_weight_gradient", (window, self.in_channels), self.dtype)
+        block_term = self.buffer("flipped_weight_gradient_block", term.shape, self.dtype)
+        for index, (start, stop) in enumerate(image_blocks(batch, height * width * window * self.dtype.itemsize,
+                                                           self.in_channels)):
+            columns = self.buffer("correlation_columns", (stop - start, height, width, window), self.dtype)
+            kernels.im2col(grad_z[start:stop], kh, kw, 1, 1, kh - 1 - pad_top, kw - 1 - pad_left, columns)
+            rows = columns.reshape(-1, window)
+            x_rows = x[start:stop].reshape(-1, self.in_channels)
+            transposed_product(rows, x_rows, term if index == 0 else block_term)  # G^T x  (kh kw C_out, C_in)
+            if index:
+                term += block_term
+            if grad_input is not None:
+                np.matmul(rows, flipped, out=grad_input[start:stop].reshape(-1, self.in_channels))
+        # term[(di', dj', o), c] = dL/dW[kh-1-di', kw-1-dj', c, o]: turn it back
+        unflipped = term.reshape(kh, kw, self.out_channels, self.in_channels)[::-1, ::-1].transpose(0, 1, 3, 2)
+        if self._weight_gradient_is_zero:
+            np.copyto(self.dW, unflipped)
+            self._weight_gradient_is_zero = False
+        else:
+            self.dW += unflipped
+
+    def _im2col(self, x, pad_top, pad_left, columns):
         (kh, kw), (stride_h, stride_w) = self.kernel_size, self.stride
-        columns = self.buffer("columns", (x.shape[0], out_h, out_w, kh * kw * self.in_channels), self.dtype)
         kernels.im2col(x, kh, kw, stride_h, stride_w, pad_top, pad_left, columns)
-        return columns
 
     def backward(self, grad_output, need_input_grad=True):
         """Add dL/dW and dL/db for g = dL/da (N, Ho, Wo, C_out); return dL/dx (N, H, W, C_in).
@@ -333,22 +453,31 @@ class Conv2D(_Convolution):
         ``need_input_grad=False`` (the first layer of a network) skips dL/dx: the product and the col2im.
         """
         grad_z = self._activation_backward(grad_output)          # (N, Ho, Wo, C_out)
-        x = self._kept[0]
+        x, kept_columns = self._kept[:2]
         batch, height, width, _ = x.shape
         (out_h, out_w), (pad_top, pad_left) = self._geometry(height, width)
         (kh, kw), (stride_h, stride_w) = self.kernel_size, self.stride
         window = kh * kw * self.in_channels
         W_col = self.W.reshape(window, self.out_channels)
         grad_input = self.buffer("grad_input", x.shape, self.dtype) if need_input_grad else None
-        for start, stop in image_blocks(batch, out_h * out_w * window * self.dtype.itemsize):
-            columns = self._columns(x[start:stop], out_h, out_w, pad_top, pad_left)
+        if self._from_input_side():
+            self._backward_from_input_side(x, grad_z, pad_top, pad_left, grad_input)
+            return grad_input
+        for start, stop in image_blocks(batch, out_h * out_w * window * self.dtype.itemsize, self.out_channels):
+            if kept_columns is not None:
+                columns = kept_columns[start:stop]
+            else:  # narrow product: recomputed, cheaper than a round trip through memory
+                columns = self.buffer("columns", (stop - start, out_h, out_w, window), self.dtype)
+                self._im2col(x[start:stop], pad_top, pad_left, columns)
             grad_z_rows = grad_z[start:stop].reshape(-1, self.out_channels)           # (n Ho Wo, C_out)
-            self._add_to_weight_gradient(columns.reshape(-1, window).T, grad_z_rows)  # dW += X_col^T dL/dz
-            if need_input_grad:
+            self._add_to_weight_gradient(columns.reshape(-1, window), grad_z_rows)  # dW += X_col^T dL/dz
+            if need_input_grad and self.stride != (1, 1):
                 grad_columns = self.buffer("grad_columns", columns.shape, self.dtype)
                 np.matmul(grad_z_rows, W_col.T, out=grad_columns.reshape(-1, window))  # dL/dX_col = dL/dz W_col^T
                 kernels.col2im(grad_columns, kh, kw, stride_h, stride_w, pad_top, pad_left, grad_input[start:stop],
                                False)
+        if need_input_grad and self.stride == (1, 1):
+            full_correlation(self, grad_z, kh - 1 - pad_top, kw - 1 - pad_left, grad_input)
         return grad_input
 
 
@@ -411,10 +540,13 @@ class Conv2DTranspose(_Convolution):
         window = kh * kw * self.out_channels
         W_col = self.W.reshape(window, self.in_channels)                      # (kh kw C_out, C_in)
         z = self.buffer("output", (batch, out_h, out_w, self.out_channels), self.dtype)
-        for start, stop in image_blocks(batch, height * width * window * self.dtype.itemsize):
-            columns = self.buffer("columns", (stop - start, height, width, window), self.dtype)
-            np.matmul(x[start:stop].reshape(-1, self.in_channels), W_col.T, out=columns.reshape(-1, window))
-            kernels.col2im(columns, kh, kw, stride_h, stride_w, pad_top, pad_left, z[start:stop], False)
+        if self.stride == (1, 1):  # as a "full" correlation: im2col of x, one product (see full_correlation)
+            full_correlation(self, x, kh - 1 - pad_top, kw - 1 - pad_left, z)
+        else:
+            for start, stop in image_blocks(batch, height * width * window * self.dtype.itemsize, window):
+                columns = self.buffer("columns", (stop - start, height, width, window), self.dtype)
+                np.matmul(x[start:stop].reshape(-1, self.in_channels), W_col.T, out=columns.reshape(-1, window))
+                kernels.col2im(columns, kh, kw, stride_h, stride_w, pad_top, pad_left, z[start:stop], False)
         a = self._activate(z)
         if training:
             self._kept = (x, z, a)
@@ -430,12 +562,12 @@ class Conv2DTranspose(_Convolution):
         window = kh * kw * self.out_channels
         W_col = self.W.reshape(window, self.in_channels)
         grad_input = self.buffer("grad_input", x.shape, self.dtype) if need_input_grad else None
-        for start, stop in image_blocks(batch, height * width * window * self.dtype.itemsize):
+        for start, stop in image_blocks(batch, height * width * window * self.dtype.itemsize, window):
             grad_columns = self.buffer("columns", (stop - start, height, width, window), self.dtype)
             kernels.im2col(grad_z[start:stop], kh, kw, stride_h, stride_w, pad_top, pad_left, grad_columns)
             grad_rows = grad_columns.reshape(-1, window)                              # (n H W, kh kw C_out)
             x_rows = x[start:stop].reshape(-1, self.in_channels)                      # (n H W, C_in)
-            self._add_to_weight_gradient(grad_rows.T, x_rows)                         # dW_col += dL/dX_col^T x
+            self._add_to_weight_gradient(grad_rows, x_rows)                           # dW_col += dL/dX_col^T x
             if need_input_grad:
                 np.matmul(grad_rows, W_col, out=grad_input[start:stop].reshape(-1, self.in_channels))
         return grad_input
