@@ -379,6 +379,7 @@ def test_a_dense_code_between_convolutions(rng):
     (lambda: npae.Conv2D(1, 2, 3, constraint="unit_norm"), "constraint"),
     (lambda: npae.Conv2D(1, 2, 3, constraint=npae.MaxNorm(2.0, axis=5)), "axis"),
     (lambda: npae.MaxNorm(-1.0), "max_value"), (lambda: npae.MaxPool2D(0), "pool_size"),
+    (lambda: npae.MaxPool2D(12), "pool_size must be at most 11"),
     (lambda: npae.UpSampling2D(1.5), "size"), (lambda: npae.Reshape((2, -1)), "shape"),
     (lambda: npae.Conv2D(1, 2, 3, activation="swishy"), "activation")])
 def test_bad_constructor_arguments_name_the_argument(build, message):

@@ -83,6 +83,8 @@ PADDINGS = ("valid", "same")
 COLUMNS_BLOCK_BYTES = 64 << 20
 NARROW_PRODUCT_COLUMNS = 4           # at most this many output columns: a memory-bound product
 NARROW_COLUMNS_BLOCK_BYTES = 2 << 20
+NARROW_REDUCTION_COLUMNS = 16        # see transposed_product
+ROWS_PER_REDUCTION = 16384
 
 # --------------------------------------------------------------------------------------------------------
 # Geometry
@@ -160,14 +162,25 @@ def check_gradient(layer, grad_output, expected_shape, dtype):
 def transposed_product(a, b, out):
     """out <- a^T b for a (K, p) and b (K, q) with K large (a weight gradient: a sum over every pixel).
 
-    Computed as (b^T a)^T when a is the narrower: OpenBLAS 0.3.31 with 2 threads took 2.4 s for x^T G at
-    the paper's 64 -> 32 layer (x^T: 64 rows, G: 288 columns, K = 101,400 pixels) against 0.13 s for
-    G^T x, the same numbers: it is slow when the transposed left operand has few rows."""
-    if a.shape[1] >= b.shape[1]:
+    Two OpenBLAS (0.3.31) slow cases, measured with 2 threads at the paper's shapes, batch 150, avoided:
+    * the transposed left operand having few rows: x^T G at the 64 -> 32 layer (x^T: 64 rows, G: 288
+      columns, K = 101,400 pixels) took 2.4 s against 0.13 s for G^T x, the same numbers; so the wider
+      operand goes on the left, and the result is written through out.T when that is b;
+    * a narrow result (9 x 64 for the first and the last layer): one product over all 117,600 pixels took
+      from 0.05 to 3 s from call to call on a busy machine; in row blocks of ROWS_PER_REDUCTION it took
+      0.03 to 0.05 s.
+    """
+    if a.shape[1] < b.shape[1]:
+        a, b, out = b, a, out.T
+    if b.shape[1] > NARROW_REDUCTION_COLUMNS:
         np.matmul(a.T, b, out=out)
-    else:
-        np.matmul(b.T, a, out=out.T)
-    return out
+        return
+    np.matmul(a[:ROWS_PER_REDUCTION].T, b[:ROWS_PER_REDUCTION], out=out)
+    if a.shape[0] > ROWS_PER_REDUCTION:
+        block = np.empty(out.shape, dtype=out.dtype)
+        for start in range(ROWS_PER_REDUCTION, a.shape[0], ROWS_PER_REDUCTION):
+            np.matmul(a[start:start + ROWS_PER_REDUCTION].T, b[start:start + ROWS_PER_REDUCTION], out=block)
+            out += block
 
 
 def image_blocks(images, bytes_per_image, product_columns):

@@ -9,11 +9,14 @@ from .base import Layer
 from .convolution import check_gradient, check_image_batch, check_image_shape, check_padding, window_geometry
 
 
-def _size(value, argument):
+MAX_POOL_SIZE = 11   # the p^2 positions of a window are stored as int8: p^2 <= 127
+
+
+def _size(value, argument, largest=None):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{argument} must be a positive integer, got {value!r}")
-    if value > 127:
-        raise ValueError(f"{argument} must be at most 127 (window positions are stored as int8), got {value!r}")
+    if largest is not None and value > largest:
+        raise ValueError(f"{argument} must be at most {largest} (window positions are stored as int8), got {value!r}")
     return int(value)
 
 
@@ -35,7 +38,7 @@ class MaxPool2D(Layer):
     """
 
     def __init__(self, pool_size=2, padding="valid"):
-        self.pool_size = _size(pool_size, "pool_size")
+        self.pool_size = _size(pool_size, "pool_size", MAX_POOL_SIZE)
         self.padding = check_padding(padding)
         self._kept = None
 
