@@ -82,6 +82,18 @@ def milliseconds(result):
     return f"{median * 1e3:9.1f} ms (+-{spread * 1e3:.1f})"
 
 
+def result_row(first_column, label, result):
+    """A table row: npae's times, PyTorch's and the GEMM floor's where measured, and the ratios to them."""
+    row = {first_column: label, "npae numba": milliseconds(result["numba"])}
+    if "numpy" in result:
+        row["npae numpy"] = milliseconds(result["numpy"])
+    for peer, column in (("torch", "numba / torch"), ("gemm floor", "numba / floor")):
+        if peer in result:
+            row[peer] = milliseconds(result[peer])
+            row[column] = f"{result['numba'][0] / result[peer][0]:.2f}x"
+    return row
+
+
 # ---------------------------------------------------------------------------------------------- layers
 def layer_cases():
     """(label, npae layer factory, input shape, torch function(x, W, b) in NCHW) at the models' shapes."""
@@ -175,16 +187,7 @@ def bench_layers():
             candidates["gemm floor"] = floor
         result = interleaved(candidates, arguments.repeats)
         npae.set_jit(True)
-        row = {"layer (forward + backward, batch 150)": label, "npae numba": milliseconds(result["numba"])}
-        if "numpy" in result:
-            row["npae numpy"] = milliseconds(result["numpy"])
-        if "torch" in result:
-            row["torch"] = milliseconds(result["torch"])
-            row["numba / torch"] = f"{result['numba'][0] / result['torch'][0]:.2f}x"
-        if "gemm floor" in result:
-            row["gemm floor"] = milliseconds(result["gemm floor"])
-            row["numba / floor"] = f"{result['numba'][0] / result['gemm floor'][0]:.2f}x"
-        rows.append(row)
+        rows.append(result_row("layer (forward + backward, batch 150)", label, result))
         print(f"  measured {label} (load {load_average():.1f})", file=sys.stderr, flush=True)
     return rows
 
@@ -268,15 +271,7 @@ def bench_training():
         candidates["gemm floor"] = lambda: [floor() for _ in range(arguments.steps)]
         result = {key: (median / arguments.steps, spread / arguments.steps)
                   for key, (median, spread) in interleaved(candidates, arguments.repeats).items()}
-        row = {"training step (batch 150)": name, "npae numba": milliseconds(result["numba"])}
-        if "numpy" in result:
-            row["npae numpy"] = milliseconds(result["numpy"])
-        if "torch" in result:
-            row["torch"] = milliseconds(result["torch"])
-            row["numba / torch"] = f"{result['numba'][0] / result['torch'][0]:.2f}x"
-        row["gemm floor"] = milliseconds(result["gemm floor"])
-        row["numba / floor"] = f"{result['numba'][0] / result['gemm floor'][0]:.2f}x"
-        rows.append(row)
+        rows.append(result_row("training step (batch 150)", name, result))
         print(f"  measured {name} (load {load_average():.1f})", file=sys.stderr, flush=True)
     return rows
 

@@ -157,12 +157,11 @@ def _torch_padding(height, width, kernel, stride, padding):
     return (left, total_w - left, top, total_h - top) if padding == "same" else (0, 0, 0, 0)
 
 
-@pytest.mark.parametrize("channels", CHANNELS, ids=["3to2", "2to3"])
-@pytest.mark.parametrize("kernel, stride, padding, height, width", GEOMETRIES, ids=GEOMETRY_IDS)
-def test_conv2d_equals_pytorch(kernel, stride, padding, height, width, channels, rng):
+def _compare_with_pytorch(cls, channels, kernel, stride, padding, height, width, rng, torch_output):
+    """One float64 forward and backward of an npae layer and of ``torch_output(x_t, W_t, b_t, layer)``
+    (NCHW, weights (C_a, C_b, kh, kw): W transposed (3, 2, 0, 1)); outputs and all gradients to 1e-10."""
     torch = pytest.importorskip("torch")
-    F = torch.nn.functional
-    layer = npae.Conv2D(*channels, kernel, stride=stride, padding=padding, dtype="float64", rng=2)
+    layer = cls(*channels, kernel, stride=stride, padding=padding, dtype="float64", rng=2)
     layer.b[:] = rng.standard_normal(layer.b.shape)
     x = rng.standard_normal((3, height, width, channels[0]))
     out = layer.forward(x, training=True)
@@ -170,15 +169,26 @@ def test_conv2d_equals_pytorch(kernel, stride, padding, height, width, channels,
     layer.zero_grad()
     grad_x = layer.backward(grad_out)
     x_t = torch.tensor(_nchw(x), requires_grad=True)
-    W_t = torch.tensor(layer.W.transpose(3, 2, 0, 1).copy(), requires_grad=True)   # (out, in, kh, kw)
+    W_t = torch.tensor(layer.W.transpose(3, 2, 0, 1).copy(), requires_grad=True)
     b_t = torch.tensor(layer.b.copy(), requires_grad=True)
-    padded = F.pad(x_t, _torch_padding(height, width, layer.kernel_size, layer.stride, padding))
-    out_t = F.conv2d(padded, W_t, b_t, stride=layer.stride)
+    out_t = torch_output(x_t, W_t, b_t, layer)
     out_t.backward(torch.tensor(_nchw(grad_out)))
     np.testing.assert_allclose(out, _nhwc(out_t), rtol=0, atol=1e-10)
     np.testing.assert_allclose(grad_x, _nhwc(x_t.grad), rtol=0, atol=1e-10)
     np.testing.assert_allclose(layer.dW, W_t.grad.numpy().transpose(2, 3, 1, 0), rtol=0, atol=1e-10)
     np.testing.assert_allclose(layer.db, b_t.grad.numpy(), rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("channels", CHANNELS, ids=["3to2", "2to3"])
+@pytest.mark.parametrize("kernel, stride, padding, height, width", GEOMETRIES, ids=GEOMETRY_IDS)
+def test_conv2d_equals_pytorch(kernel, stride, padding, height, width, channels, rng):
+    """Keras' "same" padding can be uneven (the extra zero after the image): torch pads explicitly."""
+    def torch_output(x_t, W_t, b_t, layer):
+        F = pytest.importorskip("torch").nn.functional
+        padded = F.pad(x_t, _torch_padding(height, width, layer.kernel_size, layer.stride, padding))
+        return F.conv2d(padded, W_t, b_t, stride=layer.stride)
+
+    _compare_with_pytorch(npae.Conv2D, channels, kernel, stride, padding, height, width, rng, torch_output)
 
 
 @pytest.mark.parametrize("channels", CHANNELS, ids=["3to2", "2to3"])
@@ -186,27 +196,14 @@ def test_conv2d_equals_pytorch(kernel, stride, padding, height, width, channels,
 def test_conv2d_transpose_equals_pytorch(kernel, stride, padding, height, width, channels, rng):
     """PyTorch's conv_transpose2d gives the full output ((H - 1) s + k); Keras' sizes crop it (and, where
     the output is longer, add rows that only the bias reaches)."""
-    torch = pytest.importorskip("torch")
-    F = torch.nn.functional
-    layer = npae.Conv2DTranspose(*channels, kernel, stride=stride, padding=padding, dtype="float64", rng=2)
-    layer.b[:] = rng.standard_normal(layer.b.shape)
-    x = rng.standard_normal((3, height, width, channels[0]))
-    out = layer.forward(x, training=True)
-    grad_out = rng.standard_normal(out.shape)
-    layer.zero_grad()
-    grad_x = layer.backward(grad_out)
-    x_t = torch.tensor(_nchw(x), requires_grad=True)
-    W_t = torch.tensor(layer.W.transpose(3, 2, 0, 1).copy(), requires_grad=True)   # (in, out, kh, kw)
-    b_t = torch.tensor(layer.b.copy(), requires_grad=True)
-    full = F.conv_transpose2d(x_t, W_t, stride=layer.stride)
-    (out_h, out_w), (top, left) = layer._geometry(height, width)
-    full = F.pad(full, (0, max(0, left + out_w - full.shape[3]), 0, max(0, top + out_h - full.shape[2])))
-    out_t = full[:, :, top:top + out_h, left:left + out_w] + b_t.view(1, -1, 1, 1)
-    out_t.backward(torch.tensor(_nchw(grad_out)))
-    np.testing.assert_allclose(out, _nhwc(out_t), rtol=0, atol=1e-10)
-    np.testing.assert_allclose(grad_x, _nhwc(x_t.grad), rtol=0, atol=1e-10)
-    np.testing.assert_allclose(layer.dW, W_t.grad.numpy().transpose(2, 3, 1, 0), rtol=0, atol=1e-10)
-    np.testing.assert_allclose(layer.db, b_t.grad.numpy(), rtol=0, atol=1e-10)
+    def torch_output(x_t, W_t, b_t, layer):
+        F = pytest.importorskip("torch").nn.functional
+        full = F.conv_transpose2d(x_t, W_t, stride=layer.stride)
+        (out_h, out_w), (top, left) = layer._geometry(height, width)
+        full = F.pad(full, (0, max(0, left + out_w - full.shape[3]), 0, max(0, top + out_h - full.shape[2])))
+        return full[:, :, top:top + out_h, left:left + out_w] + b_t.view(1, -1, 1, 1)
+
+    _compare_with_pytorch(npae.Conv2DTranspose, channels, kernel, stride, padding, height, width, rng, torch_output)
 
 
 @pytest.mark.parametrize("size", [6, 7])

@@ -67,6 +67,7 @@ from ..constraints import constraint_config, get_constraint
 from ..initializers import get_initializer, initializer_config
 from ..kernels import convolution as kernels
 from .base import Layer
+from .dense import Dense
 
 PADDINGS = ("valid", "same")
 
@@ -272,30 +273,17 @@ class _Convolution(Layer):
         return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, {kernel}{stride}, "
                 f"padding={self.padding!r}, activation={self.activation.name!r})")
 
-    def parameters(self):
-        return [self.W, self.b]
-
-    def gradients(self):
-        self._write_pending_zeros()
-        return [self.dW, self.db]
-
-    def weights_to_penalize(self):
-        return [(self.W, self.dW)]
+    # W, b, dW, db and the pending zeros work exactly as in Dense: the same methods, not a copy of them.
+    parameters = Dense.parameters
+    gradients = Dense.gradients
+    weights_to_penalize = Dense.weights_to_penalize
+    zero_grad = Dense.zero_grad
+    _write_pending_zeros = Dense._write_pending_zeros
+    _bias_gradient_accumulates = Dense._bias_gradient_accumulates
 
     def apply_constraints(self):
         if self.constraint is not None:
             self.constraint(self.W)
-
-    def zero_grad(self):
-        self._weight_gradient_is_zero = self._bias_gradient_is_zero = True
-
-    def _write_pending_zeros(self):
-        if self._weight_gradient_is_zero:
-            self.dW.fill(0)
-            self._weight_gradient_is_zero = False
-        if self._bias_gradient_is_zero:
-            self.db.fill(0)
-            self._bias_gradient_is_zero = False
 
     def _add_to_weight_gradient(self, left, right):
         """dW (flattened to a matrix) += left^T @ right: one block of images' contribution."""
@@ -307,11 +295,6 @@ class _Convolution(Layer):
         contribution = self.buffer("weight_gradient_term", matrix.shape, self.dtype)
         transposed_product(left, right, contribution)
         matrix += contribution
-
-    def _bias_gradient_accumulates(self):
-        accumulate = not self._bias_gradient_is_zero
-        self._bias_gradient_is_zero = False
-        return accumulate
 
     def _activate(self, z):
         """a = f(z + b) over the (N Ho Wo, C_out) view of z; returns a (N, Ho, Wo, C_out)."""

@@ -455,7 +455,8 @@ def convolutional(result, figures):
     images = result["figure"]
     plots.image_rows(path, [("noisy input", images["noisy"]), (ffa["model"], images["ffa"]),
                             ("convolutional", images["convolutional"]), ("clean original", images["clean"])],
-                     "Figure 13: the convolutional denoiser's digits are cleaner than the FFA's")
+                     f"Figure 13: noisy test digits, denoised by the FFA and by the convolutional model "
+                     f"({setup['name']} set-up)")
     small = result["small_rows"]
     small_rows = [[row["task"], row["model"], f"{row['code_size']:,}", f"{row['parameters']:,}", f"{row['val_bce']:.4f}"]
                   for row in small]
@@ -480,9 +481,10 @@ def convolutional(result, figures):
     else:
         cost = (f"The notebook's full set-up (60,000 images, 48,000 for training, 30 epochs) is `npae reproduce --only "
                 f"convolutional --full-convolutional`: about {result['full_run_estimate_seconds'] / 60:.0f} minutes "
-                f"for the convolutional denoiser on this machine, extrapolated from this run's "
-                f"{result['seconds_per_step']:.2f} s per training step x {result['full_run_steps']:,} steps (the FFAs, "
-                "the small-code comparison and the validation passes add a few minutes more).")
+                f"for the convolutional denoiser on this machine as loaded during this run (see the load average "
+                f"below), extrapolated from this run's last epoch, {result['seconds_per_step']:.2f} s per training "
+                f"step with its validation pass, x {result['full_run_steps']:,} steps; the FFAs and the small-code "
+                "comparison add a few percent.")
     text = [
         "## 8. Beyond feed-forward: convolutional autoencoders (paper section 4, figure 13)",
         "",
@@ -506,7 +508,8 @@ def convolutional(result, figures):
         table(["task", "model", "code (numbers)", "parameters", f"validation BCE ({setup['name']})"], small_rows,
               align="llrrr"),
         "",
-        "In this run, " + "; ".join(verdicts) + ".",
+        "In this run, " + "; ".join(verdicts) + f".  The convolutional model has {small[0]['parameters']:,} "
+        f"parameters, the FFA {small[1]['parameters']:,}.",
         "",
         _image(bars_link, "validation BCE of the convolutional and feed-forward models"),
     ]
