@@ -76,6 +76,22 @@ def test_pooling_and_upsampling_kernels_match_references(padding, size, rng):
     np.testing.assert_allclose(down[0], 4 * image, rtol=1e-13)   # each pixel was copied 4 times
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows, inner, columns", [(301, 9, 64), (257, 64, 9), (100, 1, 3), (64, 9, 1)])
+def test_narrow_product_kernels_match_references(rows, inner, columns, dtype, rng):
+    a, b = _random(rng, (rows, inner), dtype), _random(rng, (inner, columns), dtype)
+    tolerance = 1e-4 if dtype == np.float32 else 1e-12
+    expected, got = np.full((rows, columns), 7, dtype), np.full((rows, columns), 7, dtype)
+    kernels.narrow_product_numpy(a, b, expected)
+    kernels.narrow_product_numba(a, b, got)
+    np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance)
+    left, right = _random(rng, (rows, inner), dtype), _random(rng, (rows, columns), dtype)
+    expected, got = np.full((inner, columns), 7, dtype), np.full((inner, columns), 7, dtype)
+    kernels.narrow_transposed_product_numpy(left, right, expected)
+    kernels.narrow_transposed_product_numba(left, right, got)
+    np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance * rows)
+
+
 # --------------------------------------------------------------------------------------------- gradients
 @pytest.mark.parametrize("jit", [False, True], ids=["numpy", "numba"])
 @pytest.mark.parametrize("channels", CHANNELS, ids=["3to2", "2to3"])

@@ -80,12 +80,12 @@ PADDINGS = ("valid", "same")
 #   blocks and 5,886 ms with 1 MB blocks (one image each);
 # * a product with few output columns (the last layer, C_out = 1, a matrix-vector product) is bound by
 #   memory: one image a block keeps its 1.8 MB of columns in the cache from im2col to the product, 336 ms
-#   against 620 ms with 64 MB blocks.
+#   against 620 ms with 64 MB blocks.  (Measured before the stride-1 forms of the module docstring: the
+#   paper's last layer now runs from the input side; the rule still serves e.g. C_in = C_out = 1, strides.)
 COLUMNS_BLOCK_BYTES = 64 << 20
 NARROW_PRODUCT_COLUMNS = 4           # at most this many output columns: a memory-bound product
 NARROW_COLUMNS_BLOCK_BYTES = 2 << 20
-NARROW_REDUCTION_COLUMNS = 16        # see transposed_product
-ROWS_PER_REDUCTION = 16384
+NARROW_PRODUCT_WIDTH = 9            # see product and transposed_product
 
 # --------------------------------------------------------------------------------------------------------
 # Geometry
@@ -160,6 +160,17 @@ def check_gradient(layer, grad_output, expected_shape, dtype):
     return np.ascontiguousarray(grad_output, dtype=dtype)
 
 
+def product(a, b, out):
+    """out <- a @ b (M rows, M large): BLAS, or for a narrow product (inner dimension or columns at most
+    NARROW_PRODUCT_WIDTH) the single-threaded kernel npae.kernels.convolution.narrow_product, which is as
+    fast on a quiet machine and many times faster on a busy one (see its docstring)."""
+    if min(a.shape[1], b.shape[1]) <= NARROW_PRODUCT_WIDTH:
+        kernels.narrow_product(np.ascontiguousarray(a), np.ascontiguousarray(b), out)
+    else:
+        np.matmul(a, b, out=out)
+    return out
+
+
 def transposed_product(a, b, out):
     """out <- a^T b for a (K, p) and b (K, q) with K large (a weight gradient: a sum over every pixel).
 
@@ -168,20 +179,21 @@ def transposed_product(a, b, out):
       columns, K = 101,400 pixels) took 2.4 s against 0.13 s for G^T x, the same numbers; so the wider
       operand goes on the left, and the result is written through out.T when that is b;
     * a narrow result (9 x 64 for the first and the last layer): one product over all 117,600 pixels took
-      from 0.05 to 3 s from call to call on a busy machine; in row blocks of ROWS_PER_REDUCTION it took
-      0.03 to 0.05 s.
+      from 0.05 to 3 s from call to call on a busy machine; the single-threaded kernel
+      npae.kernels.convolution.narrow_transposed_product takes it in one pass.
     """
-    if a.shape[1] < b.shape[1]:
-        a, b, out = b, a, out.T
-    if b.shape[1] > NARROW_REDUCTION_COLUMNS:
-        np.matmul(a.T, b, out=out)
-        return
-    np.matmul(a[:ROWS_PER_REDUCTION].T, b[:ROWS_PER_REDUCTION], out=out)
-    if a.shape[0] > ROWS_PER_REDUCTION:
-        block = np.empty(out.shape, dtype=out.dtype)
-        for start in range(ROWS_PER_REDUCTION, a.shape[0], ROWS_PER_REDUCTION):
-            np.matmul(a[start:start + ROWS_PER_REDUCTION].T, b[start:start + ROWS_PER_REDUCTION], out=block)
-            out += block
+    if a.shape[1] > b.shape[1]:
+        a, b, out = b, a, out.T    # the kernel vectorises over b's columns; BLAS wants the wider on the left
+    if a.shape[1] <= NARROW_PRODUCT_WIDTH:
+        if out.flags.c_contiguous:
+            kernels.narrow_transposed_product(a, b, out)
+        else:
+            result = np.empty(out.shape, dtype=out.dtype)
+            kernels.narrow_transposed_product(a, b, result)
+            out[...] = result
+        return out
+    np.matmul(b.T, a, out=out.T)
+    return out
 
 
 def image_blocks(images, bytes_per_image, product_columns):
@@ -220,7 +232,7 @@ def full_correlation(layer, source, pad_top, pad_left, out):
     for start, stop in image_blocks(batch, out_h * out_w * window * layer.dtype.itemsize, channels):
         columns = layer.buffer("correlation_columns", (stop - start, out_h, out_w, window), layer.dtype)
         kernels.im2col(source[start:stop], kh, kw, 1, 1, pad_top, pad_left, columns)
-        np.matmul(columns.reshape(-1, window), weights, out=out[start:stop].reshape(-1, channels))
+        product(columns.reshape(-1, window), weights, out[start:stop].reshape(-1, channels))
     return out
 
 
@@ -389,7 +401,7 @@ class Conv2D(_Convolution):
             columns = kept_columns[start:stop] if keep_columns else self.buffer(
                 "columns", (stop - start, out_h, out_w, window), self.dtype)
             self._im2col(x[start:stop], pad_top, pad_left, columns)            # (n, Ho, Wo, kh kw C_in)
-            np.matmul(columns.reshape(-1, window), W_col, out=z[start:stop].reshape(-1, self.out_channels))
+            product(columns.reshape(-1, window), W_col, z[start:stop].reshape(-1, self.out_channels))
         a = self._activate(z)
         if training:
             self._kept = (x, kept_columns, z, a)
@@ -408,7 +420,7 @@ class Conv2D(_Convolution):
         batch, height, width, _ = x.shape
         for start, stop in image_blocks(batch, height * width * window * self.dtype.itemsize, window):
             contributions = self.buffer("columns", (stop - start, height, width, window), self.dtype)
-            np.matmul(x[start:stop].reshape(-1, self.in_channels), flipped.T, out=contributions.reshape(-1, window))
+            product(x[start:stop].reshape(-1, self.in_channels), flipped.T, contributions.reshape(-1, window))
             kernels.col2im(contributions, kh, kw, 1, 1, kh - 1 - pad_top, kw - 1 - pad_left, z[start:stop], False)
 
     def _backward_from_input_side(self, x, grad_z, pad_top, pad_left, grad_input):
@@ -430,7 +442,7 @@ class Conv2D(_Convolution):
             if index:
                 term += block_term
             if grad_input is not None:
-                np.matmul(rows, flipped, out=grad_input[start:stop].reshape(-1, self.in_channels))
+                product(rows, flipped, grad_input[start:stop].reshape(-1, self.in_channels))
         # term[(di', dj', o), c] = dL/dW[kh-1-di', kw-1-dj', c, o]: turn it back
         unflipped = term.reshape(kh, kw, self.out_channels, self.in_channels)[::-1, ::-1].transpose(0, 1, 3, 2)
         if self._weight_gradient_is_zero:
@@ -469,7 +481,7 @@ class Conv2D(_Convolution):
             self._add_to_weight_gradient(columns.reshape(-1, window), grad_z_rows)  # dW += X_col^T dL/dz
             if need_input_grad and self.stride != (1, 1):
                 grad_columns = self.buffer("grad_columns", columns.shape, self.dtype)
-                np.matmul(grad_z_rows, W_col.T, out=grad_columns.reshape(-1, window))  # dL/dX_col = dL/dz W_col^T
+                product(grad_z_rows, W_col.T, grad_columns.reshape(-1, window))  # dL/dX_col = dL/dz W_col^T
                 kernels.col2im(grad_columns, kh, kw, stride_h, stride_w, pad_top, pad_left, grad_input[start:stop],
                                False)
         if need_input_grad and self.stride == (1, 1):
@@ -541,7 +553,7 @@ class Conv2DTranspose(_Convolution):
         else:
             for start, stop in image_blocks(batch, height * width * window * self.dtype.itemsize, window):
                 columns = self.buffer("columns", (stop - start, height, width, window), self.dtype)
-                np.matmul(x[start:stop].reshape(-1, self.in_channels), W_col.T, out=columns.reshape(-1, window))
+                product(x[start:stop].reshape(-1, self.in_channels), W_col.T, columns.reshape(-1, window))
                 kernels.col2im(columns, kh, kw, stride_h, stride_w, pad_top, pad_left, z[start:stop], False)
         a = self._activate(z)
         if training:
@@ -565,5 +577,5 @@ class Conv2DTranspose(_Convolution):
             x_rows = x[start:stop].reshape(-1, self.in_channels)                      # (n H W, C_in)
             self._add_to_weight_gradient(grad_rows, x_rows)                           # dW_col += dL/dX_col^T x
             if need_input_grad:
-                np.matmul(grad_rows, W_col, out=grad_input[start:stop].reshape(-1, self.in_channels))
+                product(grad_rows, W_col, grad_input[start:stop].reshape(-1, self.in_channels))
         return grad_input
