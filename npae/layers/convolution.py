@@ -86,6 +86,7 @@ COLUMNS_BLOCK_BYTES = 64 << 20
 NARROW_PRODUCT_COLUMNS = 4           # at most this many output columns: a memory-bound product
 NARROW_COLUMNS_BLOCK_BYTES = 2 << 20
 NARROW_PRODUCT_WIDTH = 9            # see product and transposed_product
+WIDE_PRODUCT_COLUMNS = 16
 
 # --------------------------------------------------------------------------------------------------------
 # Geometry
@@ -161,10 +162,10 @@ def check_gradient(layer, grad_output, expected_shape, dtype):
 
 
 def product(a, b, out):
-    """out <- a @ b (M rows, M large): BLAS, or for a narrow product (inner dimension or columns at most
-    NARROW_PRODUCT_WIDTH) the single-threaded kernel npae.kernels.convolution.narrow_product, which is as
-    fast on a quiet machine and many times faster on a busy one (see its docstring)."""
-    if min(a.shape[1], b.shape[1]) <= NARROW_PRODUCT_WIDTH:
+    """out <- a @ b (M rows, M large): BLAS, or for an inner dimension of at most NARROW_PRODUCT_WIDTH and
+    at least WIDE_PRODUCT_COLUMNS columns the single-threaded kernel npae.kernels.convolution.narrow_product,
+    about as fast as one BLAS thread and several times faster than two on a busy machine (its docstring)."""
+    if a.shape[1] <= NARROW_PRODUCT_WIDTH and b.shape[1] >= WIDE_PRODUCT_COLUMNS:
         kernels.narrow_product(np.ascontiguousarray(a), np.ascontiguousarray(b), out)
     else:
         np.matmul(a, b, out=out)
