@@ -112,9 +112,12 @@ EXPECTED_FIRST_COLUMNS = {
     "denoising": [["noisy", "noisy, clipped to [0, 1]", "denoised"]],
     "pca": [["8", "16", "32", "64"], None],
     "compression": [[q for q in ("8", "16", "32", "64") for _ in range(3)], ["8", "16", "32", "64"]],
+    "convolutional": [["convolutional (paper's)", "FFA 784-32-784"],
+                      ["reconstruction", "reconstruction", "denoising", "denoising"]],
 }
 FIGURES = {"reconstruction": ["reconstructions", "reconstruction-errors", "codes-2d"], "knn": ["knn"],
-           "dimensionality": ["dimensionality"], "anomaly": ["anomaly"], "denoising": ["denoising"], "pca": ["pca"], "compression": ["compression"]}
+           "dimensionality": ["dimensionality"], "anomaly": ["anomaly"], "denoising": ["denoising"], "pca": ["pca"],
+           "compression": ["compression"], "convolutional": ["convolutional-denoising", "convolutional-comparison"]}
 
 
 @pytest.mark.parametrize("name", list(EXPERIMENTS))

@@ -9,6 +9,7 @@ Each module has ``run(data=None, *, quick=False, seed=0, ...) -> dict``, listed 
     denoising       experiment 5: x + 0.55 N(0, 1) in, clean digits out
     pca             experiment 6: PCA against autoencoders; a linear autoencoder spans PCA's subspace
     compression     experiment 7: bytes per image against reconstruction quality
+    convolutional   paper section 4: a convolutional denoiser against the FFA (figure 13), and at equal code size
 
 Beside them, ``pytorch_reference`` (not an experiment) holds PyTorch's numbers for the reference FFAs,
 with the code that measured them: the reference of experiment 1 and of the training curves.
@@ -45,6 +46,8 @@ EXPERIMENTS = {experiment.name: experiment for experiment in (
     Experiment("denoising", 5, "Denoising", "figure 12", ("mnist",), ()),
     Experiment("pca", 6, "Dimensionality reduction and PCA", "section 3.5", ("mnist",), (8, 16, 32, 64)),
     Experiment("compression", 7, "Compression", "section 3.6", ("mnist",), (8, 16, 32, 64)),
+    Experiment("convolutional", 8, "Beyond feed-forward: convolutional autoencoders", "section 4, figure 13",
+               ("mnist",), ()),
 )}
 
 

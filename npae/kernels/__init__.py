@@ -4,7 +4,8 @@
 both halves of every pair on the same inputs.  Which half runs is decided at call time by
 ``npae.set_jit`` / ``NPAE_JIT`` (see :mod:`npae._backend`).  Modules: ``elementwise`` (bias + activation,
 derivatives, gather), ``sigmoid`` (a vectorised e^{-|z|}, the sigmoid, BCE from logits), ``losses``
-(MSE, reconstruction error), ``optim`` (Adam, SGD), ``select`` (top-k selection for kNN).
+(MSE, reconstruction error), ``optim`` (Adam, SGD), ``select`` (top-k selection for kNN),
+``convolution`` (im2col / col2im, max pooling, nearest upsampling).
 """
 from ._jit import REGISTRY, KernelPair, kernel_pair, numba_kernel  # noqa: F401
 from . import elementwise, losses, optim, sigmoid  # noqa: F401  (importing a module registers its pairs)

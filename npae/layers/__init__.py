@@ -2,17 +2,23 @@
 
     base.py    Layer, the contract every layer follows (forward, backward, parameters, gradients)
     dense.py   Dense (z = x W + b, then an activation) and TiedDense (the transpose of another's W)
+    convolution.py  Conv2D and Conv2DTranspose (images channels last, (N, H, W, C), as in Keras)
+    pooling.py      MaxPool2D and UpSampling2D
+    reshaping.py    Flatten and Reshape
 
 Activations are layers too; they live in :mod:`npae.activations`.
 """
 from .base import Layer  # noqa: F401
 from .dense import Dense, TiedDense  # noqa: F401
+from .convolution import Conv2D, Conv2DTranspose  # noqa: F401
+from .pooling import MaxPool2D, UpSampling2D  # noqa: F401
+from .reshaping import Flatten, Reshape  # noqa: F401
 
 
 def _register_built_ins():
     from ..registry import register_all
 
-    register_all((Dense, TiedDense))
+    register_all((Dense, TiedDense, Conv2D, Conv2DTranspose, MaxPool2D, UpSampling2D, Flatten, Reshape))
 
 
 _register_built_ins()

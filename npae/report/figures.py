@@ -295,3 +295,29 @@ def tradeoff_figure(path, series, title, xlabel, ylabel):
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
+
+
+def grouped_bars(path, groups, title, ylabel, references=None):
+    """Bars side by side within each group: ``groups`` maps a group label to ``[(bar label, value)]`` (the
+    same bar labels in the same order in every group, one colour each); ``references`` maps
+    ``(group, bar label)`` to the paper's value, drawn as a black cross on that bar."""
+    references = references or {}
+    with new_figure(path, 6.4, 4.0) as figure:
+        ax = figure.subplots()
+        ax.set_title(title)
+        labels = list(groups)
+        bar_labels = [label for label, _ in groups[labels[0]]]
+        width = 0.8 / len(bar_labels)
+        for index, bar_label in enumerate(bar_labels):
+            positions = [group + (index - (len(bar_labels) - 1) / 2) * width for group in range(len(labels))]
+            values = [dict(groups[label]).get(bar_label, np.nan) for label in labels]
+            ax.bar(positions, values, width * 0.95, color=f"C{index}", label=bar_label)
+            for position, label in zip(positions, labels):
+                if (label, bar_label) in references:
+                    ax.scatter([position], [references[(label, bar_label)]], **PAPER_MARKER)
+        if references:
+            ax.scatter([], [], label="paper's notebook (30 epochs, Keras)", **PAPER_MARKER)
+        ax.set_xticks(range(len(labels)), labels, fontsize=8)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=8)

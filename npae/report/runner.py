@@ -120,10 +120,12 @@ def _sample_notes(used_sample, data):
 
 
 def reproduce(out_dir="npae-report", *, quick=False, only=None, seed=0, progress=None, data_dir=None,
-              download=True, sample=False, command="npae reproduce"):
+              download=True, sample=False, command="npae reproduce", full_convolutional=False):
     """Run the experiments named in ``only`` (default all, in the paper's order) and write
     ``<out_dir>/report.md`` and ``<out_dir>/figures/*.png``.  Returns the exit status: 0 when every part
-    ran and the report was written, 1 otherwise.  See the module docstring for the steps."""
+    ran and the report was written, 1 otherwise.  See the module docstring for the steps.
+    ``full_convolutional``: section 4's convolutional models get the notebook's full set-up (about an
+    hour) instead of the reduced one (see npae.experiments.convolutional)."""
     progress = progress if progress is not None else Progress()
     names = [name for name in EXPERIMENTS if only is None or name in only]
     unknown = sorted(set(only or ()) - set(EXPERIMENTS))
@@ -172,6 +174,8 @@ def reproduce(out_dir="npae-report", *, quick=False, only=None, seed=0, progress
             module = load(name)
             run_options = dict(data={key: data[key] for key in experiment.datasets}, quick=quick, seed=seed,
                                **_experiment_options(name, models, progress))
+            if name == "convolutional":
+                run_options["full"] = full_convolutional
             results[name] = module.run(**_accepted(module.run, **run_options))
             part.details = results[name].get("seconds")
         if not part.error:

@@ -498,6 +498,97 @@ def _history(model):
     return dict(history, validation="test") if history and history.get("loss") else None
 
 
+# ------------------------------------------------------------------------------------------------
+# 8. Beyond feed-forward (paper section 4)
+
+def _convolutional_setup_text(setup):
+    return (f"{setup['name']} set-up: the first {setup['training_images']:,} MNIST training images, the last "
+            f"{setup['validation_images']:,} of them held out for validation, {setup['epochs']} "
+            f"epoch{'s' if setup['epochs'] != 1 else ''}, batch {setup['batch_size']}")
+
+
+def convolutional(result, figures):
+    setup = result["setup"]
+    setup_text = _convolutional_setup_text(setup)
+    conv, ffa = result["paper_rows"]
+    paper = result["paper"]
+    rows = [[conv["model"], "Conv2D 64, Conv2D 32, Conv2DTranspose 32, Conv2DTranspose 64, Conv2D 1 (3x3)",
+             f"{conv['parameters']:,}", f"{conv['code_size']:,}", f"{conv['val_bce']:.4f}", f"{paper['convolutional']:.4f}"],
+            [ffa["model"], "Dense 32, Dense 784", f"{ffa['parameters']:,}", f"{ffa['code_size']:,}",
+             f"{ffa['val_bce']:.4f}", f"{paper['ffa']:.4f}"]]
+    path, link = figures.path("convolutional-denoising")
+    images = result["figure"]
+    plots.image_rows(path, [("noisy input", images["noisy"]), (ffa["model"], images["ffa"]),
+                            ("convolutional", images["convolutional"]), ("clean original", images["clean"])],
+                     f"Figure 13: noisy test digits, denoised by the FFA and by the convolutional model "
+                     f"({setup['name']} set-up)")
+    small = result["small_rows"]
+    small_rows = [[row["task"], row["model"], f"{row['code_size']:,}", f"{row['parameters']:,}", f"{row['val_bce']:.4f}"]
+                  for row in small]
+    bars_path, bars_link = figures.path("convolutional-comparison")
+    groups = {"denoising, paper's models": [("convolutional", conv["val_bce"]), ("FFA", ffa["val_bce"])]}
+    for task in ("reconstruction", "denoising"):
+        pair = [row for row in small if row["task"] == task]
+        groups[f"{task}, code of 128"] = [("convolutional", pair[0]["val_bce"]), ("FFA", pair[1]["val_bce"])]
+    plots.grouped_bars(bars_path, groups, "Validation BCE: convolutional against feed-forward (lower is better)",
+                       "validation BCE per pixel",
+                       references={("denoising, paper's models", "convolutional"): paper["convolutional"],
+                                   ("denoising, paper's models", "FFA"): paper["ffa"]})
+    verdicts = []
+    for task in ("reconstruction", "denoising"):
+        pair = {("conv" if row["model"].startswith("conv") else "ffa"): row for row in small if row["task"] == task}
+        better = "convolutional" if pair["conv"]["val_bce"] < pair["ffa"]["val_bce"] else "FFA"
+        verdicts.append(f"{task}: the {better} model is better ({pair['conv']['val_bce']:.4f} against "
+                        f"{pair['ffa']['val_bce']:.4f})")
+    if setup["full"]:
+        cost = f"This is the notebook's full set-up; it took {seconds(result['seconds']['convolutional denoiser'])} " \
+               "for the convolutional denoiser."
+    else:
+        cost = (f"The notebook's full set-up (60,000 images, 48,000 for training, 30 epochs) is `npae reproduce --only "
+                f"convolutional --full-convolutional`: about {result['full_run_estimate_seconds'] / 60:.0f} minutes "
+                f"for the convolutional denoiser on this machine as loaded during this run (see the load average "
+                f"below), extrapolated from this run's last epoch, {result['seconds_per_step']:.2f} s per training "
+                f"step with its validation pass, x {result['full_run_steps']:,} steps; the FFAs and the small-code "
+                "comparison add a few percent.")
+    text = [
+        "## 8. Beyond feed-forward: convolutional autoencoders (paper section 4, figure 13)",
+        "",
+        f"The companion notebook's task: inputs x + {setup['noise']} N(0, 1) (not clipped), clean targets, Adam, "
+        "binary cross-entropy; the convolutional model uses he_uniform initialisation and max_norm(2.0) on every "
+        f"kernel.  **Every number of this section comes from the {setup_text}**; the notebook's numbers are from "
+        "its full set-up (48,000 training images, 30 epochs, Keras).  " + cost,
+        "",
+        table(["model", "layers", "parameters", "code (numbers)", f"validation BCE, this run ({setup['name']})",
+               "notebook (full set-up)"], rows, align="llrrrr"),
+        "",
+        _image(link, "noisy inputs, FFA outputs, convolutional outputs, clean originals"),
+        "",
+        "### Beyond the paper: an equally small code",
+        "",
+        f"The paper notes that the convolutional model's \"bottleneck\" holds 24 x 24 x 32 = {conv['code_size']:,} "
+        f"numbers, {conv['code_size'] / 784:.1f} times the 784 pixels: it need not compress at all.  Here a "
+        "convolutional autoencoder with max pooling down to a code of 4 x 4 x 8 = 128 numbers (the Keras blog's) "
+        "against the FFA 784-128-784, both trained as above (" + setup_text + "), without noise and with it:",
+        "",
+        table(["task", "model", "code (numbers)", "parameters", f"validation BCE ({setup['name']})"], small_rows,
+              align="llrrr"),
+        "",
+        "In this run, " + "; ".join(verdicts) + f".  The convolutional model has {small[0]['parameters']:,} "
+        f"parameters, the FFA {small[1]['parameters']:,}.",
+        "",
+        _image(bars_link, "validation BCE of the convolutional and feed-forward models"),
+    ]
+    checks = [Check("a convolutional autoencoder denoises better than the FFA 784-32-784",
+                    f"figure 13; notebook val. BCE {paper['convolutional']:.4f} vs {paper['ffa']:.4f}",
+                    f"val. BCE {conv['val_bce']:.4f} vs {ffa['val_bce']:.4f} ({setup['name']} set-up)",
+                    conv["val_bce"] < ffa["val_bce"])]
+    return Section("\n".join(text), checks)
+
+
+PYTORCH_REFERENCES = [(0.0782, "PyTorch q=64, 30 epochs, default init: 0.0782"),
+                      (0.2005, "PyTorch q=8, 30 epochs, default init: 0.2005")]
+
+
 def training_curves(results, figures, *, models=None, bce_floors=None, compare_pytorch=False):
     """The curves of every model that kept its history, one panel per data set and loss (None when no
     model did).  ``models``: the runner's shared reference FFAs {q: model} (validated on the MNIST test

@@ -1,0 +1,437 @@
+"""Convolutional layers: kernels against their references, finite differences, PyTorch parity, shapes, errors.
+
+Oracles, in order of authority: float64 central differences (``npae.gradcheck``) for every layer, padding
+and stride, w.r.t. the input, the weights and the bias, on both NPAE_JIT paths; the Numba kernels against
+their NumPy references; PyTorch's conv2d / conv_transpose2d / max_pool2d / nearest interpolate (float64,
+NCHW, weight layouts converted) to 1e-10; and 10 Adam steps of a whole convolutional autoencoder.
+"""
+import numpy as np
+import pytest
+
+import npae
+from npae.kernels import convolution as kernels
+from npae.layers.convolution import window_geometry
+
+# (kernel, stride, padding, height, width): every padding and stride, odd and even sizes, a kernel of 1,
+# a rectangular kernel, and the sizes where "same" pads unevenly or a stride leaves a row unused.
+GEOMETRIES = [(3, 1, "valid", 6, 5), (3, 1, "same", 5, 6), (3, 2, "valid", 7, 6), (3, 2, "same", 6, 7),
+              (2, 2, "valid", 5, 4), (2, 1, "same", 4, 5), (1, 2, "same", 5, 4), ((3, 2), (2, 1), "same", 5, 6)]
+GEOMETRY_IDS = [f"k{k}-s{s}-{p}-{h}x{w}" for k, s, p, h, w in GEOMETRIES]
+CHANNELS = [(3, 2), (2, 3)]   # C_out < C_in (computed from the input side at stride 1) and C_out > C_in
+
+
+# --------------------------------------------------------------------------------------------- kernels
+def _random(rng, shape, dtype=np.float64):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kernel, stride, padding, height, width", GEOMETRIES, ids=GEOMETRY_IDS)
+def test_im2col_and_col2im_kernels_match_references(kernel, stride, padding, height, width, dtype, rng):
+    (kh, kw), (sh, sw) = npae.layers.convolution.as_pair(kernel, "k"), npae.layers.convolution.as_pair(stride, "s")
+    out_h, pad_top = window_geometry(height, kh, sh, padding)
+    out_w, pad_left = window_geometry(width, kw, sw, padding)
+    x = _random(rng, (2, height, width, 3), dtype)
+    reference, fast = (np.full((2, out_h, out_w, kh * kw * 3), 7, dtype) for _ in range(2))
+    kernels.im2col_numpy(x, kh, kw, sh, sw, pad_top, pad_left, reference)
+    kernels.im2col_numba(x, kh, kw, sh, sw, pad_top, pad_left, fast)
+    np.testing.assert_array_equal(fast, reference)
+    columns = _random(rng, reference.shape, dtype)
+    start = _random(rng, x.shape, dtype)
+    for accumulate in (False, True):
+        expected, got = start.copy(), start.copy()
+        kernels.col2im_numpy(columns, kh, kw, sh, sw, pad_top, pad_left, expected, accumulate)
+        kernels.col2im_numba(columns, kh, kw, sh, sw, pad_top, pad_left, got, accumulate)
+        np.testing.assert_allclose(got, expected, rtol=1e-5 if dtype == np.float32 else 1e-13, atol=1e-5)
+    # col2im is the adjoint (transpose) of im2col: <im2col(x), c> = <x, col2im(c)>
+    back = np.zeros_like(x)
+    kernels.col2im(columns, kh, kw, sh, sw, pad_top, pad_left, back, False)
+    assert np.vdot(reference, columns) == pytest.approx(np.vdot(x, back), rel=1e-4 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("padding, size", [("valid", 7), ("same", 7), ("valid", 6), ("same", 5)])
+def test_pooling_and_upsampling_kernels_match_references(padding, size, rng):
+    x = _random(rng, (2, size, size + 1, 3))
+    out_h, pad_top = window_geometry(size, 2, 2, padding)
+    out_w, pad_left = window_geometry(size + 1, 2, 2, padding)
+    results = []
+    for forward, backward in ((kernels.max_pool_forward_numpy, kernels.max_pool_backward_numpy),
+                              (kernels.max_pool_forward_numba, kernels.max_pool_backward_numba)):
+        out, argmax = np.zeros((2, out_h, out_w, 3)), np.zeros((2, out_h, out_w, 3), np.int8)
+        forward(x, 2, 2, pad_top, pad_left, out, argmax)
+        grad = np.full_like(x, 5.0)
+        backward(np.arange(out.size, dtype=np.float64).reshape(out.shape), argmax, 2, 2, pad_top, pad_left, grad)
+        results.append((out, argmax, grad))
+    for expected, got in zip(*results):
+        np.testing.assert_array_equal(got, expected)
+    image = _random(rng, (2, 3, 4, 5))
+    up = [np.zeros((2, 6, 8, 5)) for _ in range(2)]
+    kernels.upsample_nearest_numpy(image, 2, up[0])
+    kernels.upsample_nearest_numba(image, 2, up[1])
+    np.testing.assert_array_equal(up[1], up[0])
+    down = [np.full_like(image, 3.0) for _ in range(2)]
+    kernels.upsample_nearest_backward_numpy(up[0], 2, down[0])
+    kernels.upsample_nearest_backward_numba(up[0], 2, down[1])
+    np.testing.assert_allclose(down[1], down[0], rtol=1e-13)
+    np.testing.assert_allclose(down[0], 4 * image, rtol=1e-13)   # each pixel was copied 4 times
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows, inner, columns", [(301, 9, 64), (257, 64, 9), (100, 1, 3), (64, 9, 1)])
+def test_narrow_product_kernels_match_references(rows, inner, columns, dtype, rng):
+    a, b = _random(rng, (rows, inner), dtype), _random(rng, (inner, columns), dtype)
+    tolerance = 1e-4 if dtype == np.float32 else 1e-12
+    expected, got = np.full((rows, columns), 7, dtype), np.full((rows, columns), 7, dtype)
+    kernels.narrow_product_numpy(a, b, expected)
+    kernels.narrow_product_numba(a, b, got)
+    np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance)
+    left, right = _random(rng, (rows, inner), dtype), _random(rng, (rows, columns), dtype)
+    expected, got = np.full((inner, columns), 7, dtype), np.full((inner, columns), 7, dtype)
+    kernels.narrow_transposed_product_numpy(left, right, expected)
+    kernels.narrow_transposed_product_numba(left, right, got)
+    np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance * rows)
+
+
+# --------------------------------------------------------------------------------------------- gradients
+@pytest.mark.parametrize("jit", [False, True], ids=["numpy", "numba"])
+@pytest.mark.parametrize("channels", CHANNELS, ids=["3to2", "2to3"])
+@pytest.mark.parametrize("kernel, stride, padding, height, width", GEOMETRIES, ids=GEOMETRY_IDS)
+@pytest.mark.parametrize("cls", [npae.Conv2D, npae.Conv2DTranspose])
+def test_convolution_gradients_by_finite_differences(cls, kernel, stride, padding, height, width, channels, jit,
+                                                     rng):
+    """dL/dx, dL/dW and dL/db of every convolution layer, padding and stride, against central differences."""
+    if cls is npae.Conv2DTranspose:
+        height, width = max(height // 2, 2), max(width // 2, 2)   # it enlarges: keep the check small
+    layer = cls(*channels, kernel, stride=stride, padding=padding, activation="tanh", dtype="float64", rng=1)
+    layer.b[:] = rng.uniform(-0.5, 0.5, layer.b.shape)
+    x = rng.standard_normal((2, height, width, channels[0]))
+    assert npae.gradcheck(layer, x, jit=jit) < 1e-7
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["numpy", "numba"])
+@pytest.mark.parametrize("layer", [npae.MaxPool2D(2), npae.MaxPool2D(2, padding="same"), npae.MaxPool2D(3),
+                                   npae.UpSampling2D(2), npae.UpSampling2D(3), npae.Flatten(),
+                                   npae.Reshape((5, 6, 1))], ids=repr)
+def test_parameterless_layer_gradients_by_finite_differences(layer, jit, rng):
+    x = rng.permutation(np.linspace(-3, 3, 2 * 5 * 6 * 2)).reshape(2, 5, 6, 2)  # distinct values: no ties
+    if isinstance(layer, npae.Reshape):
+        x = x.reshape(4, 30)
+    assert npae.gradcheck(layer, x, jit=jit) < 1e-7
+
+
+def test_max_pool_tie_sends_the_gradient_to_the_first_maximum():
+    """A window of equal values: the whole gradient goes to its top-left pixel (row-major first)."""
+    for jit in (False, True):
+        with npae._backend.jit(jit):
+            layer = npae.MaxPool2D(2)
+            x = np.array([[1.0, 1.0], [1.0, 0.5]]).reshape(1, 2, 2, 1)
+            layer.forward(x, training=True)
+            grad = layer.backward(np.full((1, 1, 1, 1), 3.0))
+            np.testing.assert_array_equal(grad.reshape(2, 2), [[3.0, 0.0], [0.0, 0.0]])
+
+
+def test_whole_convolutional_model_gradient(rng):
+    model = _small_autoencoder("float64", seed=3)
+    x = rng.uniform(0.05, 0.95, (3, 8, 8, 1))
+    for jit in (False, True):
+        assert npae.gradcheck(model, x, jit=jit) < 1e-6
+
+
+# --------------------------------------------------------------------------------------------- fast == reference
+@pytest.mark.parametrize("cls, channels, padding", [(npae.Conv2D, (4, 6), "valid"), (npae.Conv2D, (6, 2), "same"),
+                                                    (npae.Conv2DTranspose, (3, 5), "valid"),
+                                                    (npae.Conv2DTranspose, (5, 2), "same")])
+def test_layers_give_the_same_numbers_on_both_paths(cls, channels, padding, rng):
+    """float32 training steps of a layer with the Numba kernels and with the NumPy references agree."""
+    x = rng.uniform(0, 1, (5, 9, 8, channels[0])).astype(np.float32)
+    results = []
+    for jit in (True, False):
+        with npae._backend.jit(jit):
+            layer = cls(*channels, 3, padding=padding, activation="relu", rng=0)
+            out = layer.forward(x, training=True)
+            grad = layer.backward(np.cos(out))
+            results.append((out, grad, layer.dW.copy(), layer.db.copy()))
+    for fast, reference in zip(*results):
+        np.testing.assert_allclose(fast, reference, rtol=1e-5, atol=1e-5)
+
+
+# --------------------------------------------------------------------------------------------- PyTorch parity
+def _nchw(array):
+    return array.transpose(0, 3, 1, 2).copy()
+
+
+def _nhwc(tensor):
+    return tensor.detach().numpy().transpose(0, 2, 3, 1)
+
+
+def _torch_padding(height, width, kernel, stride, padding):
+    """(left, right, top, bottom) zeros of Keras' padding, for torch.nn.functional.pad."""
+    (kh, kw), (sh, sw) = kernel, stride
+    out_h, top = window_geometry(height, kh, sh, padding)
+    out_w, left = window_geometry(width, kw, sw, padding)
+    total_h, total_w = max((out_h - 1) * sh + kh - height, 0), max((out_w - 1) * sw + kw - width, 0)
+    return (left, total_w - left, top, total_h - top) if padding == "same" else (0, 0, 0, 0)
+
+
+def _compare_with_pytorch(cls, channels, kernel, stride, padding, height, width, rng, torch_output):
+    """One float64 forward and backward of an npae layer and of ``torch_output(x_t, W_t, b_t, layer)``
+    (NCHW, weights (C_a, C_b, kh, kw): W transposed (3, 2, 0, 1)); outputs and all gradients to 1e-10."""
+    torch = pytest.importorskip("torch")
+    layer = cls(*channels, kernel, stride=stride, padding=padding, dtype="float64", rng=2)
+    layer.b[:] = rng.standard_normal(layer.b.shape)
+    x = rng.standard_normal((3, height, width, channels[0]))
+    out = layer.forward(x, training=True)
+    grad_out = rng.standard_normal(out.shape)
+    layer.zero_grad()
+    grad_x = layer.backward(grad_out)
+    x_t = torch.tensor(_nchw(x), requires_grad=True)
+    W_t = torch.tensor(layer.W.transpose(3, 2, 0, 1).copy(), requires_grad=True)
+    b_t = torch.tensor(layer.b.copy(), requires_grad=True)
+    out_t = torch_output(x_t, W_t, b_t, layer)
+    out_t.backward(torch.tensor(_nchw(grad_out)))
+    np.testing.assert_allclose(out, _nhwc(out_t), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(grad_x, _nhwc(x_t.grad), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(layer.dW, W_t.grad.numpy().transpose(2, 3, 1, 0), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(layer.db, b_t.grad.numpy(), rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("channels", CHANNELS, ids=["3to2", "2to3"])
+@pytest.mark.parametrize("kernel, stride, padding, height, width", GEOMETRIES, ids=GEOMETRY_IDS)
+def test_conv2d_equals_pytorch(kernel, stride, padding, height, width, channels, rng):
+    """Keras' "same" padding can be uneven (the extra zero after the image): torch pads explicitly."""
+    def torch_output(x_t, W_t, b_t, layer):
+        F = pytest.importorskip("torch").nn.functional
+        padded = F.pad(x_t, _torch_padding(height, width, layer.kernel_size, layer.stride, padding))
+        return F.conv2d(padded, W_t, b_t, stride=layer.stride)
+
+    _compare_with_pytorch(npae.Conv2D, channels, kernel, stride, padding, height, width, rng, torch_output)
+
+
+@pytest.mark.parametrize("channels", CHANNELS, ids=["3to2", "2to3"])
+@pytest.mark.parametrize("kernel, stride, padding, height, width", GEOMETRIES, ids=GEOMETRY_IDS)
+def test_conv2d_transpose_equals_pytorch(kernel, stride, padding, height, width, channels, rng):
+    """PyTorch's conv_transpose2d gives the full output ((H - 1) s + k); Keras' sizes crop it (and, where
+    the output is longer, add rows that only the bias reaches)."""
+    def torch_output(x_t, W_t, b_t, layer):
+        F = pytest.importorskip("torch").nn.functional
+        full = F.conv_transpose2d(x_t, W_t, stride=layer.stride)
+        (out_h, out_w), (top, left) = layer._geometry(height, width)
+        full = F.pad(full, (0, max(0, left + out_w - full.shape[3]), 0, max(0, top + out_h - full.shape[2])))
+        return full[:, :, top:top + out_h, left:left + out_w] + b_t.view(1, -1, 1, 1)
+
+    _compare_with_pytorch(npae.Conv2DTranspose, channels, kernel, stride, padding, height, width, rng, torch_output)
+
+
+@pytest.mark.parametrize("size", [6, 7])
+def test_max_pool_and_upsampling_equal_pytorch(size, rng):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    x = rng.standard_normal((2, size, size, 3))
+    for padding, ceil_mode in (("valid", False), ("same", True)):  # Keras' "same" for p = 2 is torch's ceil mode
+        layer = npae.MaxPool2D(2, padding=padding)
+        out = layer.forward(x, training=True)
+        grad_out = rng.standard_normal(out.shape)
+        grad_x = layer.backward(grad_out)
+        x_t = torch.tensor(_nchw(x), requires_grad=True)
+        out_t = F.max_pool2d(x_t, 2, ceil_mode=ceil_mode)
+        out_t.backward(torch.tensor(_nchw(grad_out)))
+        np.testing.assert_allclose(out, _nhwc(out_t), rtol=0, atol=1e-10)
+        np.testing.assert_allclose(grad_x, _nhwc(x_t.grad), rtol=0, atol=1e-10)
+    layer = npae.UpSampling2D(2)
+    out = layer.forward(x, training=True)
+    grad_out = rng.standard_normal(out.shape)
+    grad_x = layer.backward(grad_out)
+    x_t = torch.tensor(_nchw(x), requires_grad=True)
+    out_t = F.interpolate(x_t, scale_factor=2, mode="nearest")
+    out_t.backward(torch.tensor(_nchw(grad_out)))
+    np.testing.assert_allclose(out, _nhwc(out_t), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(grad_x, _nhwc(x_t.grad), rtol=0, atol=1e-10)
+
+
+def _small_autoencoder(dtype, seed=0, constraint=None):
+    """Every layer type: Conv2D valid and same (from both sides), MaxPool2D, Conv2DTranspose, UpSampling2D."""
+    rng = np.random.default_rng(seed)
+    options = dict(dtype=dtype, rng=rng, init="he_uniform", constraint=constraint)
+    encoder = [npae.Conv2D(1, 4, 3, activation="relu", **options), npae.Conv2D(4, 3, 3, padding="same",
+                                                                              activation="relu", **options),
+               npae.MaxPool2D(2)]
+    decoder = [npae.UpSampling2D(2), npae.Conv2DTranspose(3, 5, 3, activation="relu", **options),
+               npae.Conv2D(5, 1, 3, padding="same", **options)]
+    return npae.Autoencoder(encoder=encoder, decoder=decoder, loss=npae.BinaryCrossEntropy(from_logits=True),
+                            seed=seed)
+
+
+def test_ten_adam_steps_of_a_convolutional_autoencoder_equal_pytorch(mnist):
+    """Float64, the same initial weights, the same batches, max_norm(2.0) after every step in both."""
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    (x_train, _), _ = mnist
+    images = x_train[:48].reshape(-1, 28, 28, 1)[:, 4:24, 4:24].astype(np.float64)  # the digits' central 20x20
+    model = _small_autoencoder("float64", seed=0, constraint=npae.MaxNorm(2.0))
+    twin = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Upsample(scale_factor=2, mode="nearest"), nn.ConvTranspose2d(3, 5, 3), nn.ReLU(),
+                         nn.Conv2d(5, 1, 3, padding=1)).double()
+    convolutions = [module for module in twin if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d))]
+    ours = [layer for layer in model.layers if isinstance(layer, (npae.Conv2D, npae.Conv2DTranspose))]
+    with torch.no_grad():
+        for module, layer in zip(convolutions, ours):
+            module.weight.copy_(torch.tensor(layer.W.transpose(3, 2, 0, 1).copy()))
+            module.bias.copy_(torch.tensor(layer.b))
+    optimizer = torch.optim.Adam(twin.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
+    for step in range(10):
+        batch = images[(step % 3) * 16:(step % 3 + 1) * 16]
+        loss = model.train_on_batch(batch)
+        optimizer.zero_grad()
+        target = torch.tensor(_nchw(batch))
+        their_loss = nn.functional.binary_cross_entropy_with_logits(twin(target), target)
+        their_loss.backward()
+        optimizer.step()
+        with torch.no_grad():  # Keras' max_norm(2.0), axis 0 of (kh, kw, ., .): dim 2 of torch's layout
+            for module in convolutions:
+                norms = module.weight.square().sum(dim=2, keepdim=True).sqrt()
+                module.weight.mul_(norms.clamp(0, 2.0) / (1e-7 + norms))
+        assert loss == pytest.approx(their_loss.item(), rel=1e-11)
+    for module, layer in zip(convolutions, ours):
+        np.testing.assert_allclose(layer.W, module.weight.detach().numpy().transpose(2, 3, 1, 0), rtol=0, atol=1e-10)
+        np.testing.assert_allclose(layer.b, module.bias.detach().numpy(), rtol=0, atol=1e-10)
+
+
+# --------------------------------------------------------------------------------------------- shapes and layout
+def test_the_papers_model_shapes_and_keras_layouts():
+    from npae.experiments.convolutional import paper_model, small_code_model
+
+    model = paper_model(seed=0)
+    x = np.zeros((2, 28, 28, 1), np.float32)
+    model.evaluate(x)   # a model built from layers learns its input shape from the first data it checks
+    shapes = []
+    shape = model.input_shape
+    for layer in model.layers:
+        shape = layer.output_shape(shape)
+        shapes.append(shape)
+    assert shapes == [(26, 26, 64), (24, 24, 32), (26, 26, 32), (28, 28, 64), (28, 28, 1)]
+    assert [w.shape for w in model.get_weights()[::2]] == [(3, 3, 1, 64), (3, 3, 64, 32), (3, 3, 32, 32),
+                                                          (3, 3, 64, 32), (3, 3, 64, 1)]  # Keras' layouts
+    assert model.latent_shape == (24, 24, 32)          # the paper's "bottleneck": 18,432 numbers
+    small = small_code_model(seed=0)
+    small.evaluate(x)
+    assert small.latent_shape == (4, 4, 8) and small.latent_size == 128
+
+
+@pytest.mark.parametrize("cls, length, kernel, stride, padding, expected", [
+    (npae.Conv2D, 28, 3, 1, "valid", 26), (npae.Conv2D, 28, 3, 1, "same", 28), (npae.Conv2D, 28, 3, 2, "valid", 13),
+    (npae.Conv2D, 28, 3, 2, "same", 14), (npae.Conv2D, 7, 2, 2, "same", 4), (npae.Conv2D, 7, 3, 2, "valid", 3),
+    (npae.Conv2DTranspose, 24, 3, 1, "valid", 26), (npae.Conv2DTranspose, 14, 3, 2, "valid", 29),
+    (npae.Conv2DTranspose, 14, 3, 2, "same", 28), (npae.Conv2DTranspose, 14, 1, 2, "valid", 28),
+    (npae.Conv2DTranspose, 7, 2, 2, "valid", 14)])
+def test_output_sizes_follow_keras(cls, length, kernel, stride, padding, expected):
+    layer = cls(2, 3, kernel, stride=stride, padding=padding)
+    assert layer.output_shape((length, length + 1, 2))[0] == expected
+    assert layer.forward(np.zeros((1, length, length + 1, 2), np.float32)).shape[1] == expected
+
+
+def test_initialisers_use_keras_fans(rng):
+    layer = npae.Conv2D(64, 32, 3, init="he_uniform", rng=0)
+    limit = np.sqrt(6 / (3 * 3 * 64))              # fan_in = kh kw C_in
+    assert np.abs(layer.W).max() <= limit and np.abs(layer.W).max() > 0.95 * limit
+    layer = npae.Conv2DTranspose(32, 64, 3, rng=0)  # Glorot, kernel (3, 3, 64, 32)
+    limit = np.sqrt(6 / (3 * 3 * 64 + 3 * 3 * 32))
+    assert np.abs(layer.W).max() <= limit and np.abs(layer.W).max() > 0.95 * limit
+    assert not layer.b.any()
+
+
+def test_max_norm_is_keras_formula_and_runs_after_every_step(rng):
+    W = rng.standard_normal((3, 3, 4, 5)) * 3
+    expected = W.copy()
+    norms = np.sqrt(np.sum(expected ** 2, axis=0, keepdims=True))
+    expected *= np.clip(norms, 0, 2.0) / (1e-7 + norms)
+    npae.MaxNorm(2.0)(W)
+    np.testing.assert_allclose(W, expected, rtol=1e-14)
+    assert np.sqrt(np.sum(W ** 2, axis=0)).max() <= 2.0
+    whole_filters = rng.standard_normal((3, 3, 4, 5)) * 3
+    npae.MaxNorm(1.5, axis=(0, 1, 2))(whole_filters)
+    np.testing.assert_allclose(np.sqrt(np.sum(whole_filters ** 2, axis=(0, 1, 2))), 1.5, rtol=1e-6)
+    # in a model: the constraint holds after fit even with a learning rate that would break it
+    model = npae.Sequential([npae.Conv2D(1, 2, 3, constraint=npae.MaxNorm(0.5), rng=0), npae.Flatten()],
+                            loss="mse", optimizer={"name": "adam", "learning_rate": 1.0})
+    x = rng.uniform(0, 1, (8, 5, 5, 1))
+    model.fit(x, rng.uniform(0, 1, (8, 18)) * 10, epochs=3, batch_size=4, verbose=0)
+    assert np.sqrt(np.sum(model.layers[0].W.astype(np.float64) ** 2, axis=0)).max() <= 0.5 + 1e-6
+
+
+def test_save_and_load_a_convolutional_model(tmp_path, rng):
+    model = _small_autoencoder("float32", seed=1, constraint=npae.MaxNorm(2.0))
+    x = rng.uniform(0, 1, (6, 8, 8, 1)).astype(np.float32)
+    model.fit(x, epochs=1, batch_size=3, verbose=0)
+    model.save(tmp_path / "conv.npz")
+    loaded = npae.load(tmp_path / "conv.npz")
+    np.testing.assert_array_equal(loaded.reconstruct(x), model.reconstruct(x))
+    assert [type(layer) for layer in loaded.layers] == [type(layer) for layer in model.layers]
+    assert loaded.layers[0].constraint.max_value == 2.0
+
+
+def test_a_dense_code_between_convolutions(rng):
+    """Flatten and Reshape let a convolutional encoder end in a Dense code (and the decoder start from it)."""
+    encoder = [npae.Conv2D(1, 2, 3, activation="relu", rng=0), npae.Flatten(), npae.Dense(72, 4, rng=0)]
+    decoder = [npae.Dense(4, 784, rng=0), npae.Reshape((28, 28, 1))]
+    model = npae.Autoencoder(encoder=encoder, decoder=decoder, loss="mse", seed=0)
+    x = rng.uniform(0, 1, (5, 28, 28, 1)).astype(np.float32)
+    with pytest.raises(ValueError, match="encoder\\[2\\]"):   # 26 x 26 x 2 = 1,352 values, not 72
+        model.fit(x, epochs=1, verbose=0)
+    encoder[2] = npae.Dense(26 * 26 * 2, 4, rng=0)
+    model = npae.Autoencoder(encoder=encoder, decoder=decoder, loss="mse", seed=0)
+    history = model.fit(x, epochs=2, batch_size=5, verbose=0)
+    assert model.encode(x).shape == (5, 4) and len(history.history["loss"]) == 2
+
+
+# --------------------------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("build, message", [
+    (lambda: npae.Conv2D(0, 2, 3), "in_channels"), (lambda: npae.Conv2D(1, 2.5, 3), "out_channels"),
+    (lambda: npae.Conv2D(1, 2, 0), "kernel_size"), (lambda: npae.Conv2D(1, 2, (3, 3, 3)), "kernel_size"),
+    (lambda: npae.Conv2D(1, 2, 3, stride=0), "stride"), (lambda: npae.Conv2D(1, 2, 3, padding="full"), "padding"),
+    (lambda: npae.Conv2DTranspose(1, 2, 3, padding="causal"), "padding"),
+    (lambda: npae.Conv2D(1, 2, 3, constraint="unit_norm"), "constraint"),
+    (lambda: npae.Conv2D(1, 2, 3, constraint=npae.MaxNorm(2.0, axis=5)), "axis"),
+    (lambda: npae.MaxNorm(-1.0), "max_value"), (lambda: npae.MaxPool2D(0), "pool_size"),
+    (lambda: npae.MaxPool2D(12), "pool_size must be at most 11"),
+    (lambda: npae.UpSampling2D(1.5), "size"), (lambda: npae.Reshape((2, -1)), "shape"),
+    (lambda: npae.Conv2D(1, 2, 3, activation="swishy"), "activation")])
+def test_bad_constructor_arguments_name_the_argument(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
+
+
+@pytest.mark.parametrize("layer, x, message", [
+    (npae.Conv2D(1, 2, 3), np.zeros((2, 28, 28)), "shape \\(batch, height, width, channels\\)"),
+    (npae.Conv2D(1, 2, 3), np.zeros((2, 28, 28, 3)), "1 input channel"),
+    (npae.Conv2D(1, 2, 5), np.zeros((2, 4, 6, 1)), "5x5 kernel is larger than the 4x6 input"),
+    (npae.Conv2DTranspose(2, 1, 3), np.zeros((2, 5, 5, 1)), "2 input channels"),
+    (npae.MaxPool2D(4), np.zeros((1, 3, 8, 2)), "4x4 pool is larger"),
+    (npae.UpSampling2D(2), np.zeros((3, 4)), "shape \\(batch, height, width, channels\\)"),
+    (npae.Reshape((5, 5)), np.zeros((2, 24)), "cannot reshape")])
+def test_bad_inputs_are_refused_before_any_work(layer, x, message):
+    with pytest.raises(ValueError, match=message):
+        layer.forward(x, training=True)
+    assert getattr(layer, "_kept", None) is None   # nothing was kept: the forward never ran
+
+
+def test_layers_that_do_not_line_up_are_refused_when_the_model_first_sees_data(rng):
+    encoder = [npae.Conv2D(1, 8, 3), npae.MaxPool2D(2)]
+    decoder = [npae.Conv2DTranspose(4, 1, 3)]     # 8 channels arrive, it takes 4
+    model = npae.Autoencoder(encoder=encoder, decoder=decoder, loss="mse")
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(ValueError, match="decoder\\[0\\].*4 input channels.*\\(13, 13, 8\\)"):
+        model.fit(rng.uniform(0, 1, (4, 28, 28, 1)), epochs=1, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    wrong_size = npae.Autoencoder(encoder=[npae.Conv2D(1, 2, 3)], decoder=[npae.Conv2D(2, 1, 3, padding="same")],
+                                  loss="mse")
+    with pytest.raises(ValueError, match="give back its input's shape"):
+        wrong_size.fit(rng.uniform(0, 1, (4, 8, 8, 1)), epochs=1, verbose=0)
+
+
+def test_backward_checks_the_gradient_shape(rng):
+    layer = npae.Conv2D(1, 2, 3)
+    with pytest.raises(RuntimeError, match="before a training forward"):
+        layer.backward(np.zeros((1, 2, 2, 2)))
+    layer.forward(np.zeros((1, 4, 4, 1)), training=True)
+    with pytest.raises(ValueError, match="grad_output has shape \\(1, 3, 3, 2\\), expected \\(1, 2, 2, 2\\)"):
+        layer.backward(np.zeros((1, 3, 3, 2)))
