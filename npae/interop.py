@@ -14,8 +14,19 @@ stores its weight as (out, in) and computes x weight^T + bias, so weight = W^T. 
 reuses the encoder's weight tensor itself (one parameter, as in npae).  Every parameter is copied, in
 the model's dtype; nothing is shared with the npae model afterwards.
 
-``from_torch`` maps the layer types npae has (``nn.Linear`` and the activations ReLU, LeakyReLU, Sigmoid,
-Tanh, ELU, Softplus, Identity) back, fusing an activation that follows a Linear into its Dense.  Keras
+Convolutional layers.  npae's images are channels last, (N, H, W, C), as in Keras; PyTorch's are
+channels first.  Each converted convolutional layer is a small module that takes and returns channels-last
+tensors (it permutes around torch's own ``nn.Conv2d``, ``nn.ConvTranspose2d``, ``nn.MaxPool2d``,
+``nn.Upsample``), so the converted model takes the same arrays as the npae model, and Flatten flattens in
+the same (h, w, c) order.  Kernels: npae's Conv2D W (kh, kw, C_in, C_out) is torch's weight (C_out, C_in,
+kh, kw); Conv2DTranspose's W (kh, kw, C_out, C_in) is torch's (C_in, C_out, kh, kw); Keras' "same"
+padding (the odd zero after the image) is an explicit ``F.pad``; Keras' transposed-convolution sizes crop
+(or extend) torch's full output.
+
+``from_torch`` maps the layer types npae has back: ``nn.Linear`` and the activations ReLU, LeakyReLU,
+Sigmoid, Tanh, ELU, Softplus, Identity (an activation that follows a Linear is fused into its Dense), and
+the channels-last convolutional modules that ``to_torch`` makes (a plain channels-first ``nn.Conv2d`` is
+refused: its layout is not npae's).  Keras
 users need no bridge: ``model.set_weights(keras_model.get_weights())`` loads a Keras model of the same
 layers one to one, since the layouts are Keras' (see ``examples/interop.py``).
 
@@ -77,9 +88,122 @@ def _layers_to_torch(torch, layers, converted):
             modules.append(_activation_to_torch(nn, layer.activation))
         elif isinstance(layer, Activation):
             modules.append(_activation_to_torch(nn, layer))
+        elif type(layer).__name__ in _CONVOLUTIONAL_TO_TORCH:
+            modules.append(_CONVOLUTIONAL_TO_TORCH[type(layer).__name__](torch, layer))
+            if hasattr(layer, "activation"):
+                modules.append(_activation_to_torch(nn, layer.activation))
         else:
             raise ValueError(f"npae.interop cannot convert a {type(layer).__name__} layer to PyTorch")
     return nn.Sequential(*[module for module in modules if not isinstance(module, nn.Identity)])
+
+
+# ------------------------------------------------------------------------------------------------
+# Channels-last modules around torch's convolutional ones (classes made once, on first use)
+
+_CLASSES = {}
+
+
+def _classes(torch):
+    if _CLASSES:
+        return _CLASSES
+    from .layers.convolution import transposed_length, window_geometry
+
+    functional = torch.nn.functional
+
+    def keras_padding(height, width, kernel, stride):
+        """(left, right, top, bottom): Keras' "same" zeros, the odd one after the image."""
+        (kh, kw), (sh, sw) = kernel, stride
+        out_h, top = window_geometry(height, kh, sh, "same")
+        out_w, left = window_geometry(width, kw, sw, "same")
+        total_h, total_w = max((out_h - 1) * sh + kh - height, 0), max((out_w - 1) * sw + kw - width, 0)
+        return left, total_w - left, top, total_h - top
+
+    class ChannelsLastConv2d(torch.nn.Module):
+        """npae.Conv2D: x (N, H, W, C_in) -> (N, Ho, Wo, C_out), Keras' padding; ``conv`` holds the weights."""
+
+        def __init__(self, conv, padding):
+            super().__init__()
+            self.conv, self.padding = conv, padding
+
+        def forward(self, x):
+            x = x.permute(0, 3, 1, 2)
+            if self.padding == "same":
+                x = functional.pad(x, keras_padding(x.shape[2], x.shape[3], self.conv.kernel_size, self.conv.stride))
+            return self.conv(x).permute(0, 2, 3, 1)
+
+    class ChannelsLastConvTranspose2d(torch.nn.Module):
+        """npae.Conv2DTranspose: torch's full output ((H - 1) s + k), cut (or extended) to Keras' size."""
+
+        def __init__(self, conv, padding):
+            super().__init__()
+            self.conv, self.padding = conv, padding
+
+        def forward(self, x):
+            height, width = x.shape[1], x.shape[2]
+            (kh, kw), (sh, sw) = self.conv.kernel_size, self.conv.stride
+            out_h, out_w = (transposed_length(height, kh, sh, self.padding),
+                            transposed_length(width, kw, sw, self.padding))
+            top, left = window_geometry(out_h, kh, sh, self.padding)[1], window_geometry(out_w, kw, sw, self.padding)[1]
+            full = functional.conv_transpose2d(x.permute(0, 3, 1, 2), self.conv.weight, stride=self.conv.stride)
+            full = functional.pad(full, (0, max(0, left + out_w - full.shape[3]), 0, max(0, top + out_h - full.shape[2])))
+            out = full[:, :, top:top + out_h, left:left + out_w] + self.conv.bias.view(1, -1, 1, 1)
+            return out.permute(0, 2, 3, 1)
+
+    class ChannelsLast(torch.nn.Module):
+        """A channels-first module (max pooling, upsampling) applied to channels-last tensors."""
+
+        def __init__(self, module):
+            super().__init__()
+            self.module = module
+
+        def forward(self, x):
+            return self.module(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+
+    class Reshape(torch.nn.Module):
+        """npae.Reshape: (N, ...) -> (N, *shape)."""
+
+        def __init__(self, shape):
+            super().__init__()
+            self.shape = tuple(shape)
+
+        def forward(self, x):
+            return x.reshape(x.shape[0], *self.shape)
+
+    _CLASSES.update(ChannelsLastConv2d=ChannelsLastConv2d, ChannelsLastConvTranspose2d=ChannelsLastConvTranspose2d,
+                    ChannelsLast=ChannelsLast, Reshape=Reshape)
+    return _CLASSES
+
+
+def _conv2d_to_torch(torch, layer):
+    conv = torch.nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, stride=layer.stride,
+                           dtype=getattr(torch, layer.dtype.name))
+    with torch.no_grad():
+        conv.weight.copy_(torch.from_numpy(layer.W.transpose(3, 2, 0, 1).copy()))  # (C_out, C_in, kh, kw)
+        conv.bias.copy_(torch.from_numpy(layer.b.copy()))
+    return _classes(torch)["ChannelsLastConv2d"](conv, layer.padding)
+
+
+def _conv2d_transpose_to_torch(torch, layer):
+    # torch's ConvTranspose2d(in, out) holds weight (C_in, C_out, kh, kw); npae's W is (kh, kw, C_out, C_in)
+    conv = torch.nn.ConvTranspose2d(layer.in_channels, layer.out_channels, layer.kernel_size, stride=layer.stride,
+                                    dtype=getattr(torch, layer.dtype.name))
+    with torch.no_grad():
+        conv.weight.copy_(torch.from_numpy(layer.W.transpose(3, 2, 0, 1).copy()))
+        conv.bias.copy_(torch.from_numpy(layer.b.copy()))
+    return _classes(torch)["ChannelsLastConvTranspose2d"](conv, layer.padding)
+
+
+_CONVOLUTIONAL_TO_TORCH = {
+    "Conv2D": _conv2d_to_torch,
+    "Conv2DTranspose": _conv2d_transpose_to_torch,
+    # Keras' "same" max pooling (zeros after the image, windows = strides) is torch's ceil mode
+    "MaxPool2D": lambda torch, layer: _classes(torch)["ChannelsLast"](
+        torch.nn.MaxPool2d(layer.pool_size, ceil_mode=layer.padding == "same")),
+    "UpSampling2D": lambda torch, layer: _classes(torch)["ChannelsLast"](
+        torch.nn.Upsample(scale_factor=layer.size, mode="nearest")),
+    "Flatten": lambda torch, layer: torch.nn.Flatten(),
+    "Reshape": lambda torch, layer: _classes(torch)["Reshape"](layer.shape),
+}
 
 
 def _TiedLinear(torch, encoder_linear, bias):
@@ -167,6 +291,14 @@ def _layers_from_torch(torch, modules, argument):
             layers.append(layer)
         elif name in _ACTIVATIONS_FROM_TORCH:
             layers.append(get_activation(_ACTIVATIONS_FROM_TORCH[name](module)))
+        elif name in ("ChannelsLastConv2d", "ChannelsLastConvTranspose2d", "ChannelsLast", "Reshape", "Flatten"):
+            activation = "identity"
+            following = modules[index + 1] if index + 1 < len(modules) else None
+            fuses = name in ("ChannelsLastConv2d", "ChannelsLastConvTranspose2d")
+            if fuses and following is not None and type(following).__name__ in _ACTIVATIONS_FROM_TORCH:
+                activation = _ACTIVATIONS_FROM_TORCH[type(following).__name__](following)
+                index += 1
+            layers.append(_convolutional_from_torch(torch, module, activation, f"{argument}[{index}]"))
         else:
             raise ValueError(f"{argument}[{index}] is a torch {name}, which npae.interop does not convert "
                              f"(it converts Linear and the activations {', '.join(sorted(_ACTIVATIONS_FROM_TORCH))})")
@@ -174,6 +306,31 @@ def _layers_from_torch(torch, modules, argument):
     if not layers:
         raise ValueError(f"{argument} holds no layers")
     return layers
+
+
+def _convolutional_from_torch(torch, module, activation, where):
+    from .layers import Conv2D, Conv2DTranspose, Flatten, MaxPool2D, Reshape, UpSampling2D
+
+    name = type(module).__name__
+    if name == "Flatten":
+        return Flatten()
+    if name == "Reshape":
+        return Reshape(module.shape)
+    if name == "ChannelsLast":
+        inner = module.module
+        if isinstance(inner, torch.nn.MaxPool2d):
+            return MaxPool2D(int(np.atleast_1d(inner.kernel_size)[0]), padding="same" if inner.ceil_mode else "valid")
+        if isinstance(inner, torch.nn.Upsample) and inner.mode == "nearest":
+            return UpSampling2D(int(inner.scale_factor))
+        raise ValueError(f"{where}: a channels-last {type(inner).__name__} has no npae counterpart")
+    conv = module.conv
+    weight = conv.weight.detach().cpu().numpy()
+    cls = Conv2D if name == "ChannelsLastConv2d" else Conv2DTranspose
+    layer = cls(conv.in_channels, conv.out_channels, tuple(conv.kernel_size), stride=tuple(conv.stride),
+                padding=module.padding, activation=activation, init="zeros", dtype=weight.dtype.name)
+    layer.W[...] = weight.transpose(2, 3, 1, 0)  # the inverse of to_torch's transpose(3, 2, 0, 1)
+    layer.b[...] = conv.bias.detach().cpu().numpy()
+    return layer
 
 
 def from_torch(module, loss="mse", optimizer=None, seed=None):

@@ -87,3 +87,32 @@ def test_without_torch_the_error_says_how_to_get_it():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "npae.interop needs PyTorch, which is not installed: pip install torch" in result.stdout
+
+
+def conv_autoencoder(rng):
+    """Every convolutional layer type, strides 1 and 2, both paddings, a dense code in the middle."""
+    options = dict(dtype="float64", rng=rng)
+    encoder = [npae.Conv2D(1, 3, 3, padding="same", activation="relu", **options),
+               npae.Conv2D(3, 4, 3, stride=2, padding="same", activation="elu", **options),
+               npae.MaxPool2D(2, padding="same"), npae.Flatten(), npae.Dense(4 * 2 * 2, 5, "tanh", **options)]
+    decoder = [npae.Dense(5, 4 * 2 * 2, "relu", **options), npae.Reshape((2, 2, 4)), npae.UpSampling2D(2),
+               npae.Conv2DTranspose(4, 3, 3, stride=2, padding="same", activation="relu", **options),
+               npae.Conv2DTranspose(3, 2, 3, padding="valid", **options), npae.Conv2D(2, 1, 3, **options)]
+    return npae.Autoencoder(encoder=encoder, decoder=decoder, loss=npae.BinaryCrossEntropy(from_logits=True), seed=0)
+
+
+def test_a_convolutional_autoencoder_converts_both_ways(rng):
+    model = conv_autoencoder(rng)
+    x = rng.uniform(0, 1, (3, 8, 8, 1))
+    model.fit(x, epochs=1, verbose=0)  # also learns the input shape
+    module = interop.to_torch(model)
+    np.testing.assert_allclose(torch_output(module, x), model.predict(x), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(torch_output(module.encoder, x), model.encode(x), rtol=1e-12, atol=1e-13)
+    again = interop.from_torch(module, loss=npae.BinaryCrossEntropy())  # ends in the sigmoid now
+    assert [type(layer).__name__ for layer in again.layers] == [type(layer).__name__ for layer in model.layers]
+    np.testing.assert_allclose(again.predict(x), model.predict(x), rtol=1e-12, atol=1e-13)
+
+
+def test_a_channels_first_torch_convolution_is_refused():
+    with pytest.raises(ValueError, match="Conv2d, which npae.interop does not convert"):
+        interop.from_torch(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3)))
