@@ -93,11 +93,6 @@ class Sequential(Model):
         shapes = chain_shapes(self.layers, input_shape)
         self.input_shape, self.output_shape = input_shape, shapes[-1]
 
-    def _check_inputs(self, x, y, argument_x="x", argument_y="y"):
-        if self.input_shape is None:  # learn the shape from the first data, then check the layers line up
-            self._set_input_shape(check_batch(x, argument_x, None, self.dtype).shape[1:])
-        return super()._check_inputs(x, y, argument_x, argument_y)
-
     def __repr__(self):
         return "Sequential([" + ", ".join(map(repr, self.layers)) + f"], loss={self.loss!r})"
 
@@ -112,7 +107,7 @@ class Sequential(Model):
     def forward(self, x, training=False):
         """The network's output for x (B, *input_shape): a new array (logits for a loss on logits; see
         ``predict`` for the prediction)."""
-        return self._forward(check_batch(x, "x", self.input_shape, self.dtype), training)
+        return self._forward(self._check_x(x), training)
 
     def _forward(self, x, training=False, layers=None):
         for layer in self.layers if layers is None else layers:
@@ -158,7 +153,8 @@ class Autoencoder(Sequential):
 
     ``Autoencoder(encoder=[...], decoder=[...], loss=...)``: any layers; the code is the encoder's output.
     Then the sizes-only options (activation, latent_activation, output_activation, tied, init, dtype) do
-    not apply; ``loss`` is required.
+    not apply; ``loss`` is required; ``input_shape`` (per sample, e.g. (28, 28, 1)) lets the layers' shapes
+    be checked at once, and is otherwise learned from the first data the model sees.
 
     Parameters
     ----------
@@ -181,7 +177,7 @@ class Autoencoder(Sequential):
 
     def __init__(self, sizes=None, activation=None, latent_activation=None, output_activation=None, loss=None,
                  optimizer=None, l1=0.0, l2=0.0, tied=None, noise=0.0, dtype=None, seed=None, init=None, *,
-                 encoder=None, decoder=None):
+                 encoder=None, decoder=None, input_shape=None):
         sizes_options = {"activation": activation, "latent_activation": latent_activation,
                          "output_activation": output_activation, "tied": tied, "dtype": dtype, "init": init}
         self._seed_for_init = seed
@@ -200,10 +196,14 @@ class Autoencoder(Sequential):
                 raise ValueError("give the loss of an Autoencoder built from layers, e.g. loss='mse' or "
                                  "loss=npae.BinaryCrossEntropy(from_logits=True)")
             self.sizes = None
+        if sizes is not None and input_shape is not None:
+            raise ValueError("input_shape applies to Autoencoder(encoder=..., decoder=...); sizes[0] is the input size")
         self.encoder = _check_layers(encoder, "encoder")
         self.decoder = _check_layers(decoder, "decoder")
         layers = _check_layers(self.encoder + self.decoder, "encoder + decoder")
-        super().__init__(layers, loss=loss, optimizer=optimizer, l1=l1, l2=l2, noise=noise, seed=seed)
+        self.latent_shape = None
+        super().__init__(layers, loss=loss, optimizer=optimizer, input_shape=input_shape, l1=l1, l2=l2, noise=noise,
+                         seed=seed)
 
     def _build_from_sizes(self, sizes, loss, activation, latent_activation, output_activation, tied, dtype,
                           init):
@@ -243,20 +243,17 @@ class Autoencoder(Sequential):
                                      rng=init_rng))
         return encoder, decoder, loss
 
-    def _check_code_shape(self):
-        code = chain_shapes(self.encoder, self.input_shape, "encoder")[-1]
-        if tuple(self.output_shape) != tuple(self.input_shape):
-            raise ValueError(f"the decoder's output has shape {self.output_shape}, but an autoencoder must give "
-                             f"back its input's shape {self.input_shape}")
-        self.latent_shape = code
-
     def _set_input_shape(self, input_shape):
-        if input_shape is not None:  # name the part (encoder or decoder) that does not fit, first
+        """Check the encoder, then the decoder, against ``input_shape`` (naming the part that does not fit)
+        and that the decoder gives back that shape, before anything is set."""
+        if input_shape is not None:
             code = chain_shapes(self.encoder, input_shape, "encoder")[-1]
-            chain_shapes(self.decoder, code, "decoder")
+            output = chain_shapes(self.decoder, code, "decoder")[-1]
+            if tuple(output) != tuple(input_shape):
+                raise ValueError(f"the decoder's output has shape {tuple(output)}, but an autoencoder must give "
+                                 f"back its input's shape {tuple(input_shape)}")
+            self.latent_shape = tuple(code)
         super()._set_input_shape(input_shape)
-        if self.input_shape is not None:
-            self._check_code_shape()
 
     @property
     def latent_size(self):
@@ -291,7 +288,8 @@ class Autoencoder(Sequential):
                     "init": self.init if isinstance(self.init, str) else None, **common}
         entries = layers_config(self.encoder + self.decoder)
         return {"encoder": entries[:len(self.encoder)], "decoder": entries[len(self.encoder):],
-                "loss": loss_config(self.loss), **common}
+                "loss": loss_config(self.loss), "input_shape": list(self.input_shape) if self.input_shape else None,
+                **common}
 
     # ------------------------------------------------------------------ the autoencoder's own uses
     def _run(self, layers, x, finish=None, batch_size=PREDICT_CHUNK_ROWS):
@@ -307,10 +305,13 @@ class Autoencoder(Sequential):
 
     def encode(self, x):
         """The codes h = g(x), shape (M, *latent_shape): the latent features."""
-        return self._run(self.encoder, check_batch(x, "x", self.input_shape, self.dtype))
+        return self._run(self.encoder, self._check_x(x))
 
     def decode(self, h):
         """Reconstructions f(h) from codes h (M, *latent_shape), shape (M, *input_shape)."""
+        if self.latent_shape is None:
+            raise ValueError("this autoencoder does not know its shapes yet: build it with input_shape=(...), or "
+                             "call fit, predict or encode first")
         return self._run(self.decoder, check_batch(h, "h", self.latent_shape, self.dtype), self.loss.to_prediction)
 
     def reconstruct(self, x):
@@ -320,7 +321,7 @@ class Autoencoder(Sequential):
     def reconstruction_error(self, x):
         """RE_i = (1/n) sum_j (x_ij - x~_ij)^2 over the n values of each observation: the paper's RE,
         float64 array (M,)."""
-        x = check_batch(x, "x", self.input_shape, self.dtype)
+        x = self._check_x(x)
         errors = np.empty(x.shape[0], dtype=np.float64)
         for start in range(0, x.shape[0], PREDICT_CHUNK_ROWS):
             block = x[start:start + PREDICT_CHUNK_ROWS]

@@ -160,8 +160,18 @@ class Model:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ inputs
+    def _set_input_shape(self, input_shape):
+        """Fix the per-sample input shape (and check the layers line up); see Sequential."""
+        raise NotImplementedError
+
+    def _check_x(self, x, argument="x"):
+        """x as a checked batch of the model's input shape; a model built without one learns it here."""
+        if self.input_shape is None:
+            self._set_input_shape(check_batch(x, argument, None, self.dtype).shape[1:])
+        return check_batch(x, argument, self.input_shape, self.dtype)
+
     def _check_inputs(self, x, y, argument_x="x", argument_y="y"):
-        x = check_batch(x, argument_x, self.input_shape, self.dtype)
+        x = self._check_x(x, argument_x)
         if y is None:
             y = x
         else:
@@ -398,7 +408,7 @@ class Model:
 
     def predict(self, x, batch_size=PREDICT_CHUNK_ROWS):
         """The model's predictions for x, a new array (for a loss on logits: after the sigmoid)."""
-        x = check_batch(x, "x", self.input_shape, self.dtype)
+        x = self._check_x(x)
         batch_size = check_positive_int(batch_size, "batch_size")
         return self._predict_checked(x, batch_size)
 

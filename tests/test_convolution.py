@@ -435,3 +435,21 @@ def test_backward_checks_the_gradient_shape(rng):
     layer.forward(np.zeros((1, 4, 4, 1)), training=True)
     with pytest.raises(ValueError, match="grad_output has shape \\(1, 3, 3, 2\\), expected \\(1, 2, 2, 2\\)"):
         layer.backward(np.zeros((1, 3, 3, 2)))
+
+
+def test_a_convolutional_autoencoder_checks_its_shapes_at_once_or_on_first_use(rng):
+    encoder = [npae.Conv2D(1, 2, 3, activation="relu", rng=0), npae.MaxPool2D(2)]
+    decoder = [npae.UpSampling2D(2), npae.Conv2DTranspose(2, 1, 3, rng=1)]
+    model = npae.Autoencoder(encoder=encoder, decoder=decoder, loss="mse", input_shape=(8, 8, 1))
+    assert model.latent_shape == (3, 3, 2) and model.latent_size == 18
+    assert model.decode(np.zeros((1, 3, 3, 2), np.float32)).shape == (1, 8, 8, 1)
+    with pytest.raises(ValueError, match=r"decoder.s output has shape \(8, 8, 1\).*\(9, 9, 1\)"):
+        npae.Autoencoder(encoder=[npae.Conv2D(1, 2, 3, rng=0), npae.MaxPool2D(2)],
+                         decoder=[npae.UpSampling2D(2), npae.Conv2DTranspose(2, 1, 3, rng=1)], loss="mse",
+                         input_shape=(9, 9, 1))
+    later = npae.Autoencoder(encoder=[npae.Conv2D(1, 2, 3, rng=0), npae.MaxPool2D(2)],
+                             decoder=[npae.UpSampling2D(2), npae.Conv2DTranspose(2, 1, 3, rng=1)], loss="mse")
+    with pytest.raises(ValueError, match="does not know its shapes yet"):
+        later.decode(np.zeros((1, 3, 3, 2), np.float32))
+    assert later.predict(rng.uniform(0, 1, (2, 8, 8, 1))).shape == (2, 8, 8, 1)  # learned from predict
+    assert later.latent_shape == (3, 3, 2)
