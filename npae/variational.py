@@ -60,7 +60,7 @@ from .optimizers import optimizer_config
 from .registry import register
 from .training import PREDICT_CHUNK_ROWS, Model, random_streams
 
-__all__ = ["VariationalAutoencoder", "kl_divergence", "reparameterize"]
+__all__ = ["VariationalAutoencoder", "bernoulli_negative_log_likelihood", "kl_divergence", "reparameterize"]
 
 EVALUATION_SEED = 0  # evaluate() draws its eps from default_rng(0): the same model, the same number
 
@@ -242,6 +242,16 @@ class VariationalAutoencoder(Model):
             z = layer.forward(z, training=training)
         return z
 
+    def forward(self, x):
+        """Logits of the mean reconstruction decoder(mu(x)), shape (M, D), a new array (``reconstruct`` gives
+        the probabilities)."""
+        x = check_batch(x, "x", self.input_shape, self.dtype)
+        out = np.empty(x.shape, self.dtype)
+        for start in range(0, x.shape[0], PREDICT_CHUNK_ROWS):
+            block = self._forward(x[start:start + PREDICT_CHUNK_ROWS])
+            out[start:start + block.shape[0]] = block
+        return out
+
     def _forward(self, x, training=False):
         """Logits of the *mean* reconstruction, decoder(mu): what ``predict`` and ``reconstruct`` return
         (after the sigmoid).  Training draws z instead; that is ``_value_and_grad``'s job."""
@@ -304,7 +314,7 @@ class VariationalAutoencoder(Model):
             for _ in range(n_samples):
                 eps = rng.standard_normal(mean.shape).astype(self.dtype)
                 logits = self._decode_logits(reparameterize(mean, log_variance, eps)[0], training=False)
-                reconstruction[start:start + inputs.shape[0]] += _bce_per_row(logits, targets)
+                reconstruction[start:start + inputs.shape[0]] += bernoulli_negative_log_likelihood(logits, targets)
         return reconstruction / n_samples, kl
 
     def elbo_terms(self, x, n_samples=1, seed=EVALUATION_SEED):
@@ -373,14 +383,20 @@ class VariationalAutoencoder(Model):
         return np.mean(np.square(x - self.reconstruct(x), dtype=np.float64), axis=1)
 
 
-def _bce_per_row(logits, targets):
-    """sum_j BCE(x_ij, sigmoid(logit_ij)) of each row, float64 (B,): npae's BCE-from-logits kernel, one
-    row at a time (it returns one sum per call; ~2 us of call overhead per row, nothing next to the GEMMs)."""
+def bernoulli_negative_log_likelihood(logits, x):
+    """-log p(x | logits) of each row under independent Bernoulli pixels, p_j = sigmoid(logit_j), in nats:
+    sum_j BCE(x_j, sigmoid(logit_j)), float64 (B,).  logits, x : (B, D), x in [0, 1].
+
+    npae's BCE-from-logits kernel (npae.kernels.sigmoid, exact for any logit), one row at a time: it
+    returns one sum per call, and ~2 us of call overhead per row is nothing next to the matrix products.
+    """
     logits = np.ascontiguousarray(logits)
-    targets = np.ascontiguousarray(targets, dtype=logits.dtype)
-    scratch = np.empty((1, logits.shape[1]), dtype=logits.dtype)
+    x = np.ascontiguousarray(x, dtype=logits.dtype)
+    if logits.ndim != 2 or logits.shape != x.shape:
+        raise ValueError(f"logits and x must be 2-D arrays of one shape, got {logits.shape} and {x.shape}")
+    scratch = np.empty((1, logits.shape[1]), dtype=logits.dtype)  # the kernel's gradient output, unused
     one = logits.dtype.type(1)
-    return np.array([sigmoid_kernels.sigmoid_bce_from_logits(logits[i:i + 1], targets[i:i + 1], one, scratch)
+    return np.array([sigmoid_kernels.sigmoid_bce_from_logits(logits[i:i + 1], x[i:i + 1], one, scratch)
                      for i in range(logits.shape[0])], dtype=np.float64)
 
 
