@@ -9,6 +9,7 @@ Each module has ``run(data=None, *, quick=False, seed=0, ...) -> dict``, listed 
     denoising       experiment 5: x + 0.55 N(0, 1) in, clean digits out
     pca             experiment 6: PCA against autoencoders; a linear autoencoder spans PCA's subspace
     compression     experiment 7: bytes per image against reconstruction quality
+    beyond          beyond the paper: sparse and variational autoencoders, anomaly scores (SCORES)
 
 ``data`` is a mapping ``{"mnist": ..., "fashion_mnist": ...}`` of ``((x_train, y_train), (x_test, y_test))``
 pairs as :func:`npae.datasets.load_mnist` returns them (float32 in [0, 1], flattened to 784); None loads
@@ -42,6 +43,8 @@ EXPERIMENTS = {experiment.name: experiment for experiment in (
     Experiment("denoising", 5, "Denoising", "figure 12", ("mnist",), ()),
     Experiment("pca", 6, "Dimensionality reduction and PCA", "section 3.5", ("mnist",), (8, 16, 32, 64)),
     Experiment("compression", 7, "Compression", "section 3.6", ("mnist",), (8, 16, 32, 64)),
+    Experiment("beyond", 8, "Beyond the paper: sparse and variational autoencoders, anomaly scores",
+               "none: the Keras blog and PyTorch's examples/vae", ("mnist", "fashion_mnist"), (32, 64, 128)),
 )}
 
 
