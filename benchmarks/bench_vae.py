@@ -26,15 +26,13 @@ parser.add_argument("--epochs", type=int, default=10, help="training epochs of e
 parser.add_argument("--seed", type=int, default=0, help="seed of both models")
 parser.add_argument("--threads", type=int, default=None, help="BLAS and torch threads (default: all cores)")
 arguments = parser.parse_args()
-if arguments.threads:  # must happen before NumPy loads OpenBLAS
-    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[variable] = str(arguments.threads)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import header, limit_threads, table  # noqa: E402  (no NumPy yet)
 
+limit_threads(arguments.threads)  # before NumPy loads OpenBLAS
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import npae  # noqa: E402
-from _common import header, table  # noqa: E402
 from npae.datasets import load_mnist  # noqa: E402
 
 try:

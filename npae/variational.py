@@ -245,10 +245,14 @@ class VariationalAutoencoder(Model):
     def forward(self, x):
         """Logits of the mean reconstruction decoder(mu(x)), shape (M, D), a new array (``reconstruct`` gives
         the probabilities)."""
-        x = check_batch(x, "x", self.input_shape, self.dtype)
-        out = np.empty(x.shape, self.dtype)
+        return self._in_blocks(self._forward, check_batch(x, "x", self.input_shape, self.dtype), self.sizes[0])
+
+    def _in_blocks(self, function, x, width):
+        """function(block) for blocks of PREDICT_CHUNK_ROWS rows of x, gathered into one (M, width) array
+        (inference in bounded memory, whatever M)."""
+        out = np.empty((x.shape[0], width), self.dtype)
         for start in range(0, x.shape[0], PREDICT_CHUNK_ROWS):
-            block = self._forward(x[start:start + PREDICT_CHUNK_ROWS])
+            block = function(x[start:start + PREDICT_CHUNK_ROWS])
             out[start:start + block.shape[0]] = block
         return out
 
@@ -345,24 +349,17 @@ class VariationalAutoencoder(Model):
         """mu(x), shape (M, q): the centre of q(z|x), the usual "code" of an image.  With
         ``return_log_variance=True``, ``(mu, log_var)``; sigma = exp(0.5 log_var)."""
         x = check_batch(x, "x", self.input_shape, self.dtype)
-        means, log_variances = np.empty((x.shape[0], self.latent_size), self.dtype), None
-        if return_log_variance:
-            log_variances = np.empty_like(means)
-        for start in range(0, x.shape[0], PREDICT_CHUNK_ROWS):
-            mean, log_variance = self._encode_batch(x[start:start + PREDICT_CHUNK_ROWS], training=False)
-            means[start:start + mean.shape[0]] = mean
-            if return_log_variance:
-                log_variances[start:start + mean.shape[0]] = log_variance
-        return (means, log_variances) if return_log_variance else means
+        if not return_log_variance:
+            return self._in_blocks(lambda block: self._encode_batch(block, training=False)[0], x, self.latent_size)
+        both = self._in_blocks(lambda block: np.hstack(self._encode_batch(block, training=False)), x,
+                               2 * self.latent_size)
+        return both[:, :self.latent_size].copy(), both[:, self.latent_size:].copy()
 
     def decode(self, z):
         """The decoder's Bernoulli means (pixel probabilities) for codes z (M, q): shape (M, D)."""
         z = check_batch(z, "z", self.latent_shape, self.dtype)
-        out = np.empty((z.shape[0], self.sizes[0]), self.dtype)
-        for start in range(0, z.shape[0], PREDICT_CHUNK_ROWS):
-            block = z[start:start + PREDICT_CHUNK_ROWS]
-            out[start:start + block.shape[0]] = self.loss.to_prediction(self._decode_logits(block, training=False))
-        return out
+        return self._in_blocks(lambda block: self.loss.to_prediction(self._decode_logits(block, training=False)), z,
+                               self.sizes[0])
 
     def reconstruct(self, x):
         """decode(mu(x)), shape (M, D): the mean reconstruction (no sampling), as probabilities."""
