@@ -263,6 +263,8 @@ class VariationalAutoencoder(Model):
         return self._decode_logits(mean, training)
 
     def _value_and_grad(self, x, y):
+        """The batch's mean negative ELBO; adds its gradient to every parameter's.  The two lines for
+        grad_mean and grad_log_variance are the module docstring's dL/dmu and dL/dlog_var."""
         rows, pixels = x.shape
         eps = self._eps_for(rows)                                         # checked before any work
         mean, log_variance = self._encode_batch(x, training=True)         # (B, q) each

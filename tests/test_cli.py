@@ -110,9 +110,11 @@ EXPECTED_FIRST_COLUMNS = {
     "denoising": [["noisy", "noisy, clipped to [0, 1]", "denoised"]],
     "pca": [["8", "16", "32", "64"], None],
     "compression": [[q for q in ("8", "16", "32", "64") for _ in range(3)], ["8", "16", "32", "64"]],
+    "beyond": [["plain", "sparse (activity_l1 = 0.0001)"], ["`re`", "`bce`"] * 3 + ["`elbo`"]],
 }
 FIGURES = {"reconstruction": ["reconstructions"], "knn": ["knn"], "dimensionality": ["dimensionality"],
-           "anomaly": ["anomaly"], "denoising": ["denoising"], "pca": ["pca"], "compression": ["compression"]}
+           "anomaly": ["anomaly"], "denoising": ["denoising"], "pca": ["pca"], "compression": ["compression"],
+           "beyond": ["vae-loss-curves", "vae-samples", "vae-reconstructions", "vae-latent-scatter", "vae-manifold"]}
 
 
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
