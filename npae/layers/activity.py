@@ -24,7 +24,8 @@ class ActivityRegularization(Layer):
 
     Put it after the layer whose output should be sparse (``Autoencoder(activity_l1=...)`` puts one after
     the code layer).  A model adds ``activity_loss()`` of every such layer to its loss, in training and
-    in ``evaluate`` (see npae.training).
+    in ``evaluate`` (see npae.training).  Its gradient is checked inside a model, ``npae.gradcheck(model,
+    x)``: the layer check ``gradcheck(layer, x)`` differentiates sum(R * output) only, without the penalty.
     """
 
     def __init__(self, l1=0.0, l2=0.0):
