@@ -191,7 +191,8 @@ difference = 100 * (losses["npae"][-1] - losses["PyTorch"][-1]) / losses["PyTorc
 ratio = medians["npae"] / medians["PyTorch"]
 print(f"\nnpae test loss {losses['npae'][-1]:.2f} vs PyTorch {losses['PyTorch'][-1]:.2f} nats: {difference:+.2f} % "
       f"(target within 1 %: {'met' if abs(difference) <= 1 else 'NOT met'}); "
-      f"epoch {ratio:.2f}x PyTorch's with in-memory batches (target at most 0.6x: {'met' if ratio <= 0.6 else 'NOT met'})"
+      f"epoch {ratio:.2f}x PyTorch's with in-memory batches "
+      f"(target at most 0.6x: {'met' if ratio <= 0.6 else 'NOT met'})"
       + (f", {medians['npae'] / medians['PyTorch, DataLoader']:.2f}x PyTorch's with the example's DataLoader"
          if "PyTorch, DataLoader" in medians else ""))
 print(f"planning notes: PyTorch's example reached {PLANNING_ANCHOR} nats after 10 epochs; load average at the "

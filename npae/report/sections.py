@@ -528,6 +528,7 @@ def _beyond_scores(result):
             for row in result["rows"]]
     best = max(result["rows"], key=lambda row: (row["shoes_above_every_digit"], row["roc_auc"]))
     met = best["shoes_above_every_digit"] >= target["shoes_above_every_digit"] and best["roc_auc"] >= target["roc_auc"]
+    per_type = ", ".join(f"{kind} {percent(share, 1)}" for kind, share in best["by_shoe_type"].items())
     text = [
         "### 8.3 Anomaly scores that catch the sandals (`npae.anomaly.SCORES`)",
         "",
@@ -544,7 +545,7 @@ def _beyond_scores(result):
                                                                        "rank of the paper's shoe"], rows),
         "",
         f"Best: `{best['score']}` on the {best['model']}, {percent(best['shoes_above_every_digit'], 1)} of the "
-        f"shoes above every digit ({', '.join(f'{kind} {percent(share, 1)}' for kind, share in best['by_shoe_type'].items())}),"
+        f"shoes above every digit ({per_type}),"
         f" ROC AUC {best['roc_auc']:.5f}.  Why `bce` can beat `re`: per pixel, BCE(x, p) = H(x) + KL(x || p); a "
         "thin grey sandal has a small squared error but a large entropy H, which no digit-trained model "
         "explains away, while digits are nearly black and white.",
