@@ -33,7 +33,7 @@ points = scatter_axes.scatter(codes[:, 0], codes[:, 1], c=y_test, cmap="tab10", 
 figure.colorbar(points, ax=scatter_axes, ticks=range(10), label="digit")
 scatter_axes.set_xlabel("mu_1")
 scatter_axes.set_ylabel("mu_2")
-grid_axes.imshow(mosaic, cmap="gray", extent=(quantiles[0], quantiles[-1], quantiles[0], quantiles[-1]))
+grid_axes.imshow(mosaic, cmap="gray", vmin=0, vmax=1, extent=(quantiles[0], quantiles[-1], quantiles[0], quantiles[-1]))
 grid_axes.set_xlabel("z_1")
 grid_axes.set_ylabel("z_2")
 figure.tight_layout()
