@@ -490,7 +490,7 @@ def _beyond_variational(result, figures):
         "### 8.2 A variational autoencoder (PyTorch's examples/vae, the Keras blog)",
         "",
         f"`npae.VariationalAutoencoder([784, 400, 20])` with PyTorch's example set-up (ReLU, Adam 1e-3, batch "
-        f"{anchor['batch_size']}, PyTorch's default initialisation), {vae['epochs']} epochs"
+        f"{anchor['batch_size']}, PyTorch's default initialisation), {_epochs_text(vae)}"
         + ("" if same_set_up else f" (the example: {anchor['epochs']})") + ".  Loss: the negative ELBO per image, "
         "BCE summed over the 784 pixels plus KL(q(z|x) || N(0, I)), with sigma = exp(0.5 log_var).",
         "",
@@ -506,7 +506,7 @@ def _beyond_variational(result, figures):
         " ",
         _image(rows_link, "test digits and their reconstructions"),
         "",
-        f"The Keras blog's 2-D VAE, 784-256-2, {flat['epochs']} epochs (the blog: "
+        f"The Keras blog's 2-D VAE, 784-256-2, {_epochs_text(flat)} (the blog: "
         f"{result['keras_blog']['epochs']}); test loss {flat['test_loss']:.1f} nats per image.  Left: the "
         "test digits' codes mu(x), coloured by digit.  Right: the decoder's images of a 20 x 20 grid of "
         "latent points evenly spaced in the prior's quantiles (z = Phi^-1(p), p = 0.05 .. 0.95).",
@@ -514,7 +514,7 @@ def _beyond_variational(result, figures):
         _image(scatter_link, "2-D latent space") + " " + _image(manifold_link, "the manifold of decoded images"),
     ]
     check = Check(f"PyTorch's examples/vae: test loss after {anchor['epochs']} epochs (npae within 1 %)",
-                  f"{anchor['test_loss']} nats", f"{vae['test_loss']:.2f} nats ({vae['epochs']} epochs, "
+                  f"{anchor['test_loss']} nats", f"{vae['test_loss']:.2f} nats ({_epochs_text(vae)}, "
                   f"{100 * difference:+.2f} %)", abs(difference) <= 0.01 if same_set_up else None)
     return text, check
 
@@ -536,8 +536,8 @@ def _beyond_scores(result):
         f"{result['n_digits']:,} MNIST test digits.  A shoe counts when its score is above every digit's.  ROC "
         f"AUC and average precision: {result['n_injected']} Fashion-MNIST test images of any class (1 %) "
         f"injected among the digits.  Last column: the rank of the paper's shoe (Fashion-MNIST test image "
-        f"{result['paper_shoe_index']}) among the {result['n_digits'] + 1:,} images.  FFAs: {result['epochs']} "
-        f"epochs; the VAE is section 8.2's ({result['vae_epochs']} epochs).  Scores: `re` the paper's "
+        f"{result['paper_shoe_index']}) among the {result['n_digits'] + 1:,} images.  FFAs: {_epochs_text(result)}; "
+        f"the VAE is section 8.2's ({_epochs_text({'epochs': result['vae_epochs']})}).  Scores: `re` the paper's "
         "reconstruction error (MSE per pixel), `bce` the reconstruction's binary cross-entropy summed over the "
         "pixels (-log p(x | x~) under Bernoulli pixels), `elbo` the VAE's negative ELBO.",
         "",
