@@ -28,9 +28,9 @@ def test_whole_vae_gradients_match_finite_differences(rng, sizes, options):
 def test_loss_is_the_negative_elbo_written_out_by_hand(rng):
     model = npae.VariationalAutoencoder([12, 7, 4], dtype="float64", seed=3)
     x, eps = images(rng, 5, 12), rng.standard_normal((5, 4))
-    W1, b1, Wm, bm, Wv, bv, W3, b3, W4, b4 = model.get_weights()
+    W1, b1, W_head, b_head, W3, b3, W4, b4 = model.get_weights()
     h = np.maximum(x @ W1 + b1, 0)
-    mu, log_var = h @ Wm + bm, h @ Wv + bv
+    mu, log_var = h @ W_head[:, :4] + b_head[:4], h @ W_head[:, 4:] + b_head[4:]   # [W_mu | W_log_var]
     z = mu + np.exp(0.5 * log_var) * eps                                   # sigma = exp(0.5 log_var)
     p = 1 / (1 + np.exp(-(np.maximum(z @ W3 + b3, 0) @ W4 + b4)))
     reconstruction = -np.sum(x * np.log(p) + (1 - x) * np.log(1 - p), axis=1)
@@ -72,7 +72,7 @@ def test_ten_adam_steps_equal_pytorch_with_the_same_eps(mnist):
     model = npae.VariationalAutoencoder([784, 64, 8], dtype="float64", seed=0, init="pytorch_uniform",
                                         optimizer=npae.Adam(learning_rate=1e-3, epsilon=1e-8))
     weights = [torch.tensor(w, requires_grad=True) for w in model.get_weights()]
-    W1, b1, Wm, bm, Wv, bv, W3, b3, W4, b4 = weights
+    W1, b1, W_head, b_head, W3, b3, W4, b4 = weights
     optimizer = torch.optim.Adam(weights, lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
     rng = np.random.default_rng(1)
     for step in range(10):
@@ -81,7 +81,7 @@ def test_ten_adam_steps_equal_pytorch_with_the_same_eps(mnist):
         optimizer.zero_grad()
         x = torch.tensor(batch)
         h = torch.relu(x @ W1 + b1)
-        mu, log_var = h @ Wm + bm, h @ Wv + bv
+        mu, log_var = h @ W_head[:, :8] + b_head[:8], h @ W_head[:, 8:] + b_head[8:]   # fc21, fc22
         z = mu + torch.exp(0.5 * log_var) * torch.tensor(eps)
         logits = torch.relu(z @ W3 + b3) @ W4 + b4
         reconstruction = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="sum")
