@@ -6,6 +6,15 @@ import statistics
 import time
 
 
+def limit_threads(threads):
+    """Cap BLAS and OpenMP (NumPy's OpenBLAS, PyTorch) at ``threads`` threads; None leaves the defaults.
+    Must run before NumPy is imported: OpenBLAS reads the variables when it loads (this module imports
+    no NumPy at the top for that reason)."""
+    if threads:
+        for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[variable] = str(threads)
+
+
 def median_time(function, repeats):
     """Run ``function`` ``repeats`` times; return (median seconds, spread = max - min)."""
     times = []

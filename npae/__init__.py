@@ -22,6 +22,8 @@ from .optimizers import SGD, Adam, Optimizer  # noqa: F401
 from .registry import register  # noqa: F401
 from .regularizers import WeightPenalty  # noqa: F401
 from .training import Model  # noqa: F401
+from .layers.activity import ActivityRegularization  # noqa: F401
+from .variational import VariationalAutoencoder  # noqa: F401
 from .anomaly import ReconstructionErrorDetector, train_ensemble  # noqa: F401
 from .knn import KNNClassifier  # noqa: F401
 from .pca import PCA  # noqa: F401

@@ -50,13 +50,23 @@ def he_normal(shape, rng, dtype):
     return (rng.standard_normal(size=shape) * np.sqrt(2.0 / fan_in)).astype(dtype)
 
 
+def pytorch_uniform(shape, rng, dtype):
+    """W ~ U(-limit, limit), limit = 1 / sqrt(fan_in): PyTorch's default for ``nn.Linear`` (its
+    ``kaiming_uniform_`` with a = sqrt(5) works out to this bound), variance 1 / (3 fan_in).  PyTorch draws
+    the bias from the same range; npae's Dense starts it at 0 (``npae.VariationalAutoencoder`` with this
+    init draws it too, to match PyTorch's examples/vae)."""
+    fan_in, _ = fans(shape)
+    limit = 1.0 / np.sqrt(fan_in)
+    return rng.uniform(-limit, limit, size=shape).astype(dtype)
+
+
 def zeros(shape, rng, dtype):
     """W = 0.  Useful in tests; a whole network of zeros never breaks symmetry, so it cannot learn."""
     return np.zeros(shape, dtype=dtype)
 
 
 INITIALIZERS = {"glorot_uniform": glorot_uniform, "he_uniform": he_uniform, "he_normal": he_normal,
-                "zeros": zeros}
+                "pytorch_uniform": pytorch_uniform, "zeros": zeros}
 
 
 def get_initializer(init):

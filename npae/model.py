@@ -19,6 +19,7 @@ from ._validation import check_batch, check_positive_int, check_seed
 from .activations import Sigmoid, get_activation
 from .kernels import losses as loss_kernels
 from .layers import Dense, TiedDense
+from .layers.activity import ActivityRegularization
 from .layers.base import Layer
 from .losses import BinaryCrossEntropy, get_loss, loss_config
 from .optimizers import optimizer_config
@@ -170,6 +171,9 @@ class Autoencoder(Sequential):
     dtype : "float32" (default) or "float64"
     seed : int or None.  The same seed on the same machine gives bitwise-identical training runs.
     init : weight initialiser, "glorot_uniform" (Keras' default), "he_uniform" or "he_normal"
+    activity_l1 : lambda of an L1 penalty on the code, lambda * sum_j |h_j| per observation averaged over
+        the batch, added to the loss: a *sparse* autoencoder (the Keras blog's ``l1(10e-5)`` is 1e-4).  An
+        ``npae.layers.activity.ActivityRegularization`` layer after the code layer, the last of ``encoder``.
 
     Attributes: ``encoder``, ``decoder`` (lists of layers), ``layers`` (both), ``latent_shape``,
     ``latent_size``; after ``fit``: ``history_``.
@@ -177,7 +181,11 @@ class Autoencoder(Sequential):
 
     def __init__(self, sizes=None, activation=None, latent_activation=None, output_activation=None, loss=None,
                  optimizer=None, l1=0.0, l2=0.0, tied=None, noise=0.0, dtype=None, seed=None, init=None, *,
-                 encoder=None, decoder=None, input_shape=None):
+                 encoder=None, decoder=None, input_shape=None, activity_l1=0.0):
+        if isinstance(activity_l1, bool) or not isinstance(activity_l1, (int, float, np.floating, np.integer)) \
+                or not (np.isfinite(activity_l1) and activity_l1 >= 0):
+            raise ValueError(f"activity_l1 must be a finite number >= 0, got {activity_l1!r}")
+        self.activity_l1 = float(activity_l1)
         sizes_options = {"activation": activation, "latent_activation": latent_activation,
                          "output_activation": output_activation, "tied": tied, "dtype": dtype, "init": init}
         self._seed_for_init = seed
@@ -198,6 +206,8 @@ class Autoencoder(Sequential):
             self.sizes = None
         if sizes is not None and input_shape is not None:
             raise ValueError("input_shape applies to Autoencoder(encoder=..., decoder=...); sizes[0] is the input size")
+        if self.activity_l1 and isinstance(encoder, (list, tuple)):  # (anything else: _check_layers says)
+            encoder = list(encoder) + [ActivityRegularization(l1=self.activity_l1)]
         self.encoder = _check_layers(encoder, "encoder")
         self.decoder = _check_layers(decoder, "decoder")
         layers = _check_layers(self.encoder + self.decoder, "encoder + decoder")
@@ -265,8 +275,9 @@ class Autoencoder(Sequential):
     def __repr__(self):
         if self.sizes is not None:
             arrows = "-".join(str(size) for size in self.sizes + self.sizes[-2::-1])
+            sparse = f", activity_l1={self.activity_l1!r}" if self.activity_l1 else ""
             return (f"Autoencoder({arrows}, activation={self.activation!r}, loss={self.loss.name!r}, "
-                    f"dtype={self.dtype.name!r})")
+                    f"dtype={self.dtype.name!r}{sparse})")
         return (f"Autoencoder(encoder=[{', '.join(map(repr, self.encoder))}], decoder=["
                 f"{', '.join(map(repr, self.decoder))}], loss={self.loss!r})")
 
@@ -285,7 +296,8 @@ class Autoencoder(Sequential):
                     "output_activation": activation(self.output_activation),
                     "loss": "bce" if isinstance(self.loss, BinaryCrossEntropy) else loss_config(self.loss),
                     "tied": self.tied, "dtype": self.dtype.name,
-                    "init": self.init if isinstance(self.init, str) else None, **common}
+                    "init": self.init if isinstance(self.init, str) else None, "activity_l1": self.activity_l1,
+                    **common}
         entries = layers_config(self.encoder + self.decoder)
         return {"encoder": entries[:len(self.encoder)], "decoder": entries[len(self.encoder):],
                 "loss": loss_config(self.loss), "input_shape": list(self.input_shape) if self.input_shape else None,

@@ -1,10 +1,21 @@
-"""Weight penalties (paper section 2.4): l1 and l2 terms added to the loss and to the gradient.
+"""Penalties added to the loss: on the weights (paper section 2.4), and on a layer's activity (sparse codes).
+
+Weight penalty, applied to every weight matrix of the model, never to biases, as Keras'
+``kernel_regularizer`` does (with tied weights the shared matrix is counted once: it is one parameter):
 
     penalty(W) = l1 sum |W| + l2 sum W^2          d penalty / dW = l1 sign(W) + 2 l2 W
 
-applied to every weight matrix of the model, never to biases, as Keras' ``kernel_regularizer`` does.
-(With tied weights the shared matrix is counted once: it is one parameter.)  The penalty is part of the
-reported loss, like Keras' ``loss`` during ``fit``.
+Activity penalty, on the *values* a layer outputs (Keras' ``activity_regularizer``, or its
+``ActivityRegularization`` layer): the same formula on the batch of activations h (B, k), averaged over
+the B observations as the loss is (Keras divides it by the batch size too):
+
+    penalty(h) = (1/B) sum_b [l1 sum_j |h_bj| + l2 sum_j h_bj^2]      dpenalty/dh = (l1 sign(h) + 2 l2 h) / B
+
+An L1 activity penalty on the code makes a *sparse* autoencoder: most code units are pushed to 0 for
+any one image (``npae.Autoencoder(..., activity_l1=1e-4)``, the Keras blog's ``l1(10e-5)``).
+
+The activity penalty is the layer ``npae.layers.activity.ActivityRegularization``.  Both penalties are
+part of the reported loss, like Keras' ``loss`` during ``fit``.
 """
 import numpy as np
 
@@ -42,3 +53,4 @@ class WeightPenalty:
                 grad += W.dtype.type(self.l1) * np.sign(W)
             if self.l2:
                 grad += W.dtype.type(2 * self.l2) * W
+

@@ -18,6 +18,11 @@ Subclasses (``npae.Sequential``, ``npae.Autoencoder``, ``npae.VariationalAutoenc
 forward pass and loss are by implementing ``_value_and_grad(x, y)`` and ``_forward(x, training)``; the
 batching, shuffling, noise, validation, divergence checks, weights and saving live here, once.
 
+Penalties.  The loss that is minimised and reported is the subclass's loss, plus the weight penalty
+(``l1``/``l2``, npae.regularizers), plus ``activity_loss()`` of every layer that has that method: a layer
+may add a term computed from its own output during its forward (npae.layers.activity, a sparse code),
+and adds its gradient in its backward.
+
 Divergence.  A step whose loss is NaN or infinite is never applied, and a step that leaves a weight NaN
 or infinite is undone: in both cases ``fit`` puts back the weights *and* the optimiser's state (moments,
 step count) saved at the start of that epoch, the last ones known to be finite, and raises
@@ -101,6 +106,7 @@ class Model:
         self._gradient_plan = [(layer, None if indices == list(range(len(layer.parameters()))) else indices)
                                for layer, indices in plan.values()]
         self._weights_to_penalize = [pair for layer in self.layers for pair in layer.weights_to_penalize()]
+        self._activity_layers = [layer for layer in self.layers if callable(getattr(layer, "activity_loss", None))]
 
     def parameters(self):
         """Every trainable array, each once, in layer order (what the optimiser updates in place)."""
@@ -204,8 +210,12 @@ class Model:
         x, y = self._check_inputs(x, y)
         return self._value_and_grad_with_penalty(x, y)
 
+    def _activity_loss(self):
+        """The sum of the layers' activity penalties of the last forward (see Penalties, module docstring)."""
+        return sum(layer.activity_loss() for layer in self._activity_layers)
+
     def _value_and_grad_with_penalty(self, x, y):
-        loss = self._value_and_grad(x, y)
+        loss = self._value_and_grad(x, y) + self._activity_loss()
         if self.penalty:
             weights = [W for W, _ in self._weights_to_penalize]
             loss += self.penalty.value(weights)
@@ -390,7 +400,7 @@ class Model:
 
     # ------------------------------------------------------------------ evaluation and inference
     def evaluate(self, x, y=None, batch_size=PREDICT_CHUNK_ROWS):
-        """The mean loss on (x, y) (y defaults to x), including the weight penalty as during training."""
+        """The mean loss on (x, y) (y defaults to x), including the penalties as during training."""
         x, y = self._check_inputs(x, y)
         batch_size = check_positive_int(batch_size, "batch_size")
         return self._evaluate_checked(x, y, batch_size)
@@ -402,7 +412,7 @@ class Model:
             output = self._forward(inputs, training=False)
             loss, _ = self.loss.value_and_grad(output, targets, self._buffer("evaluation_gradient", output.shape),
                                            check_targets=False)
-            total += loss * inputs.shape[0]
+            total += (loss + self._activity_loss()) * inputs.shape[0]
         penalty = self.penalty.value([W for W, _ in self._weights_to_penalize]) if self.penalty else 0.0
         return total / x.shape[0] + penalty
 

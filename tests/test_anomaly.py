@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+import npae
 from npae import Autoencoder
 from npae.anomaly import ReconstructionErrorDetector, train_ensemble
 from npae.metrics import roc_auc_score
@@ -136,3 +137,73 @@ def test_autoencoder_ensemble_flags_planted_outliers(rng):
     np.testing.assert_array_equal(ReconstructionErrorDetector(again).decision_function(test), detector.decision_scores_)
     with pytest.raises(ValueError, match="latent_sizes"):
         train_ensemble(train, latent_sizes=[], seeds=[0])
+
+
+# -- the scores of npae.anomaly.SCORES ---------------------------------------------------------------
+
+def test_scores_and_their_formulas(rng):
+    from npae.anomaly import ELBO_SAMPLES, SCORES, score_samples
+
+    assert SCORES == ("re", "bce", "elbo") and ReconstructionErrorDetector(None).score == "re"
+    x = rng.uniform(0.02, 0.98, (7, 10))
+    model = Autoencoder([10, 4], dtype="float64", seed=0)
+    p = model.reconstruct(x)
+    np.testing.assert_allclose(score_samples(model, x, "bce"), -np.sum(x * np.log(p) + (1 - x) * np.log(1 - p), 1),
+                               rtol=1e-10)
+    np.testing.assert_allclose(score_samples(model, x, "re"), np.mean((x - p) ** 2, axis=1), rtol=1e-12)
+    vae = npae.VariationalAutoencoder([10, 6, 2], dtype="float64", seed=0)
+    reconstruction, kl = vae.elbo_terms(x, n_samples=ELBO_SAMPLES)
+    np.testing.assert_allclose(score_samples(vae, x, "elbo"), reconstruction + kl, rtol=1e-12)
+    q = vae.reconstruct(x)                                    # "bce" of a VAE: its mean reconstruction
+    np.testing.assert_allclose(score_samples(vae, x, "bce"), -np.sum(x * np.log(q) + (1 - x) * np.log(1 - q), 1),
+                               rtol=1e-10)
+    # A detector combines the scores of its models like the REs.
+    detector = ReconstructionErrorDetector([model, vae], score="bce", combine="max")
+    np.testing.assert_allclose(detector.decision_function(x),
+                               np.maximum(score_samples(model, x, "bce"), score_samples(vae, x, "bce")))
+    assert "score='bce'" in repr(detector)
+
+
+def test_score_errors_name_the_score_and_the_model(rng):
+    x = rng.uniform(0, 1, (5, 10))
+    autoencoder = Autoencoder([10, 4], seed=0)
+    with pytest.raises(ValueError, match=r"score='energy' is not one of \['re', 'bce', 'elbo'\]"):
+        ReconstructionErrorDetector(autoencoder, score="energy").decision_function(x)
+    with pytest.raises(ValueError, match="score='elbo' needs an npae.VariationalAutoencoder.*models\\[1\\] is a "
+                                         "Autoencoder"):
+        ReconstructionErrorDetector([npae.VariationalAutoencoder([10, 2]), autoencoder], score="elbo").fit(x)
+    with pytest.raises(ValueError, match="score='bce' needs a model trained with loss='bce'.*PCA"):
+        ReconstructionErrorDetector(PCA(2).fit(x), score="bce").decision_function(x)
+    with pytest.raises(ValueError, match="score='bce' needs a model trained with loss='bce'.*MeanSquaredError"):
+        ReconstructionErrorDetector(Autoencoder([10, 4], loss="mse"), score="bce").decision_function(x)
+
+
+def test_bce_puts_more_real_shoes_above_every_digit_than_re():
+    """Section 8.3 of the report in miniature: 6,000 training digits, the sample's 1,000 test digits and
+    its Fashion-MNIST shoes; the binary cross-entropy separates far more shoes than the squared error."""
+    from npae.anomaly import score_samples
+    from npae.datasets import load_fashion_mnist, load_mnist
+
+    (x_train, _), (digits, _) = load_mnist(sample=True)
+    (_, _), (fashion, labels) = load_fashion_mnist(sample=True)
+    shoes = fashion[np.isin(labels, [5, 7, 9])]
+    model = Autoencoder([784, 64], seed=0)
+    model.fit(x_train, epochs=4, verbose=0)
+    share = {score: np.mean(score_samples(model, shoes, score) > score_samples(model, digits, score).max())
+             for score in ("re", "bce")}
+    assert share["bce"] > share["re"] + 0.2
+
+
+def test_inject_anomalies_is_anomaly_set_for_arrays_in_memory():
+    from npae.datasets import anomaly_set, inject_anomalies, load_fashion_mnist, load_mnist
+
+    (_, _), (digits, digit_labels) = load_mnist(sample=True)
+    (_, _), (fashion, fashion_labels) = load_fashion_mnist(sample=True)
+    for options in ({"n_anomalies": 40, "seed": 3, "shuffle": True}, {"fashion_indices": [0, 7]},
+                    {"n_anomalies": 5, "classes": (5, 7, 9), "seed": 1}):
+        from_files = anomaly_set(sample=True, **options)
+        in_memory = inject_anomalies(digits, digit_labels, fashion, fashion_labels, **options)
+        for a, b in zip(from_files, in_memory):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="pair up row by row"):
+        inject_anomalies(digits, digit_labels[:-1], fashion, fashion_labels, n_anomalies=3)

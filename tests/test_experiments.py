@@ -135,3 +135,26 @@ def test_convolutional_experiment_and_its_report_section(sample, tmp_path):
     assert "--full-convolutional" in section.markdown and section.checks[0].holds is True
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["convolutional-comparison.png",
                                                                        "convolutional-denoising.png"]
+
+
+def test_beyond_the_paper_experiment_and_its_report_section(sample, tmp_path):
+    from npae.anomaly import SCORES
+    from npae.experiments import beyond
+    from npae.report import sections
+
+    result = beyond.run(sample, quick=True)
+    plain, sparse = result["sparse"]["rows"]
+    assert sparse["mean_code"] < plain["mean_code"]                        # the Keras blog's finding
+    vae = result["variational"]["pytorch"]
+    assert vae["test_loss"] == pytest.approx(vae["test_reconstruction"] + vae["test_kl"])
+    assert vae["test_loss"] == pytest.approx(vae["history"]["val_loss"][-1])   # evaluate's number, the last epoch's
+    assert vae["samples"].shape == (64, 784) and result["variational"]["keras"]["manifold"].shape == (20, 20, 784)
+    rows = result["anomaly_scores"]["rows"]
+    assert {row["score"] for row in rows} == set(SCORES)
+    by_key = {(row["score"], row["model"]): row for row in rows}
+    for q in (64, 128):   # bce beats re, even after 6 epochs on 6,000 images
+        assert by_key["bce", f"FFA 784-{q}-784"]["shoes_above_every_digit"] > \
+            by_key["re", f"FFA 784-{q}-784"]["shoes_above_every_digit"]
+    section = sections.beyond(result, sections.FigureFolder(str(tmp_path)))
+    assert "### 9.3 Anomaly scores" in section.markdown and len(section.checks) == 3
+    assert len(list((tmp_path / "figures").glob("vae-*.png"))) == 5

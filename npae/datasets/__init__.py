@@ -14,7 +14,7 @@ downloads them).  Module map:
     catalog.py   file names, shapes, checksums, mirrors, class names
     locate.py    search path and verification of a copy found
     download.py  mirrors, MD5, atomic writes, progress
-    loaders.py   load_mnist, load_fashion_mnist, find_or_sample, anomaly_set
+    loaders.py   load_mnist, load_fashion_mnist, find_or_sample, anomaly_set, inject_anomalies
     commands.py  what `npae data info` and `npae data fetch` run
     sample/      the embedded sample, its README and its build script
 """
@@ -28,6 +28,7 @@ from .loaders import (
     FoundData,
     anomaly_set,
     find_or_sample,
+    inject_anomalies,
     load_dataset,
     load_fashion_mnist,
     load_mnist,
@@ -37,6 +38,6 @@ __all__ = [
     "DATASETS", "FASHION_MNIST_CLASSES", "PAPER_SHOE_INDEX",
     "AnomalySet", "FoundData",
     "ChecksumError", "CorruptFileError", "DataNotFoundError", "DownloadError",
-    "anomaly_set", "fetch", "find_or_sample", "load_dataset", "load_fashion_mnist", "load_mnist",
+    "anomaly_set", "fetch", "find_or_sample", "inject_anomalies", "load_dataset", "load_fashion_mnist", "load_mnist",
     "read_idx", "write_idx",
 ]

@@ -328,22 +328,45 @@ def anomaly_set(data_dir=None, *, fashion_indices=None, n_anomalies=None, classe
     normalize = _check_flag(normalize, "normalize")
     flatten = _check_flag(flatten, "flatten")
     dtype = resolve_dtype(dtype)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be an int, got {seed!r}")
-    rng = np.random.default_rng(seed)
+    _check_seed(seed)
+    _check_flag(shuffle, "shuffle")
     mnist, _ = _read("mnist", data_dir, ("test",), sample, download)
     fashion, _ = _read("fashion-mnist", data_dir, ("test",), sample, download)
-    source_index = _choose_fashion(fashion["test", "labels"], fashion_indices, n_anomalies, classes, rng)
-    n_mnist, n_inserted = len(mnist["test", "labels"]), len(source_index)
-    images = np.concatenate([mnist["test", "images"], fashion["test", "images"][source_index]])  # (M + n, 28, 28)
-    labels = np.concatenate([mnist["test", "labels"], fashion["test", "labels"][source_index]])
-    is_anomaly = np.arange(n_mnist + n_inserted) >= n_mnist
-    anomaly_index = np.arange(n_mnist, n_mnist + n_inserted, dtype=np.int64)
+    mixed = inject_anomalies(mnist["test", "images"], mnist["test", "labels"], fashion["test", "images"],
+                             fashion["test", "labels"], fashion_indices=fashion_indices, n_anomalies=n_anomalies,
+                             classes=classes, seed=seed, shuffle=shuffle)
+    return mixed._replace(x=_format_images(mixed.x, flatten, normalize, dtype))
+
+
+def _check_seed(seed):
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an int, got {seed!r}")
+
+
+def inject_anomalies(normal, normal_labels, fashion, fashion_labels, *, fashion_indices=None, n_anomalies=None,
+                     classes=None, seed=0, shuffle=False):
+    """``normal`` (M, ...) followed by chosen rows of ``fashion`` (F, ...), as an :class:`AnomalySet`: what
+    :func:`anomaly_set` builds from the files, for arrays already in memory (any layout, e.g. the float
+    (N, 784) arrays ``load_mnist`` returns; ``x`` keeps it).  The choice of rows, ``shuffle`` and ``seed`` work
+    as in :func:`anomaly_set`: the same arguments choose the same images."""
+    _check_seed(seed)
+    rng = np.random.default_rng(seed)
+    normal_labels, fashion_labels = np.asarray(normal_labels), np.asarray(fashion_labels)
+    if len(normal) != len(normal_labels) or len(fashion) != len(fashion_labels) \
+            or np.shape(normal)[1:] != np.shape(fashion)[1:]:
+        raise ValueError(f"normal {np.shape(normal)} / normal_labels {normal_labels.shape} and fashion "
+                         f"{np.shape(fashion)} / fashion_labels {fashion_labels.shape} must pair up row by row, "
+                         "with one image shape")
+    source_index = _choose_fashion(fashion_labels, fashion_indices, n_anomalies, classes, rng)
+    n_normal, n_inserted = len(normal_labels), len(source_index)
+    images = np.concatenate([normal, np.asarray(fashion)[source_index]])     # (M + n, ...)
+    labels = np.concatenate([normal_labels, fashion_labels[source_index]])
+    is_anomaly = np.arange(n_normal + n_inserted) >= n_normal
+    anomaly_index = np.arange(n_normal, n_normal + n_inserted, dtype=np.int64)
     if _check_flag(shuffle, "shuffle"):
-        order = rng.permutation(n_mnist + n_inserted)  # new row r holds old row order[r]
+        order = rng.permutation(n_normal + n_inserted)  # new row r holds old row order[r]
         images, labels, is_anomaly = images[order], labels[order], is_anomaly[order]
         new_position = np.empty_like(order)
         new_position[order] = np.arange(len(order))
         anomaly_index = new_position[anomaly_index].astype(np.int64)
-    x = _format_images(images, flatten, normalize, dtype)
-    return AnomalySet(x, is_anomaly, labels, anomaly_index, source_index)
+    return AnomalySet(images, is_anomaly, labels, anomaly_index, source_index)

@@ -10,6 +10,7 @@ Each module has ``run(data=None, *, quick=False, seed=0, ...) -> dict``, listed 
     pca             experiment 6: PCA against autoencoders; a linear autoencoder spans PCA's subspace
     compression     experiment 7: bytes per image against reconstruction quality
     convolutional   paper section 4: a convolutional denoiser against the FFA (figure 13), and at equal code size
+    beyond          beyond the paper: sparse and variational autoencoders, anomaly scores (SCORES)
 
 Beside them, ``pytorch_reference`` (not an experiment) holds PyTorch's numbers for the reference FFAs,
 with the code that measured them: the reference of experiment 1 and of the training curves.
@@ -48,6 +49,8 @@ EXPERIMENTS = {experiment.name: experiment for experiment in (
     Experiment("compression", 7, "Compression", "section 3.6", ("mnist",), (8, 16, 32, 64)),
     Experiment("convolutional", 8, "Beyond feed-forward: convolutional autoencoders", "section 4, figure 13",
                ("mnist",), ()),
+    Experiment("beyond", 9, "Beyond the paper: sparse and variational autoencoders, anomaly scores",
+               "none: the Keras blog and PyTorch's examples/vae", ("mnist", "fashion_mnist"), (32, 64, 128)),
 )}
 
 

@@ -76,6 +76,7 @@ def training_curves(path, panels, title):
     references : ``{label: [values per epoch]}``, drawn dashed in the colour of ``curves[label]``, for as
         many epochs as that curve has
     floor : ``(value, text)`` or None: the lowest value the loss can take, a grey dotted line
+    lines : ``[(value, text)]``: other levels to compare with (a published final loss), dashed black lines
     """
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
@@ -102,6 +103,11 @@ def training_curves(path, panels, title):
                 value, text = panel["floor"]
                 ax.axhline(value, **FLOOR_STYLE)
                 ax.annotate(text, (1, value), xytext=(2, 3), textcoords="offset points", fontsize=8, color="0.3")
+            last_epoch = max((len(curve["loss"]) for curve in panel["curves"].values()), default=1)
+            for value, text in panel.get("lines", []):
+                ax.axhline(value, **PAPER_STYLE)
+                ax.annotate(text, (last_epoch, value), xytext=(0, 2), textcoords="offset points", fontsize=8,
+                            ha="right", va="bottom")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_title(panel["title"], fontsize=10)
             ax.set_xlabel("epoch")
@@ -321,3 +327,58 @@ def grouped_bars(path, groups, title, ylabel, references=None):
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3, axis="y")
         ax.legend(fontsize=8)
+
+
+# ------------------------------------------------------------------------------------------------
+# Beyond the paper: the variational autoencoder's pictures
+
+MOSAIC_GAP = 2  # white pixels between the tiles of a mosaic
+
+
+def _mosaic(images, rows, columns, gap=MOSAIC_GAP):
+    """``rows * columns`` flattened square images of side s (in row order) as one array of
+    (rows (s + gap) - gap, columns (s + gap) - gap) pixels, white between the tiles."""
+    images = np.asarray(images, dtype=np.float32).reshape(rows * columns, -1)
+    side = int(round(np.sqrt(images.shape[1])))
+    mosaic = np.ones((rows * (side + gap) - gap, columns * (side + gap) - gap), dtype=np.float32)
+    for index, image in enumerate(images):
+        row, column = divmod(index, columns)
+        top, left = row * (side + gap), column * (side + gap)
+        mosaic[top:top + side, left:left + side] = np.clip(image.reshape(side, side), 0, 1)
+    return mosaic
+
+
+def image_grid(path, images, rows, columns, title, axis_values=None, axis_label=None):
+    """``rows x columns`` images (flattened, pixels in [0, 1]) as one mosaic, e.g. samples of a generative
+    model.  ``axis_values`` (columns,) labels the columns and (reversed) the rows: a latent grid's z values."""
+    size = 0.42 * max(rows, columns) + 1.2
+    with new_figure(path, size, size + 0.3) as figure:
+        figure.suptitle(title)
+        ax = figure.subplots()
+        ax.imshow(_mosaic(images, rows, columns), cmap="gray", vmin=0, vmax=1)
+        if axis_values is None:
+            ax.set_xticks([])
+            ax.set_yticks([])
+            return
+        side = int(round(np.sqrt(np.asarray(images).reshape(rows * columns, -1).shape[1])))
+        ticks = np.arange(columns) * (side + MOSAIC_GAP) + (side - 1) / 2          # tile centres
+        labels = [f"{value:.1f}" for value in axis_values]
+        ax.set_xticks(ticks[::2], labels[::2], fontsize=7)
+        ax.set_yticks(ticks[::2], labels[::-1][::2], fontsize=7)
+        ax.set_xlabel(f"{axis_label} 1")
+        ax.set_ylabel(f"{axis_label} 2")
+
+
+def latent_scatter(path, codes, labels, title):
+    """2-D codes (N, 2) as points coloured by their label (N,): how a latent space sorts the digits."""
+    with new_figure(path, 6.6, 5.6) as figure:
+        figure.suptitle(title)
+        ax = figure.subplots()
+        points = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=2, alpha=0.6,
+                            vmin=-0.5, vmax=9.5, rasterized=True)
+        colorbar = figure.colorbar(points, ax=ax, ticks=range(10))
+        colorbar.set_label("digit")
+        ax.set_xlabel("mu_1")
+        ax.set_ylabel("mu_2")
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.grid(alpha=0.3)
