@@ -7,18 +7,23 @@ images of a 20 x 20 grid of latent points evenly spaced in the prior's quantiles
 p = 0.05 .. 0.95: walking across it morphs one digit into the next.  Saves vae_latent_space.png.
 
 Run:  NPAE_DATA=/path/to/data python examples/vae_latent_space.py
+      (no data at hand: it runs on the small sample shipped with npae, and says so)
 """
+import sys
 from statistics import NormalDist
 
 import numpy as np
 from matplotlib.figure import Figure
 
 import npae
-from npae.datasets import load_mnist
+from npae.datasets import find_or_sample
 
-(x_train, _), (x_test, y_test) = load_mnist()
+found = find_or_sample("mnist")          # the full MNIST, or offline the embedded sample (with a NOTICE)
+print(found.message, file=sys.stderr)
+(x_train, _), (x_test, y_test) = found.data
+EPOCHS = 1 if "--quick" in sys.argv[1:] else 20    # --quick: a smoke test (the tests use it)
 vae = npae.VariationalAutoencoder([784, 256, 2], seed=0)
-vae.fit(x_train, epochs=20, batch_size=128, verbose=1)
+vae.fit(x_train, epochs=EPOCHS, batch_size=128, verbose=1)
 print(f"test loss {vae.evaluate(x_test):.1f} nats per image")
 
 codes = vae.encode(x_test)                                              # (10000, 2): mu(x)

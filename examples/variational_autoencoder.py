@@ -7,17 +7,23 @@ epochs.  This script prints npae's and saves vae_samples.png (64 images decoded 
 vae_reconstructions.png and vae_loss_curves.png (the two terms of the loss).  About 30-60 s on 2 cores.
 
 Run:  NPAE_DATA=/path/to/data python examples/variational_autoencoder.py
+      (no data at hand: it runs on the small sample shipped with npae, and says so)
 """
+import sys
+
 import numpy as np
 from matplotlib.figure import Figure
 
 import npae
-from npae.datasets import load_mnist
+from npae.datasets import find_or_sample
 
-(x_train, _), (x_test, _) = load_mnist()
+found = find_or_sample("mnist")          # the full MNIST, or offline the embedded sample (with a NOTICE)
+print(found.message, file=sys.stderr)
+(x_train, _), (x_test, _) = found.data
+EPOCHS = 1 if "--quick" in sys.argv[1:] else 10    # PyTorch's example: 10; --quick: a smoke test
 vae = npae.VariationalAutoencoder([784, 400, 20], init="pytorch_uniform", seed=0,
                                   optimizer=npae.Adam(learning_rate=1e-3, epsilon=1e-8))   # PyTorch's Adam
-history = vae.fit(x_train, epochs=10, batch_size=128, validation_data=x_test, verbose=1).history
+history = vae.fit(x_train, epochs=EPOCHS, batch_size=128, validation_data=x_test, verbose=1).history
 print(f"test loss {vae.evaluate(x_test):.2f} nats per image (PyTorch's example: about 105.8)")
 
 
