@@ -18,32 +18,31 @@ TOLERANCE = 1e-6
 # A layer and an activation written the way the docs tell a learner to (npae.layers.base).
 
 @npae.register
-class Scale(npae.Layer):
-    """y = x * s, one learned scale per feature.  dL/ds = sum_B dL/dy * x;  dL/dx = dL/dy * s."""
+class Shift(npae.Layer):
+    """y = x + c, one learned offset per feature.  dL/dc = sum_B dL/dy;  dL/dx = dL/dy.
+    (examples/custom_layer.py writes a learned scale the same way.)"""
 
     def __init__(self, size, dtype="float64"):
         self.size = size
         self.dtype = dtype
-        self.scale = self.new_parameter((size,), dtype, lambda: np.linspace(0.5, 1.5, size))
-        self.scale_grad = self.new_gradient(self.scale)
+        self.offset = self.new_parameter((size,), dtype, lambda: np.linspace(-0.5, 0.5, size))
+        self.offset_grad = self.new_gradient(self.offset)
 
     def get_config(self):
         return {"size": self.size, "dtype": self.dtype}
 
     def parameters(self):
-        return [self.scale]
+        return [self.offset]
 
     def gradients(self):
-        return [self.scale_grad]
+        return [self.offset_grad]
 
     def forward(self, x, training=False):
-        if training:
-            self.x = x
-        return x * self.scale
+        return x + self.offset
 
     def backward(self, grad_output):
-        self.scale_grad += np.sum(grad_output * self.x, axis=0)
-        return grad_output * self.scale
+        self.offset_grad += np.sum(grad_output, axis=0)
+        return np.array(grad_output)
 
 
 @npae.register
@@ -60,22 +59,22 @@ class Swish(npae.Activation):
         return s + a * (1 - s)
 
 
-class Unregistered(Scale):
+class Unregistered(Shift):
     pass
 
 
 def test_a_custom_layer_is_gradient_checked_trained_saved_and_loaded(tmp_path, rng):
-    assert gradcheck(Scale(5), rng.standard_normal((4, 5))) < TOLERANCE
-    model = npae.Sequential([npae.Dense(5, 4, activation="tanh", dtype="float64", rng=0), Scale(4),
+    assert gradcheck(Shift(5), rng.standard_normal((4, 5))) < TOLERANCE
+    model = npae.Sequential([npae.Dense(5, 4, activation="tanh", dtype="float64", rng=0), Shift(4),
                              npae.Dense(4, 5, dtype="float64", rng=1)], loss="mse", seed=0)
     x = rng.standard_normal((64, 5))
     assert gradcheck(model, x[:6]) < TOLERANCE
     history = model.fit(x, epochs=30, batch_size=16, verbose=0)
     assert history.history["loss"][-1] < 0.8 * history.history["loss"][0]
-    assert not np.allclose(model.layers[1].scale, np.linspace(0.5, 1.5, 4))  # the custom parameter learned
+    assert not np.allclose(model.layers[1].offset, np.linspace(-0.5, 0.5, 4))  # the custom parameter learned
     model.save(tmp_path / "custom.npz")
     loaded = npae.load(tmp_path / "custom.npz")
-    assert isinstance(loaded.layers[1], Scale)
+    assert isinstance(loaded.layers[1], Shift)
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
 
 
@@ -102,7 +101,7 @@ def test_only_registered_classes_are_saved_or_loaded(tmp_path, rng):
     assert not (tmp_path / "m.npz").exists()
     with pytest.raises(ValueError, match="already registered"):
         @npae.register
-        class Scale(npae.Layer):  # noqa: F811  (another class under a taken name)
+        class Shift(npae.Layer):  # noqa: F811  (another class under a taken name)
             pass
 
 
