@@ -150,7 +150,7 @@ def test_rerank_exact_kernel_matches_reference(dtype, rng):
 def test_kdtree_search_kernel_matches_reference(rng):
     points = np.round(rng.standard_normal((700, 4)), 1)  # rounded: some exact ties
     model = KNNClassifier(k=5, algorithm="kdtree").fit(points, np.zeros(700))
-    tree = model._tree
+    tree = model._search.tree
     assert tree.n_levels > 3  # a real tree, not a single leaf
     queries = np.round(rng.standard_normal((50, 4)), 1).astype(np.float32)
     outputs = []
@@ -165,7 +165,7 @@ def test_kdtree_search_kernel_matches_reference(rng):
 
 def test_kdtree_boxes_hold_their_points(rng):
     points = rng.standard_normal((1000, 3)).astype(np.float32)
-    tree = KNNClassifier(algorithm="kdtree").fit(points, np.zeros(1000))._tree
+    tree = KNNClassifier(algorithm="kdtree").fit(points, np.zeros(1000))._search.tree
     np.testing.assert_array_equal(np.sort(tree.point_indices), np.arange(1000))
     np.testing.assert_array_equal(tree.points_t.T, points[tree.point_indices])
     for node in range(tree.node_start.size):
