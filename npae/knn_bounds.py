@@ -87,7 +87,7 @@ from .pca import PCA
 # as well as all 60,000 (candidates passing the screen at d = 64: 119 against 116).
 PCA_SAMPLE = 2048
 # The fine coordinates are tested LEVEL_STEP at a time (refine_pairs).
-LEVEL_STEP = 32
+LEVEL_STEP = 64
 # The trial at fit (plan_search) chooses among these screen dimensions d and fine dimensions d2.
 SCREEN_CHOICES = (48, 64, 96, 128)
 FINE_CHOICES = (64, 128, 192)
@@ -112,7 +112,8 @@ PROJECTION_BLOCK = 4096
 # The trial's cost model: seconds per unit of work on the 2-core machine of benchmarks/bench_knn.py
 # (2 BLAS threads; MNIST, 10,000 x 60,000, k = 7), each from the run named in the comment.
 SCREEN_GEMM_SECONDS = 1.4e-11  # per key and screen vector entry (d + 2): 0.55 s for 6e8 keys of 66 entries
-SCREEN_SCAN_SECONDS = 4.0e-10  # per key, screen_candidates: 0.24 s for 6e8 keys
+SCREEN_SCAN_SECONDS = 2.5e-10  # per key, screen_candidates with few candidates: 0.15 s for 6e8 keys
+APPEND_SECONDS = 2.0e-8  # per candidate appended to a buffer (~capacity / 2 per query)
 LEVEL_SECONDS = 4.0e-8  # per pair and fine level it enters, refine_pairs: 67 ns per pair, ~1.8 levels
 RAW_SECONDS = 3.0e-7  # per raw distance: 784 float32 pixels from memory
 BRUTE_FORCE_SECONDS = 1.0e-11  # per multiply-add of brute force: 4.7 s for 10,000 x 60,000 x 784
@@ -120,7 +121,7 @@ BRUTE_FORCE_SECONDS = 1.0e-11  # per multiply-add of brute force: 4.7 s for 10,0
 PAYS_BELOW = 0.6
 
 
-def plan_search(train, mean, components, k):
+def plan_search(train, mean, components, k, trace=None):
     """The trial: screen dimensions d, fine dimensions d2 and buffer capacity for these data; and costs.
 
     train (n, D); mean (D,) and components (d_max, D) float64, the PCA of the search.  Returns a
@@ -132,7 +133,8 @@ def plan_search(train, mean, components, k):
     then, on a sample of TRIAL_SAMPLE training points, how many pass the screen of each d in
     SCREEN_CHOICES, how many levels of each d2 in FINE_CHOICES they enter and how many reach the raw
     distance; scaled to n, priced with the cost model above (SCREEN_GEMM_SECONDS ...).  The
-    cheapest (d, d2) wins, and the buffer holds twice the 90th percentile of the screen's survivors.
+    cheapest (d, d2) wins.  Its buffer holds twice the 90th percentile of the screen's survivors: the
+    other 10 % of the queries, whose buffers overflow, are screened again (priced in).
     On MNIST it picks d = 64, d2 = 192 (119 screen survivors per query, 18 raw distances); on
     Fashion-MNIST, where the k-th distance is small against the residuals, d = 96.
     """
@@ -168,13 +170,19 @@ def plan_search(train, mean, components, k):
         fine_choices = [0] + [f for f in FINE_CHOICES if d + f <= d_max]
         for d2 in range(0, max(fine_choices) + 1, LEVEL_STEP):
             if d2 in fine_choices:  # the search that stops here
+                capacity = max(64 * int(np.ceil(2 * np.percentile(screen_survivors, 90) / 64)), 4 * k)
+                screen_seconds = n_samples * ((d + 2) * SCREEN_GEMM_SECONDS + SCREEN_SCAN_SECONDS)
+                second_round = np.mean(screen_survivors > capacity / 2)  # their buffers overflow: screened again
                 raw = alive.sum() * scale / query_positions.size + 2 * k
-                seconds = (n_samples * ((d + 2) * SCREEN_GEMM_SECONDS + SCREEN_SCAN_SECONDS)
+                seconds = (screen_seconds * (1 + second_round) + capacity / 2 * APPEND_SECONDS
                            + level_visits / query_positions.size * LEVEL_SECONDS + raw * RAW_SECONDS)
+                if trace is not None:
+                    trace.append((d, d2, seconds, float(screen_survivors.mean()), capacity, float(raw),
+                                  level_visits / query_positions.size))
                 if best is None or seconds < best["seconds"]:
                     best = {"screen_dimensions": d, "fine_dimensions": d2, "seconds": seconds,
                             "screen_survivors": float(screen_survivors.mean()), "raw_distances": float(raw),
-                            "capacity": int(2 * np.percentile(screen_survivors, 90))}
+                            "capacity": int(capacity)}
             if d2 == max(fine_choices):
                 break
             level_visits += alive.sum() * scale  # the survivors enter the next level
@@ -183,7 +191,7 @@ def plan_search(train, mean, components, k):
                      + (cumulative[None, :, segment.stop] - cumulative[None, :, segment.start])
                      - 2 * zq[:, segment] @ z[:, segment].T)
             alive &= bound + np.maximum(0.0, fine - gap) <= limits[:, None]
-    best["capacity"] = int(np.clip(1 << int(np.ceil(np.log2(max(best["capacity"], 1)))), max(64, 4 * k), 4096))
+    best["capacity"] = int(min(best["capacity"], 8192))
     best["brute_force_seconds"] = n_samples * n_features * BRUTE_FORCE_SECONDS
     return best
 
@@ -221,6 +229,12 @@ class LowerBoundSearch:
             self.plan = plan_search(train, mean, components, k)
             screen_dimensions, fine_dimensions = self.plan["screen_dimensions"], self.plan["fine_dimensions"]
             capacity = self.plan["capacity"] if capacity is None else capacity
+        # When the trial predicts the bounds to cost as much as brute force (data without a
+        # low-dimensional structure), every query goes to brute force at once: nothing is projected.
+        self.hopeless = self.plan is not None and self.plan["seconds"] >= self.plan["brute_force_seconds"]
+        if self.hopeless:
+            self.train_sq_norms = np.einsum("ij,ij->i", train, train, dtype=np.float64)
+            return
         screen_dimensions = SCREEN_DIMENSIONS if screen_dimensions is None else screen_dimensions
         fine_dimensions = FINE_DIMENSIONS if fine_dimensions is None else fine_dimensions
         capacity = BUFFER_CAPACITY if capacity is None else capacity
@@ -321,8 +335,8 @@ class LowerBoundSearch:
         norms = norms * (1 + 4 * unit)  # |w| from the computed |w^|
         lam = 1.01 * (unit * (1 + eps) + np.sqrt(d) * _gamma(n_features, unit))
         kappa = 1.1 * (eps * (1 + eps) + (n_features + d + 8) * unit * (1 + eps + lam) ** 2 + 3 * lam)
-        with np.errstate(divide="ignore"):
-            residual_error = np.minimum(np.sqrt(kappa) * norms, kappa * norms**2 / residuals)
+        by_quotient = np.divide(kappa * norms**2, residuals, out=np.full_like(norms, np.inf), where=residuals > 0)
+        residual_error = np.minimum(np.sqrt(kappa) * norms, by_quotient)
         rounding = 2 * self.unit * (1 + eps + lam + np.sqrt(kappa)) * norms
         return (lam * norms + residual_error + rounding) * (1 + 1e-6)
 
@@ -357,12 +371,13 @@ class LowerBoundSearch:
         n_samples, n_features = self.train.shape
         train_block = min(n_samples, TRAIN_BLOCK)
         while True:
-            per_query = (max(train_block, self.pilot.shape[0]) * itemsize  # keys
-                         + capacity * (itemsize + 8 + 8 * 7)  # buffer; pairs (rows, points, keys, order, fast...)
+            per_query = (max(train_block, self.pilot.shape[0]) * itemsize  # keys (or the pilot's products)
+                         + capacity * (itemsize + 8 + 1)  # the buffer and its mask
+                         + capacity * 160  # pairs: rows, points, keys, order, results, the kernel's packed state
                          + n_features * (query_itemsize + itemsize + 1 + 8)  # as given, cast, check, float64
-                         + (self.screen_dimensions + self.fine_dimensions) * 16 + 512)
-            if not _backend.jit_enabled():
-                per_query += train_block * 2 * itemsize + capacity * 64
+                         + (self.screen_dimensions + self.fine_dimensions) * 24 + 512)
+            if not _backend.jit_enabled():  # the NumPy references hold (Q, T) and (pairs, W) temporaries
+                per_query += train_block * 3 * itemsize + capacity * (8 * LEVEL_STEP + 320)
             if per_query <= self.budget or train_block <= 64:
                 break
             train_block //= 2
@@ -381,8 +396,12 @@ class LowerBoundSearch:
         n_queries, n_samples = x.shape[0], self.train.shape[0]
         work = np.zeros(n_queries, np.int64)
         pending = np.arange(n_queries)
-        limits = np.full(n_queries, np.nan)  # NaN: no limit known yet, the pilot sets the first one
-        real_limits = np.full(n_queries, np.inf)  # V of (e) from earlier rounds
+        if self.hopeless:
+            self.fallback(x, pending, out_sq_distances, out_indices)
+            return work + n_samples
+        # what a round leaves to the next, per query (see _search_block)
+        state = {"limits": np.full(n_queries, np.nan), "real_limits": np.full(n_queries, np.inf),
+                 "floors": np.full(n_queries, -np.inf), "carried": {}}
         capacity = self.capacity
         while pending.size:
             if capacity > self.max_capacity:
@@ -390,19 +409,22 @@ class LowerBoundSearch:
                 work[pending] += n_samples
                 break
             query_block, train_block = self.block_shape(pending.size, capacity, x.itemsize)
-            uncertified = [self._search_block(x, pending[start:start + query_block], limits, real_limits, capacity,
-                                              train_block, out_sq_distances, out_indices, work)
+            uncertified = [self._search_block(x, pending[start:start + query_block], state, capacity, train_block,
+                                              out_sq_distances, out_indices, work)
                            for start in range(0, pending.size, query_block)]
             pending = np.concatenate(uncertified)
             capacity = min(4 * capacity, self.max_capacity) if capacity < self.max_capacity else self.max_capacity + 1
         return work
 
-    def _search_block(self, x, rows, limits, real_limits, capacity, train_block, out_sq_distances, out_indices,
-                      work):
-        """Screen, refine and finish the queries x[rows]; returns the rows not certified.
+    def _search_block(self, x, rows, state, capacity, train_block, out_sq_distances, out_indices, work):
+        """Screen, refine and finish the queries x[rows] (all in the same round); returns the rows not certified.
 
-        limits, real_limits (Q,): per query, the key threshold and V of an earlier round (NaN, inf
-        in the first), updated for the rows not certified.
+        ``state`` holds, per query, what an earlier round leaves to this one: "limits" (its key
+        threshold: the buffer's limit now; NaN in the first round), "real_limits" (its V), "floors"
+        (its buffer's limit: every point with a key below was dealt with) and "carried" (query ->
+        (points, fast distances) of its close calls).  A later round screens again, but refines only
+        the band of keys from the floor up, minus twice the key slack S_q: the same point's key may
+        differ by up to 2 S_q between two GEMMs of different shapes.
         """
         n_samples = self.train.shape[0]
         k = self.k
@@ -419,6 +441,7 @@ class LowerBoundSearch:
             if rows.size == 0:
                 return rows
         n_block = rows.size
+        first_round = np.isnan(state["limits"][rows[0]])
         screen_vectors, query_residuals, screen_errors, query_raw_sq = self._screen_vectors(queries, for_queries=True)
         query_fine = self._fine_coordinates(queries)  # (L, B, W)
         fine_errors = self._fine_errors(query_raw_sq)
@@ -433,7 +456,7 @@ class LowerBoundSearch:
         buffer_keys = np.empty((n_block, capacity), self.dtype)
         buffer_indices = np.empty((n_block, capacity), np.int64)
         counts = np.zeros(n_block, np.int64)
-        block_limits = self._first_limits(screen_vectors, limits[rows], capacity)
+        block_limits = self._first_limits(screen_vectors, state["limits"][rows], capacity)
         keys = np.empty(n_block * train_block, self.dtype)
         for first in range(0, n_samples, train_block):
             stop = min(first + train_block, n_samples)
@@ -441,22 +464,33 @@ class LowerBoundSearch:
             np.matmul(screen_vectors, self.screen_vectors[first:stop].T, out=block_keys)
             screen_candidates(block_keys, first, buffer_keys, buffer_indices, counts, block_limits)
         del keys
-        # 2. provisional k-th distance: the raw distances of the p smallest keys (no bound to test)
-        n_provisional = self.n_provisional
-        positions = np.empty((n_block, n_provisional), np.int64)
-        provisional_candidates(buffer_keys, counts, positions)
-        chosen = positions >= 0
-        chosen_rows, chosen_slots = np.nonzero(chosen)
-        chosen_points = buffer_indices[chosen_rows, positions[chosen]]
-        unbounded = np.zeros((n_block, 4))
-        unbounded[:, 1:3] = np.inf
-        chosen_fast = self._refine(queries, query_fine[:0], query_residuals, self.fine[:0], chosen_rows, chosen_points,
-                                   buffer_keys[chosen_rows, positions[chosen]], unbounded)[0]
-        provisional_fast = np.full((n_block, n_provisional), np.inf, self.dtype)
-        provisional_fast[chosen_rows, chosen_slots] = chosen_fast
-        fast_kth = np.partition(provisional_fast, k - 1, axis=1)[:, k - 1] if n_provisional >= k \
-            else np.full(n_block, np.inf)
-        real_limit = np.minimum(self._real_limit(fast_kth), real_limits[rows])
+        valid = np.arange(capacity) < counts[:, None]
+        # 2. provisional k-th distance (first round): the raw distances of the p smallest keys
+        if first_round:
+            positions = np.empty((n_block, self.n_provisional), np.int64)
+            provisional_candidates(buffer_keys, counts, positions)
+            chosen = positions >= 0
+            chosen_rows, chosen_slots = np.nonzero(chosen)
+            chosen_points = buffer_indices[chosen_rows, positions[chosen]]
+            unbounded = np.zeros((n_block, 4))
+            unbounded[:, 1:3] = np.inf
+            chosen_fast = self._refine(queries, query_fine[:0], query_residuals, self.fine[:0], chosen_rows,
+                                       chosen_points, buffer_keys[chosen_rows, positions[chosen]], unbounded)[0]
+            provisional_fast = np.full(positions.shape, np.inf, self.dtype)
+            provisional_fast[chosen_rows, chosen_slots] = chosen_fast
+            fast_kth = np.partition(provisional_fast, k - 1, axis=1)[:, k - 1] if positions.shape[1] >= k \
+                else np.full(n_block, np.inf)
+            real_limit = self._real_limit(fast_kth)
+            excluded = np.zeros((n_block, capacity), np.bool_)
+            excluded[chosen_rows, positions[chosen]] = True
+        else:  # the candidates of earlier rounds: their close calls, and V
+            carried = [state["carried"][row] for row in rows]
+            chosen_rows = np.repeat(np.arange(n_block), [points.size for points, _ in carried])
+            chosen_points = np.concatenate([points for points, _ in carried])
+            chosen_fast = np.concatenate([fast for _, fast in carried]).astype(self.dtype)
+            real_limit = state["real_limits"][rows]
+            floors = state["floors"][rows] - 2 * slack
+            excluded = valid & ~(buffer_keys >= floors[:, None])  # dealt with by an earlier round
         rho_screen = np.sqrt(self.isometry * real_limit) + screen_radius
         rho_fine = np.sqrt(self.isometry * real_limit) + fine_radius
         thresholds = np.empty((n_block, 4))
@@ -465,28 +499,32 @@ class LowerBoundSearch:
         thresholds[:, 2] = real_limit * (1 + self.gamma_fast)
         thresholds[:, 3] = 1 - self.gamma_fine
         # 3. refine the other candidates whose keys pass
-        valid = np.arange(capacity) < counts[:, None]
-        passing = valid & (buffer_keys <= (rho_screen * rho_screen + key_offset)[:, None])
-        passing[chosen_rows, positions[chosen]] = False
+        passing = valid & ~excluded & (buffer_keys <= (rho_screen * rho_screen + key_offset)[:, None])
         pair_rows, pair_positions = np.nonzero(passing)  # row-major: grouped by query
+        if not first_round:  # a carried candidate is not refined again
+            carried_codes = np.sort(chosen_points + n_samples * chosen_rows)
+            codes = buffer_indices[pair_rows, pair_positions] + n_samples * pair_rows
+            found = np.minimum(np.searchsorted(carried_codes, codes), max(carried_codes.size - 1, 0))
+            new = ~(carried_codes[found] == codes) if carried_codes.size else np.ones(codes.size, np.bool_)
+            pair_rows, pair_positions = pair_rows[new], pair_positions[new]
         pair_points = buffer_indices[pair_rows, pair_positions]
         pair_keys = buffer_keys[pair_rows, pair_positions]
         pair_fast, pair_raw = self._refine(queries, query_fine, query_residuals, self.fine, pair_rows, pair_points,
                                            pair_keys, thresholds)
-        # 4. finish: every query's candidates (provisional first, then its pairs) in one CSR list
-        n_chosen = chosen.sum(axis=1)
+        # 4. finish: every query's candidates (provisional or carried first, then its pairs) in one CSR list
+        n_chosen = np.bincount(chosen_rows, minlength=n_block)
         n_pairs = np.bincount(pair_rows, minlength=n_block)
         starts = np.zeros(n_block + 1, np.int64)
         np.cumsum(n_chosen + n_pairs, out=starts[1:])
         candidate_points = np.empty(starts[-1], np.int64)
         candidate_fast = np.empty(starts[-1], self.dtype)
-        candidate_points[starts[chosen_rows] + chosen_slots] = chosen_points
-        candidate_fast[starts[chosen_rows] + chosen_slots] = chosen_fast
-        pair_starts = np.zeros(n_block + 1, np.int64)
-        np.cumsum(n_pairs, out=pair_starts[1:])
-        destinations = starts[pair_rows] + n_chosen[pair_rows] + np.arange(pair_rows.size) - pair_starts[pair_rows]
-        candidate_points[destinations] = pair_points
-        candidate_fast[destinations] = pair_fast
+        for row_list, points, fast, before in ((chosen_rows, chosen_points, chosen_fast, 0 * n_chosen),
+                                               (pair_rows, pair_points, pair_fast, n_chosen)):
+            group_starts = np.zeros(n_block + 1, np.int64)
+            np.cumsum(np.bincount(row_list, minlength=n_block), out=group_starts[1:])
+            destinations = starts[row_list] + before[row_list] + np.arange(row_list.size) - group_starts[row_list]
+            candidate_points[destinations] = points
+            candidate_fast[destinations] = fast
         sq_distances = np.empty((n_block, k))
         indices = np.empty((n_block, k), np.int64)
         final_limits = np.empty(n_block)
@@ -499,11 +537,19 @@ class LowerBoundSearch:
         rho = np.sqrt(self.isometry * final_limits) + screen_radius
         key_thresholds = rho * rho + key_offset
         certified = block_limits.astype(np.float64) > key_thresholds
-        work[rows] += n_chosen + np.bincount(pair_rows, weights=pair_raw, minlength=n_block).astype(np.int64)
+        work[rows] += (n_chosen if first_round else 0) + np.bincount(pair_rows, weights=pair_raw,
+                                                                     minlength=n_block).astype(np.int64)
         out_sq_distances[rows[certified]] = sq_distances[certified]
         out_indices[rows[certified]] = indices[certified]
-        limits[rows] = key_thresholds
-        real_limits[rows] = final_limits
+        state["limits"][rows] = key_thresholds
+        state["real_limits"][rows] = final_limits
+        state["floors"][rows] = block_limits
+        candidate_rows = np.repeat(np.arange(n_block), np.diff(starts))
+        close = candidate_fast <= (final_limits * (1 + self.gamma_fast))[candidate_rows]
+        for r in np.flatnonzero(~certified):
+            segment = slice(starts[r], starts[r + 1])
+            keep = close[segment]
+            state["carried"][rows[r]] = (candidate_points[segment][keep], candidate_fast[segment][keep])
         return rows[~certified]
 
     def _refine(self, queries, query_fine, query_residuals, train_fine, rows, points, keys, thresholds):
