@@ -22,7 +22,7 @@ These are scikit-learn's rules for ``KNeighborsClassifier(n_neighbors=k)``.
 import numpy as np
 
 from . import _backend
-from ._validation import check_array, check_positive_int
+from ._validation import check_array, check_array_in_range, check_positive_int
 from .kernels.select import kdtree_search, merge_candidates, rerank_exact
 from .knn_bounds import LowerBoundSearch
 
@@ -182,11 +182,10 @@ def _check_squared_norms(sq_norms, x):
 
     Finite norms <=> finite values, so one pass over x both computes the norms and checks the values.
     """
-    if not np.isfinite(sq_norms).all():
+    if not (np.isfinite(sq_norms).all() and sq_norms.max() <= np.finfo(x.dtype).max):
         check_array(x, "x")  # raises when a value is NaN or infinite, with the library's wording
-        raise ValueError(f"x has values too large: squared norms overflow {x.dtype}; rescale x or use dtype='float64'")
-    if sq_norms.max() > np.finfo(x.dtype).max:
-        raise ValueError(f"x has values too large: squared norms overflow {x.dtype}; rescale x or use dtype='float64'")
+        hint = "rescale x" + (" or use dtype='float64'" if x.dtype != np.float64 else "")
+        raise ValueError(f"x has values too large: squared norms overflow {x.dtype}; {hint}")
 
 
 class GemmSearch:
@@ -302,21 +301,7 @@ class TreeSearch:
 
 def _checked_queries(x, rows, dtype):
     """Queries x[rows] as a C-contiguous block of the model's dtype, checked finite (and in its range)."""
-    block = x[rows]
-    try:
-        return check_array(block, "x", dtype=dtype)
-    except ValueError:
-        _check_range(block, dtype)
-        raise
-
-
-def _check_range(x, dtype):
-    """A clearer ValueError than "NaN or infinity" for finite values that the cast to ``dtype`` overflows."""
-    original = np.asarray(x)
-    if original.dtype.kind == "f" and np.isfinite(original).all():
-        largest = float(np.abs(original).max())
-        raise ValueError(f"x has values beyond the range of {np.dtype(dtype)} (largest |value| {largest:.3g}); "
-                         f"rescale x or use dtype='float64'")
+    return check_array_in_range(x[rows], "x", dtype=dtype)
 
 
 class KNNClassifier:
@@ -417,10 +402,10 @@ class KNNClassifier:
             raise ValueError(f"algorithm={self.algorithm!r} is not one of {list(ALGORITHMS)}")
         budget = parse_memory_budget(self.memory_budget)
         dtype = _backend.resolve_dtype(self.dtype)
-        original = _as_2d_array(x)
-        x = np.ascontiguousarray(original, dtype=dtype)  # (n, D), no copy when already so
-        if x is not original and x.dtype != original.dtype and not np.isfinite(x).all():
-            _check_range(original, dtype)
+        x = _as_2d_array(x)
+        if x.dtype.kind == "f" and x.dtype != dtype:  # a cast that may overflow: say so, not "NaN or infinity"
+            x = check_array_in_range(x, "x", dtype=dtype)
+        x = np.ascontiguousarray(x, dtype=dtype)  # (n, D), no copy when already so
         y = np.asarray(y)
         if y.ndim != 1 or y.shape[0] != x.shape[0]:
             raise ValueError(f"y has shape {y.shape}; expected one label per row of x, shape ({x.shape[0]},)")

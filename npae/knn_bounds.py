@@ -76,7 +76,7 @@ skip it and get the exact answer of the brute-force fallback.
 import numpy as np
 
 from . import _backend
-from ._validation import check_array
+from ._validation import check_array_in_range
 from .kernels.bounds import (LANES, finish_queries, group_by_point, provisional_candidates, refine_pairs,
                              screen_candidates)
 from .kernels.select import merge_candidates
@@ -428,7 +428,7 @@ class LowerBoundSearch:
         """
         n_samples = self.train.shape[0]
         k = self.k
-        queries = check_array(x[rows], "x", dtype=self.dtype)  # (B, D)
+        queries = check_array_in_range(x[rows], "x", dtype=self.dtype)  # (B, D)
         with np.errstate(over="ignore"):  # an overflow (inf) is what the test below looks for
             query_norms = np.sqrt(np.einsum("ij,ij->i", queries, queries).astype(np.float64))
         # so far out that the screen's products could overflow: brute force, exactly (a float32 norm

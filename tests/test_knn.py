@@ -327,3 +327,42 @@ def test_predict_before_fit_is_a_runtime_error():
     for method in ("predict", "predict_proba", "kneighbors"):
         with pytest.raises(RuntimeError, match="not fitted"):
             getattr(KNNClassifier(), method)(np.zeros((2, 3)))
+
+
+# -- far out of range: exact, or a clear ValueError (never index -1, a NaN distance or a warning) -------
+
+
+@pytest.mark.parametrize("algorithm", ["gemm", "lower_bounds", "kdtree", "direct"])
+def test_huge_finite_queries_get_their_exact_neighbours(algorithm, rng):
+    # |q| ~ 3e38: q . t overflows float32, so the GEMM paths must not trust their products
+    x_train = rng.random((500, 30)).astype(np.float32)
+    queries = np.full((4, 30), 3e38, np.float32)
+    queries[1] *= -1
+    queries[2, ::2] *= -1
+    queries[3] = x_train[3] * 1e37
+    model = KNNClassifier(algorithm=algorithm).fit(x_train, np.arange(500) % 3)
+    distances, indices = model.kneighbors(queries)
+    expected_distances, expected_indices = brute_force(x_train, queries, 7)
+    np.testing.assert_array_equal(indices, expected_indices)
+    np.testing.assert_array_equal(distances, expected_distances)
+    assert (indices >= 0).all() and np.isfinite(distances).all()
+    np.testing.assert_array_equal(model.predict(queries), majority_vote((np.arange(500) % 3)[expected_indices]))
+
+
+@pytest.mark.parametrize("algorithm", ["gemm", "lower_bounds", "kdtree", "direct"])
+def test_float64_distances_that_would_overflow_are_a_value_error(algorithm, rng):
+    model = KNNClassifier(algorithm=algorithm, dtype="float64").fit(rng.random((300, 20)), np.zeros(300))
+    with pytest.raises(ValueError, match="squared distances to the training points overflow float64"):
+        model.kneighbors(np.full((2, 20), 1e200))
+    with pytest.raises(ValueError, match="overflow float64"):  # at fit (GEMM paths) or at the query (trees)
+        KNNClassifier(algorithm=algorithm, dtype="float64").fit(np.full((30, 20), 1e160), np.zeros(30)).kneighbors(
+            np.zeros((1, 20)))
+
+
+@pytest.mark.parametrize("algorithm", ["gemm", "lower_bounds", "kdtree"])
+def test_values_beyond_float32_are_reported_as_such(algorithm, rng):
+    model = KNNClassifier(algorithm=algorithm).fit(rng.random((100, 20)), np.zeros(100))
+    with pytest.raises(ValueError, match="beyond the range of float32"):
+        model.predict(np.full((2, 20), 1e300))
+    with pytest.raises(ValueError, match="beyond the range of float32"):
+        KNNClassifier(algorithm=algorithm).fit(np.full((20, 20), 1e300), np.zeros(20))
