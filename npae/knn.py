@@ -429,6 +429,7 @@ class KNNClassifier:
         else:
             search = TreeSearch(x, k, budget, KDTREE_LEAF_SIZE if algorithm == "kdtree" else n_samples + 1)
         # all checks passed: only now replace the state of a previous fit
+        self.__dict__.pop("raw_distances_", None)  # it describes a search of the previous fit
         self.classes_, self._labels = np.unique(y, return_inverse=True)  # _labels: index into classes_
         self.n_features_in_, self.n_samples_fit_, self.algorithm_ = n_features, n_samples, algorithm
         self._k, self._dtype, self._budget = k, dtype, budget

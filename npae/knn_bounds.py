@@ -23,15 +23,26 @@ The search, for a block of queries (:mod:`npae.kernels.bounds` has the kernels):
 1. screen: the keys |a_x|^2 - 2 a_q . a_x (the bound minus |a_q|^2) of all n points by GEMM; each
    query keeps a buffer of candidates, the points with the smallest keys (starting from the key
    that a pilot sample of the training set predicts for the buffer's size);
-2. provisional k-th distance: the raw distances of each query's 2k most promising candidates;
+2. provisional k-th distance: the 4k smallest keys meet the finer bound, and the k + 2 best by it
+   get their raw distances.  Why this way, measured on MNIST (d = 48, k = 7): the k-th of these
+   is the final k-th distance for 88 % of the queries and within 0.4 % of it for 90 %; taking the
+   raw distances of the 2k smallest keys instead needed 20 raw distances per query instead of 15
+   (Fashion-MNIST, d = 64: 98 against 78), of the k smallest keys, far more (their k-th distance
+   is looser: twice the points pass the screen);
 3. refine: every other candidate whose key exceeds what the provisional k-th distance allows is
    dropped unseen; the others (pairs, grouped by training point so that each point is read once)
    meet the finer bound, then the raw distance, each with its own early exit;
 4. finish: from the k-th smallest raw distance, the canonical float64 distances of the few
    candidates that can still be among the k nearest, and the certificate: the buffer's limit
    (every point outside has a key at least that) must exceed what the final k-th distance allows.
-   A query whose buffer was too small is searched again with four times the buffer and a limit
-   from its first round; beyond MAX_BUFFER_FRACTION of the training set, by brute force.
+   A query whose buffer was too small is screened again with four times the buffer (the band of
+   keys above its first buffer only: the rest was dealt with), then, beyond MAX_BUFFER_FRACTION of
+   the training set, by brute force.
+
+d, d2 and the buffer come from a trial at fit (:func:`plan_search`).  On MNIST (k = 7): d = 48,
+d2 = 192, ~190 points pass the screen, ~15 of 60,000 need their 784-pixel distance (9 of them
+provisional).  The screen runs in the data's dtype: in float64 it would double the largest single
+cost of the search (the GEMM) to shrink a margin that moves V by 3e-6 relative.
 
 Exactness in floating point.  The inequalities above hold for real numbers.  The search stays
 exact because every test that drops a point has a margin covering every rounding on the way, so
@@ -41,12 +52,13 @@ float32, 2^-53 for float64; gamma_m = m u / (1 - m u), Higham's bound for m roun
 
 (a) Augmented vectors.  z and |r| are computed in float64 (w = x - mu, z = P w, |r|^2 = |w|^2 -
     |z|^2), then rounded to the data's dtype.  P is orthonormal only up to eps = ||P P^T - I||
-    (measured at fit: ~1e-7, from the fine rows stored in float32).  With the residual map
+    (measured at fit: ~4e-7, from the fine rows stored in float32; 2e-11 for the screen's rows,
+    kept in float64).  With the residual map
     R = I - P^T P, the map w -> (P w, R w) stretches by at most sqrt(isometry), isometry =
     (1 + 4 eps)(1 + eps (1 + eps)), and the reverse triangle inequality gives
         |a(q) - a(x)| <= sqrt(isometry) |q - x|         for the exact augmented vectors.
-    The computed ones are within E_a (per point, :meth:`LowerBoundSearch._screen_errors`, ~4e-7 |w|
-    for float32: their rounding) of the exact ones; the fine coordinates, a float32 GEMM of x,
+    The computed ones are within E_a (per point, :meth:`LowerBoundSearch._screen_errors`, ~1.2e-7
+    |w| for float32: their rounding) of the exact ones; the fine coordinates, a float32 GEMM of x,
     within E_f = sqrt(d2) gamma_D |x| (Higham's bound for each D-term dot product, ~6e-3 on MNIST).
 (b) The screen key in the data's dtype is within S_q = (K + 4) u (|a_q| + max |a_x|)^2 of its real
     value: K + 1 terms in one dot product (the squared norm |a_x|^2 rides along as the last
@@ -69,9 +81,11 @@ float32, 2^-53 for float64; gamma_m = m u / (1 - m u), Higham's bound for m roun
     distance exceeds V has a canonical one above U.  Every candidate with a fast distance at most
     V (1 + gamma_fast) gets its canonical distance, and the k smallest (distance, index) win.
 Every threshold only shrinks as F_k does, so a test passed against an earlier, larger V is still
-valid.  For MNIST these margins move V by about 1e-4 relative (E_f dominates): the candidates do
-not change measurably.  Queries so large that the screen could overflow (|q| ~ 1e19 in float32)
-skip it and get the exact answer of the brute-force fallback.
+valid.  On MNIST the screen's margin moves rho_a^2 by 3e-6 relative to V, the finer bound's by
+0.7 % (E_f, a worst-case bound of the float32 GEMM, dominates): with E_f = 0 (not exact; a
+measurement only) the raw distances per query drop from 15.3 to 14.6, not worth a float64 GEMM of
+the fine coordinates (+0.1 s at fit).  Queries so large that the screen could overflow (|q| ~ 1e19
+in float32) skip it and get the exact answer of the brute-force fallback.
 """
 import numpy as np
 
@@ -91,8 +105,8 @@ LEVEL_STEP = 64
 # The trial at fit (plan_search) chooses among these screen dimensions d and fine dimensions d2.
 SCREEN_CHOICES = (48, 64, 96, 128)
 FINE_CHOICES = (64, 128, 192)
-TRIAL_SAMPLE = 4096
-TRIAL_QUERIES = 16
+TRIAL_SAMPLE = 2048
+TRIAL_QUERIES = 64
 # Without a trial (tiny training sets, or a test that fixes them):
 SCREEN_DIMENSIONS = 64
 FINE_DIMENSIONS = 192
@@ -102,11 +116,13 @@ BUFFER_CAPACITY = 1024
 MAX_BUFFER_FRACTION = 1 / 4
 # Training points of the pilot sample that sets each query's first limit.
 PILOT_SAMPLE = 2048
-# The provisional k-th distance comes from the PROVISIONAL_FACTOR * k smallest keys.
-PROVISIONAL_FACTOR = 2
+# The provisional k-th distance: the PROVISIONAL_FACTOR * k smallest keys meet the finer bound, and
+# the k + PROVISIONAL_EXTRA best by it get their raw distances.
+PROVISIONAL_FACTOR = 4
+PROVISIONAL_EXTRA = 2
 TRAIN_BLOCK = 4096
 MAX_QUERY_BLOCK = 1024
-PROJECTION_BLOCK = 4096
+PROJECTION_BLOCK = 2048
 
 
 # The trial's cost model: seconds per unit of work on the 2-core machine of benchmarks/bench_knn.py
@@ -114,14 +130,14 @@ PROJECTION_BLOCK = 4096
 SCREEN_GEMM_SECONDS = 1.4e-11  # per key and screen vector entry (d + 2): 0.55 s for 6e8 keys of 66 entries
 SCREEN_SCAN_SECONDS = 2.5e-10  # per key, screen_candidates with few candidates: 0.15 s for 6e8 keys
 APPEND_SECONDS = 2.0e-8  # per candidate appended to a buffer (~capacity / 2 per query)
-LEVEL_SECONDS = 4.0e-8  # per pair and fine level it enters, refine_pairs: 67 ns per pair, ~1.8 levels
-RAW_SECONDS = 3.0e-7  # per raw distance: 784 float32 pixels from memory
+LEVEL_SECONDS = 5.0e-8  # per pair and fine level it enters, refine_pairs: ~50 ns per level pass
+RAW_SECONDS = 5.0e-7  # per raw distance: 3 KB of pixels from memory, ~6 GB/s on one core here
 BRUTE_FORCE_SECONDS = 1.0e-11  # per multiply-add of brute force: 4.7 s for 10,000 x 60,000 x 784
 # auto uses the bounds when the trial predicts at most this fraction of brute force's time per query.
 PAYS_BELOW = 0.6
 
 
-def plan_search(train, mean, components, k, trace=None):
+def plan_search(train, mean, components, k):
     """The trial: screen dimensions d, fine dimensions d2 and buffer capacity for these data; and costs.
 
     train (n, D); mean (D,) and components (d_max, D) float64, the PCA of the search.  Returns a
@@ -134,9 +150,14 @@ def plan_search(train, mean, components, k, trace=None):
     SCREEN_CHOICES, how many levels of each d2 in FINE_CHOICES they enter and how many reach the raw
     distance; scaled to n, priced with the cost model above (SCREEN_GEMM_SECONDS ...).  The
     cheapest (d, d2) wins.  Its buffer holds twice the 90th percentile of the screen's survivors: the
-    other 10 % of the queries, whose buffers overflow, are screened again (priced in).
-    On MNIST it picks d = 64, d2 = 192 (119 screen survivors per query, 18 raw distances); on
-    Fashion-MNIST, where the k-th distance is small against the residuals, d = 96.
+    other 10 % of the queries, whose buffers overflow, are screened again (priced in).  The plan
+    changes no result, only the time; ~0.2 s on MNIST.
+
+    On MNIST it picks d = 48, d2 = 192, a buffer of 896 (predicted: 188 screen survivors and 26 raw
+    distances per query, 95 us; d = 64: 100 us); on Fashion-MNIST, where the k-th distance is small
+    against what the residuals leave, d = 128 or 96 (predicted 202 us each; d = 64: 237 us).  The
+    predictions are rough (the costs above, sampled counts): they rank the choices, no more.  With 16
+    trial queries instead of 64 the Fashion-MNIST estimates swung by 2x between samples.
     """
     n_samples, n_features = train.shape
     d_max = components.shape[0]
@@ -176,9 +197,6 @@ def plan_search(train, mean, components, k, trace=None):
                 raw = alive.sum() * scale / query_positions.size + 2 * k
                 seconds = (screen_seconds * (1 + second_round) + capacity / 2 * APPEND_SECONDS
                            + level_visits / query_positions.size * LEVEL_SECONDS + raw * RAW_SECONDS)
-                if trace is not None:
-                    trace.append((d, d2, seconds, float(screen_survivors.mean()), capacity, float(raw),
-                                  level_visits / query_positions.size))
                 if best is None or seconds < best["seconds"]:
                     best = {"screen_dimensions": d, "fine_dimensions": d2, "seconds": seconds,
                             "screen_survivors": float(screen_survivors.mean()), "raw_distances": float(raw),
@@ -273,6 +291,7 @@ class LowerBoundSearch:
         self.capacity = int(min(max(capacity, 4 * k), n_samples + 1))
         self.max_capacity = int(max(self.capacity, min(n_samples, MAX_BUFFER_FRACTION * n_samples)))
         self.n_provisional = int(min(PROVISIONAL_FACTOR * k, n_samples))
+        self.n_provisional_raw = int(min(k + PROVISIONAL_EXTRA, self.n_provisional))
         self.gamma_fast = _gamma(n_features // LANES + 2 * LANES + 4, self.unit)
         self.gamma_canonical = _gamma(n_features + 3, 2.0**-53)
         self.gamma_fine = _gamma(fine_dimensions // LANES + LANES + 3, self.unit) + _gamma(LANES + 4, 2.0**-53)
@@ -465,24 +484,36 @@ class LowerBoundSearch:
             screen_candidates(block_keys, first, buffer_keys, buffer_indices, counts, block_limits)
         del keys
         valid = np.arange(capacity) < counts[:, None]
-        # 2. provisional k-th distance (first round): the raw distances of the p smallest keys
+        # 2. provisional k-th distance (first round): the finer bounds of the 4k smallest keys, then
+        # the raw distances of the k + 2 best by them
         if first_round:
             positions = np.empty((n_block, self.n_provisional), np.int64)
             provisional_candidates(buffer_keys, counts, positions)
             chosen = positions >= 0
             chosen_rows, chosen_slots = np.nonzero(chosen)
-            chosen_points = buffer_indices[chosen_rows, positions[chosen]]
             unbounded = np.zeros((n_block, 4))
+            unbounded[:, 0] = key_offset
             unbounded[:, 1:3] = np.inf
+            unbounded[:, 3] = 1 - self.gamma_fine
+            fine_bounds = np.full(positions.shape, np.inf)
+            fine_bounds[chosen_rows, chosen_slots] = self._refine(
+                queries, query_fine, query_residuals, self.fine, chosen_rows,
+                buffer_indices[chosen_rows, positions[chosen]], buffer_keys[chosen_rows, positions[chosen]],
+                unbounded, compute_raw=False)[2]
+            best = np.argsort(fine_bounds, axis=1, kind="stable")[:, :self.n_provisional_raw]
+            best_positions = np.take_along_axis(positions, best, axis=1)
+            chosen = best_positions >= 0
+            chosen_rows = np.nonzero(chosen)[0]
+            chosen_points = buffer_indices[chosen_rows, best_positions[chosen]]
             chosen_fast = self._refine(queries, query_fine[:0], query_residuals, self.fine[:0], chosen_rows,
-                                       chosen_points, buffer_keys[chosen_rows, positions[chosen]], unbounded)[0]
-            provisional_fast = np.full(positions.shape, np.inf, self.dtype)
-            provisional_fast[chosen_rows, chosen_slots] = chosen_fast
-            fast_kth = np.partition(provisional_fast, k - 1, axis=1)[:, k - 1] if positions.shape[1] >= k \
+                                       chosen_points, buffer_keys[chosen_rows, best_positions[chosen]], unbounded)[0]
+            provisional_fast = np.full(best_positions.shape, np.inf, self.dtype)
+            provisional_fast[chosen] = chosen_fast
+            fast_kth = np.partition(provisional_fast, k - 1, axis=1)[:, k - 1] if best_positions.shape[1] >= k \
                 else np.full(n_block, np.inf)
             real_limit = self._real_limit(fast_kth)
             excluded = np.zeros((n_block, capacity), np.bool_)
-            excluded[chosen_rows, positions[chosen]] = True
+            excluded[chosen_rows, best_positions[chosen]] = True
         else:  # the candidates of earlier rounds: their close calls, and V
             carried = [state["carried"][row] for row in rows]
             chosen_rows = np.repeat(np.arange(n_block), [points.size for points, _ in carried])
@@ -509,8 +540,8 @@ class LowerBoundSearch:
             pair_rows, pair_positions = pair_rows[new], pair_positions[new]
         pair_points = buffer_indices[pair_rows, pair_positions]
         pair_keys = buffer_keys[pair_rows, pair_positions]
-        pair_fast, pair_raw = self._refine(queries, query_fine, query_residuals, self.fine, pair_rows, pair_points,
-                                           pair_keys, thresholds)
+        pair_fast, pair_raw, _ = self._refine(queries, query_fine, query_residuals, self.fine, pair_rows,
+                                              pair_points, pair_keys, thresholds)
         # 4. finish: every query's candidates (provisional or carried first, then its pairs) in one CSR list
         n_chosen = np.bincount(chosen_rows, minlength=n_block)
         n_pairs = np.bincount(pair_rows, minlength=n_block)
@@ -552,19 +583,19 @@ class LowerBoundSearch:
             state["carried"][rows[r]] = (candidate_points[segment][keep], candidate_fast[segment][keep])
         return rows[~certified]
 
-    def _refine(self, queries, query_fine, query_residuals, train_fine, rows, points, keys, thresholds):
-        """refine_pairs on the pairs (rows, points, keys), read grouped by training point; returns
-        their fast distances and whether their raw distance was started, in the pairs' order."""
+    def _refine(self, queries, query_fine, query_residuals, train_fine, rows, points, keys, thresholds,
+                compute_raw=True):
+        """refine_pairs on the pairs (rows, points, keys), read grouped by training point; returns their
+        fast distances, whether their raw distance was started and their last bounds, in the pairs' order."""
         order = np.empty(points.size, np.int64)
         group_by_point(points, self.train.shape[0], order)
-        fast = np.empty(points.size, self.dtype)
-        raw = np.empty(points.size, np.bool_)
-        grouped_fast = np.empty(points.size, self.dtype)
-        grouped_raw = np.empty(points.size, np.bool_)
+        grouped = (np.empty(points.size, self.dtype), np.empty(points.size, np.bool_), np.empty(points.size))
         refine_pairs(queries, self.train, query_fine, train_fine, query_residuals, self.residuals, rows[order],
-                     points[order], keys[order], thresholds, grouped_fast, grouped_raw)
-        fast[order], raw[order] = grouped_fast, grouped_raw
-        return fast, raw
+                     points[order], keys[order], thresholds, compute_raw, *grouped)
+        results = tuple(np.empty_like(values) for values in grouped)
+        for result, values in zip(results, grouped):
+            result[order] = values
+        return results
 
     def _real_limit(self, fast_kth):
         """V of (e) from the k-th smallest fast distances (any shape; +inf stays +inf)."""

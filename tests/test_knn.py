@@ -211,12 +211,17 @@ def test_mnist_8_dimensional_projection_matches_scikit_learn(mnist):
 # -- memory -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("algorithm, jit", [("gemm", True), ("gemm", False), ("kdtree", False)])
+@pytest.mark.parametrize("algorithm, jit", [("gemm", True), ("gemm", False), ("kdtree", False),
+                                            ("lower_bounds", True), ("lower_bounds", False)])
 def test_kneighbors_stays_within_the_memory_budget(algorithm, jit, rng):
-    budget = 4 * 2**20
-    n_features = 784 if algorithm == "gemm" else 8
+    budget = 4 * 2**20 if algorithm != "lower_bounds" else 8 * 2**20
+    n_features = {"gemm": 784, "kdtree": 8, "lower_bounds": 300}[algorithm]
     x_train = rng.random((20000, n_features), dtype=np.float32)  # 63 MB of raw pixels: more than the budget
     queries = rng.random((300, n_features))  # float64: the cast to float32 is part of the working memory
+    if algorithm == "lower_bounds":  # points near a 6-dimensional subspace: the bounds prune
+        basis = rng.standard_normal((6, n_features))
+        x_train = (rng.standard_normal((20000, 6)) @ basis + 0.01 * x_train).astype(np.float32)
+        queries = rng.standard_normal((300, 6)) @ basis + 0.01 * queries
     assert 300 * 20000 * 4 > budget  # all products at once would not fit
     model = KNNClassifier(algorithm=algorithm, memory_budget=budget).fit(x_train, np.zeros(20000))
     with _backend.jit(jit):
@@ -227,9 +232,13 @@ def test_kneighbors_stays_within_the_memory_budget(algorithm, jit, rng):
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
-    assert peak - distances.nbytes - indices.nbytes <= budget
-    reference = KNNClassifier(algorithm=algorithm).fit(x_train, np.zeros(20000)).kneighbors(queries)
+    outputs = distances.nbytes + indices.nbytes + getattr(model, "raw_distances_", distances[:0]).nbytes
+    assert peak - outputs <= budget
+    reference = KNNClassifier(algorithm="gemm" if algorithm == "lower_bounds" else algorithm).fit(
+        x_train, np.zeros(20000)).kneighbors(queries)
     np.testing.assert_array_equal(indices, reference[1])
+    if algorithm == "lower_bounds":
+        assert model.raw_distances_.mean() < 1000  # the bounds path was measured, not the fallback
 
 
 @pytest.mark.parametrize("value, expected", [

@@ -1,7 +1,5 @@
 """The lower-bound kNN search: its kernel pairs, its exactness where bounds are hardest, its rounds and
 fallbacks, its memory budget, and real data against scikit-learn."""
-import tracemalloc
-
 import numpy as np
 import pytest
 
@@ -9,15 +7,7 @@ from npae import _backend
 from npae.kernels import bounds
 from npae.knn import KNNClassifier, GemmSearch
 from npae.knn_bounds import LowerBoundSearch
-
-
-def brute_force(x_train, queries, k):
-    """The definition, independently: float64 distances, then the k smallest by (distance, index)."""
-    x_train = x_train.astype(np.float64)
-    sq_distances = ((queries.astype(np.float64)[:, None, :] - x_train[None, :, :]) ** 2).sum(axis=2)  # (Q, n)
-    order = np.lexsort((np.broadcast_to(np.arange(x_train.shape[0]), sq_distances.shape), sq_distances), axis=1)
-    indices = order[:, :k]
-    return np.sqrt(np.take_along_axis(sq_distances, indices, axis=1)), indices
+from test_knn import brute_force  # the definition, written independently of npae
 
 
 def low_rank(rng, n, n_features, rank=6, noise=0.01, dtype=np.float32):
@@ -207,13 +197,18 @@ def _pairs(rng, dtype, n_queries=12, n_train=300, n_features=100, width=32, n_le
 def test_refine_pairs_kernel_matches_reference(dtype, rng):
     arguments = _pairs(rng, dtype)
     outputs = []
-    for function in (bounds.refine_pairs_numpy, bounds.refine_pairs_numba):
-        fast, raw = np.empty(arguments[6].size, dtype), np.empty(arguments[6].size, np.bool_)
-        function(*arguments, fast, raw)
-        outputs.append((fast, raw))
-    np.testing.assert_array_equal(outputs[0][0], outputs[1][0])
-    np.testing.assert_array_equal(outputs[0][1], outputs[1][1])
-    fast, raw = outputs[0]
+    for compute_raw in (True, False):
+        for function in (bounds.refine_pairs_numpy, bounds.refine_pairs_numba):
+            fast, raw = np.empty(arguments[6].size, dtype), np.empty(arguments[6].size, np.bool_)
+            last_bounds = np.empty(arguments[6].size)
+            function(*arguments, compute_raw, fast, raw, last_bounds)
+            outputs.append((fast, raw, last_bounds))
+    for reference, kernel in ((outputs[0], outputs[1]), (outputs[2], outputs[3])):
+        for a, b in zip(reference, kernel):
+            np.testing.assert_array_equal(a, b)
+    assert not outputs[2][1].any() and np.isinf(outputs[2][0]).all()  # bounds only
+    np.testing.assert_array_equal(outputs[0][2], outputs[2][2])
+    fast, raw, _ = outputs[0]
     assert 0 < raw.sum() < raw.size and np.isfinite(fast).sum() < raw.sum(), "each test must drop some pairs"
     queries, train, rows, points = arguments[0], arguments[1], arguments[6], arguments[7]
     expected = bounds.fast_sq_distances_numpy(queries[rows[0]], train[points[:40]])  # the definition, row 0
@@ -258,26 +253,7 @@ def test_finish_queries_kernel_matches_reference(rng):
     assert rows.size == points.size
 
 
-# -- memory, plan, attributes ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("jit", [True, False])
-def test_lower_bounds_stay_within_the_memory_budget(jit, rng):
-    budget = 8 * 2**20
-    x_train = low_rank(rng, 20000, 300)
-    queries = low_rank(rng, 300, 300).astype(np.float64)  # float64: the cast is part of the working memory
-    model = KNNClassifier(algorithm="lower_bounds", memory_budget=budget).fit(x_train, np.zeros(20000))
-    with _backend.jit(jit):
-        model.kneighbors(queries[:2])  # compile first: Numba's own allocations are not the point
-        tracemalloc.start()
-        try:
-            distances, indices = model.kneighbors(queries)
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
-    assert peak - distances.nbytes - indices.nbytes - model.raw_distances_.nbytes <= budget
-    reference = KNNClassifier(algorithm="gemm").fit(x_train, np.zeros(20000)).kneighbors(queries)
-    np.testing.assert_array_equal(indices, reference[1])
+# -- plan, attributes (the memory budget: tests/test_knn.py) ---------------------------------------------------------------------------
 
 
 def test_the_plan_is_deterministic_and_auto_uses_the_bounds_on_structured_data(rng):

@@ -122,26 +122,37 @@ def lane_total_numba(lanes):
 
 
 @numba_kernel(inline=True)
+def add_squared_differences_numba(first, second, start, stop, lanes):
+    """lanes[l] += (first[f] - second[f])^2 for f in start .. stop - 1, f - start = l modulo the lane
+    count (start and stop multiples of it; every array of the same dtype).
+
+    The lane count is read from ``lanes`` at run time on purpose: LLVM vectorises a lane loop of
+    unknown length into one AVX-512 operation, while a literal 16 gets unrolled into scalar code
+    (MNIST rows from cache: 60 ns against 200 ns).  The 1-D slices matter as in kdtree_search_numba.
+    """
+    n_lanes = lanes.shape[0]
+    for chunk in range(start, stop, n_lanes):
+        first_part = first[chunk:chunk + n_lanes]
+        second_part = second[chunk:chunk + n_lanes]
+        for lane in range(n_lanes):
+            difference = first_part[lane] - second_part[lane]
+            lanes[lane] += difference * difference
+
+
+@numba_kernel(inline=True)
 def fast_sq_distance_numba(query, row, limit, lanes):
     """fast_sq_distances_numpy for one row, or +inf as soon as a partial sum exceeds ``limit``.
 
-    ``lanes`` is a scratch array of LANES entries of the data's dtype.  The lane count is read from
-    it at run time on purpose: LLVM vectorises a lane loop of unknown length into one AVX-512
-    operation, while a literal 16 gets unrolled into scalar code (MNIST rows from cache: 60 ns
-    against 200 ns).  Partial sums only grow (the terms are >= 0 and rounding is monotone), so a
-    partial sum above ``limit`` means the full one is above it too.
+    ``lanes`` is a scratch array of LANES entries of the data's dtype.  The partial sum is tested
+    every EXIT_STRIDE features: partial sums only grow (the terms are >= 0 and rounding is
+    monotone), so one above ``limit`` means the full one is above it too.
     """
     n_features = query.shape[0]
-    n_lanes = lanes.shape[0]
-    vector_end = n_features - n_features % n_lanes
+    vector_end = n_features - n_features % lanes.shape[0]
     lanes[:] = 0
-    for start in range(0, vector_end, n_lanes):
-        query_part = query[start:start + n_lanes]
-        row_part = row[start:start + n_lanes]
-        for lane in range(n_lanes):
-            difference = row_part[lane] - query_part[lane]
-            lanes[lane] += difference * difference
-        if (start + n_lanes) % EXIT_STRIDE == 0 and lane_total_numba(lanes) > limit:
+    for start in range(0, vector_end, EXIT_STRIDE):
+        add_squared_differences_numba(row, query, start, min(start + EXIT_STRIDE, vector_end), lanes)
+        if start + EXIT_STRIDE < vector_end and lane_total_numba(lanes) > limit:
             return np.inf
     total = lane_total_numba(lanes)
     for feature in range(vector_end, n_features):
@@ -374,7 +385,7 @@ group_by_point = kernel_pair(group_by_point_numpy, group_by_point_numba)
 
 
 def refine_pairs_numpy(queries, train, query_fine, train_fine, query_residuals, train_residuals,
-                       pair_rows, pair_points, pair_keys, thresholds, out_fast, out_raw):
+                       pair_rows, pair_points, pair_keys, thresholds, compute_raw, out_fast, out_raw, out_bounds):
     """For each pair (query row r, training point t): its fast distance, or +inf when a bound rules it out.
 
     queries (Q, D), train (n, D)                    raw points
@@ -384,8 +395,12 @@ def refine_pairs_numpy(queries, train, query_fine, train_fine, query_residuals, 
     pair_rows, pair_points (P,) int64; pair_keys (P,)   the pairs and their screening keys
     thresholds (Q, 4) float64                       per query: key offset, bound threshold, fast threshold,
                                                     fine factor (npae.knn_bounds, (c))
-    out_fast (P,)                                   written: fast distance, or +inf if dropped
+    compute_raw                                     False: the bounds only (no raw distance)
+    out_fast (P,)                                   written: fast distance, or +inf if dropped (or not computed)
     out_raw (P,) bool                               written: whether the raw distance was started
+    out_bounds (P,) float64                         written: the last bound computed (the screen bound
+                                                    without levels): with an infinite bound threshold,
+                                                    the bound after every level
 
     The bound after level l (npae.knn_bounds, (c)), in float64:
         (key - key offset) + max(0, fine factor * fine_l - (residual_q - residual_t)^2 (1 + 2^-50)),
@@ -400,6 +415,7 @@ def refine_pairs_numpy(queries, train, query_fine, train_fine, query_residuals, 
     screen_bound = pair_keys.astype(np.float64) - key_offset
     fine = np.zeros(pair_rows.size)
     alive = np.ones(pair_rows.size, np.bool_)
+    out_bounds[:] = screen_bound
     for level in range(n_levels):
         squares = query_fine[level, pair_rows] - train_fine[level, pair_points]  # (P, W)
         squares *= squares
@@ -407,17 +423,19 @@ def refine_pairs_numpy(queries, train, query_fine, train_fine, query_residuals, 
         for start in range(0, width, LANES):
             lanes += squares[:, start:start + LANES]
         fine += lane_totals_numpy(lanes)
-        alive &= ~(screen_bound + np.maximum(0.0, fine_factor * fine - gap) > bound_threshold)
-    out_raw[:] = alive
+        bound = screen_bound + np.maximum(0.0, fine_factor * fine - gap)
+        out_bounds[alive] = bound[alive]
+        alive &= ~(bound > bound_threshold)
+    out_raw[:] = alive & compute_raw
     out_fast[:] = np.inf
-    for p in np.flatnonzero(alive):
+    for p in np.flatnonzero(alive & compute_raw):
         fast = fast_sq_distances_numpy(queries[pair_rows[p]], train[pair_points[p]][None, :])[0]
         out_fast[p] = fast if fast <= fast_threshold[p] else np.inf
 
 
 @numba_kernel
 def refine_pairs_numba(queries, train, query_fine, train_fine, query_residuals, train_residuals,
-                       pair_rows, pair_points, pair_keys, thresholds, out_fast, out_raw):
+                       pair_rows, pair_points, pair_keys, thresholds, compute_raw, out_fast, out_raw, out_bounds):
     """Same contract as refine_pairs_numpy, level by level over the surviving pairs, then their raw distances.
 
     The caller passes the pairs grouped by training point (group_by_point).  Shape, and why:
@@ -430,9 +448,11 @@ def refine_pairs_numba(queries, train, query_fine, train_fine, query_residuals, 
     * each pass packs its survivors (row, point, screen bound, gap, sum so far) at the front of the
       arrays it reads, without a branch: the test is a coin toss for the CPU's branch predictor;
     * the next pairs' rows are hinted (prefetch), the lane totals are trees (4 dependent additions,
-      not 15).  Measured on MNIST pairs: 67 ns per pair over all its levels, against 112 ns for the
-      same passes with branches, sequential totals and no hints, and ~150 ns for whole rows of 192
-      coordinates per pair;
+      not 15) written out in place (lane_total_numba, inlined).  Levels of W = 64 coordinates: 32
+      tested more often than it saved (Fashion-MNIST pairs: 0.93 s against 0.81 s), 192 (one level)
+      lost the early exit (0.89 s).  Measured on MNIST pairs, d2 = 192: 54 ns per pair over all its
+      levels (1.3 levels each), against 112 ns for the same passes with branches, sequential totals,
+      no hints and 32-wide levels, and ~150 ns for whole rows of 192 coordinates per pair;
     * pairs that pass every level compute their raw distance in point order too, with an early exit
       every EXIT_STRIDE features (the reference computes them in full: the outputs are the same).
     """
@@ -440,7 +460,6 @@ def refine_pairs_numba(queries, train, query_fine, train_fine, query_residuals, 
     n_pairs = pair_rows.shape[0]
     fine_lanes = np.zeros(LANES, train_fine.dtype)
     lanes = np.zeros(LANES, queries.dtype)
-    n_lanes = fine_lanes.shape[0]
     # the survivors' state, packed at the front after every pass
     ids = np.arange(n_pairs)
     rows = pair_rows.copy()
@@ -452,6 +471,7 @@ def refine_pairs_numba(queries, train, query_fine, train_fine, query_residuals, 
         out_fast[p] = np.inf
         out_raw[p] = False
         screen_bounds[p] = np.float64(pair_keys[p]) - thresholds[rows[p], 0]
+        out_bounds[p] = screen_bounds[p]
         gap = query_residuals[rows[p]] - train_residuals[points[p]]
         gaps[p] = gap * gap * (1 + 2.0**-50)
     n_alive = n_pairs
@@ -466,18 +486,13 @@ def refine_pairs_numba(queries, train, query_fine, train_fine, query_residuals, 
                 prefetch(level_base + points[s + PREFETCH_AHEAD] * row_bytes)
             r = rows[s]
             t = points[s]
-            query_part_all = query_level[r]
-            point_part_all = train_level[t]
             fine_lanes[:] = 0
-            for start in range(0, width, n_lanes):
-                query_part = query_part_all[start:start + n_lanes]
-                point_part = point_part_all[start:start + n_lanes]
-                for lane in range(n_lanes):
-                    difference = query_part[lane] - point_part[lane]
-                    fine_lanes[lane] += difference * difference
+            add_squared_differences_numba(query_level[r], train_level[t], 0, width, fine_lanes)
             total = fine[s] + lane_total_numba(fine_lanes)
             excess = thresholds[r, 3] * total - gaps[s]
-            survives = screen_bounds[s] + max(0.0, excess) <= thresholds[r, 1]
+            bound = screen_bounds[s] + max(0.0, excess)
+            out_bounds[ids[s]] = bound
+            survives = bound <= thresholds[r, 1]
             ids[kept] = ids[s]
             rows[kept] = r
             points[kept] = t
@@ -486,12 +501,14 @@ def refine_pairs_numba(queries, train, query_fine, train_fine, query_residuals, 
             fine[kept] = total
             kept += survives
         n_alive = kept
+    if not compute_raw:
+        return
     train_base = train.ctypes.data
     train_row_bytes = train.shape[1] * train.itemsize
     for s in range(n_alive):
         if s + PREFETCH_AHEAD < n_alive:
             ahead = train_base + points[s + PREFETCH_AHEAD] * train_row_bytes
-            for line in range(4):  # the hardware streams the rest of the row
+            for line in range(49):  # the hardware streams the rest of the row
                 prefetch(ahead + 64 * line)
         p = ids[s]
         r = rows[s]
