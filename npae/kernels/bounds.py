@@ -7,13 +7,15 @@ search calls them for a block of queries:
     one block of screening keys (GEMM output) -> each query's *candidate buffer*: the training
     points whose key is below the query's limit; a full buffer keeps about half and lowers its limit;
 ``provisional_candidates``
-    each query's p smallest keys (their raw distances give the provisional k-th distance);
+    each query's p = 4k smallest keys (the finer bound picks k + 2 of them, whose raw distances
+    give the provisional k-th distance);
 ``group_by_point``
     the (query, candidate) pairs still to be checked -> grouped by training point, in index order;
 ``refine_pairs``
     each pair through finer lower bounds, then the raw fast distance, each test against its query's
     threshold; pairs of one training point share one read of its coordinates and of its pixels
-    (with no levels and infinite thresholds: the provisional candidates' raw distances);
+    (with an infinite threshold and no raw distances: the provisional candidates' finer bounds;
+    with no levels: their raw distances);
 ``finish_queries``
     per query: the final k-th fast distance, the certificate, and the canonical float64 distances
     of the few candidates that can still be among the k nearest.
@@ -311,7 +313,8 @@ def provisional_candidates_numpy(buffer_keys, counts, out_positions):
     buffer_keys, counts     the buffers of screen_candidates
     out_positions (Q, p)    int64 positions; -1 where a buffer has fewer than p entries
 
-    Their raw distances (refine_pairs with no bound to test) give the provisional k-th distance.
+    The search ranks them by their finer bounds (refine_pairs without raw distances), and the raw
+    distances of the best k + 2 give the provisional k-th distance.
     """
     p = out_positions.shape[1]
     out_positions[:] = -1
@@ -322,7 +325,7 @@ def provisional_candidates_numpy(buffer_keys, counts, out_positions):
 
 @numba_kernel
 def provisional_candidates_numba(buffer_keys, counts, out_positions):
-    """Same contract as provisional_candidates_numpy: insertion into a sorted array of p (p = 2k is
+    """Same contract as provisional_candidates_numpy: insertion into a sorted array of p (p = 4k is
     small); a key equal to the p-th kept one comes later, so it loses the tie."""
     p = out_positions.shape[1]
     best_keys = np.empty(p, buffer_keys.dtype)
