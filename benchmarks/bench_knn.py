@@ -1,19 +1,24 @@
-"""kNN on MNIST, the paper's tables 1 and 2: npae against scikit-learn, faiss-cpu and the GEMM floor.
+"""kNN on MNIST and Fashion-MNIST, the paper's tables 1 and 2: npae against scikit-learn, faiss-cpu and the GEMM floor.
 
-Set-up: MNIST, the 60,000 training images against the 10,000 test images, k = 7, Euclidean distance,
-uniform votes, float32.  Features: the 784 raw pixels, and the first 8 and 16 principal components
-(npae.pca.PCA fitted on the training images: a stand-in for an autoencoder's latent features).
+Set-up: the 60,000 training images against the 10,000 test images, k = 7, Euclidean distance,
+uniform votes, float32.  Features: the 784 raw pixels of both data sets, and for MNIST the first 8
+and 16 principal components too (npae.pca.PCA fitted on the training images: a stand-in for an
+autoencoder's latent features).
 
-Each row is fit + predict of the whole test set (the paper's "running time"), the median of
-``--repeats`` runs with the spread (max - min); npae gets one warm-up call first so that Numba's
-compile (or cache load) is not timed, and that time is printed on its own line.  Ratios are to
-scikit-learn's brute force, to scikit-learn's default (``algorithm="auto"``, which picks a KD-tree
-below 16 features and brute force otherwise) and to the *GEMM floor*: the float32 products q t^T of
-all test against all training points, in the blocks npae uses, and nothing else: the work that
-no method based on the GEMM identity can avoid.  "same as sklearn" counts the test images whose
-predicted label equals scikit-learn brute force's.
+Each row is fit + predict of the whole test set (the paper's "running time"; for npae's lower
+bounds that includes its PCA, its trial and its projections), the median of ``--repeats`` runs
+with the spread (max - min); the methods of a feature set take turns, one run each per round, so
+that a busy moment of the machine does not fall on one method only.  npae gets one warm-up call
+first so that Numba's compile (or cache load) is not timed, and that time is printed on its own
+line.  Ratios are to scikit-learn's brute force, to scikit-learn's default (``algorithm="auto"``,
+which picks a KD-tree below 16 features and brute force otherwise), to faiss' ``IndexFlatL2`` and to
+the *GEMM floor*: the float32 products q t^T of all test against all training points, in the blocks
+npae's brute force uses, and nothing else: the work that no method based on the GEMM identity can
+avoid.  "same as sklearn" counts the test images whose predicted label equals scikit-learn brute
+force's; "raw distances" is, for npae's lower bounds, the number of 784-pixel distances computed
+per query (mean / 99th percentile), against 60,000 for brute force.
 
-    python benchmarks/bench_knn.py [--quick] [--repeats 5] [--threads N]
+    python benchmarks/bench_knn.py [--quick] [--repeats 5] [--threads N] [--data mnist,fashion-mnist]
 """
 import argparse
 import os
@@ -26,6 +31,7 @@ parser.add_argument("--quick", action="store_true", help="10,000 training x 2,00
 parser.add_argument("--repeats", type=int, default=None,
                     help="runs per row, median reported (default 5; 3 with --quick)")
 parser.add_argument("--threads", type=int, default=None, help="BLAS (and faiss) threads (default: all cores)")
+parser.add_argument("--data", default="mnist,fashion-mnist", help="comma-separated: mnist, fashion-mnist")
 arguments = parser.parse_args()
 if arguments.threads:  # must happen before NumPy loads OpenBLAS
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -38,7 +44,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from _common import header, table  # noqa: E402
 from npae import knn  # noqa: E402
-from npae.datasets import load_mnist  # noqa: E402
+from npae.datasets import load_fashion_mnist, load_mnist  # noqa: E402
 from npae.pca import PCA  # noqa: E402
 
 try:
@@ -52,17 +58,13 @@ except ImportError:
 
 K = 7
 SLOW_RUN = 10.0  # seconds
-(x_train, y_train), (x_test, y_test) = load_mnist()
-if arguments.quick:
-    x_train, y_train, x_test, y_test = x_train[:10000], y_train[:10000], x_test[:2000], y_test[:2000]
+LOADERS = {"mnist": ("MNIST", load_mnist), "fashion-mnist": ("Fashion-MNIST", load_fashion_mnist)}
+datasets = [name.strip() for name in arguments.data.split(",")]
+if not set(datasets) <= set(LOADERS):
+    parser.error(f"--data: expected names from {', '.join(LOADERS)}, got {arguments.data!r}")
 
-print(header(f"npae kNN benchmark: MNIST {len(x_train):,} training x {len(x_test):,} test images, k = {K}",
+print(header(f"npae kNN benchmark: {', '.join(LOADERS[name][0] for name in datasets)}, k = {K}",
              ["sklearn", "faiss"]))
-try:
-    with open("/proc/cpuinfo") as cpuinfo:
-        print("cpu:", next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")))
-except (OSError, StopIteration):
-    pass
 faiss_threads = f", faiss {faiss.omp_get_max_threads()} threads" if faiss else ""
 blas_variable = os.environ.get("OPENBLAS_NUM_THREADS", "unset")
 print(f"threads: BLAS {arguments.threads or os.cpu_count()} (OPENBLAS_NUM_THREADS={blas_variable})"
@@ -70,7 +72,7 @@ print(f"threads: BLAS {arguments.threads or os.cpu_count()} (OPENBLAS_NUM_THREAD
 print("load average (1 min) at the start: {:.2f} on {} cores: other work competes for the CPU when it is high"
       .format(os.getloadavg()[0], os.cpu_count()))
 print(f"rows: fit + predict in seconds, median of {repeats} runs (at most 3 when a run takes over {SLOW_RUN:.0f} s), "
-      f"spread = max - min; accuracy on the test labels\n")
+      f"methods taking turns; spread = max - min; accuracy on the test labels\n")
 
 
 # ------------------------------------------------------------------------------------------------ peers
@@ -96,94 +98,134 @@ def faiss_predict(train, labels, test):
     return counts.argmax(axis=1)  # same vote rule: a tie goes to the smallest label
 
 
-def timed(function):
-    """(median seconds, spread = max - min, number of runs, result of the first run).
+def take_turns(methods):
+    """Time every method ``repeats`` times, one run of each per round (at most 3 runs for a method whose
+    first run took over SLOW_RUN seconds: scikit-learn's and faiss' brute force on raw pixels, ~20 s each).
 
-    ``repeats`` runs, at most 3 when the first run takes over SLOW_RUN seconds (scikit-learn's and faiss's
-    brute force on raw pixels, ~20 s each), which keeps the full benchmark to a few minutes.
+    methods: {name: function}.  Returns {name: (median seconds, spread = max - min, runs, first result)}.
     """
-    times, first_result = [], None
-    while len(times) < (min(3, repeats) if times and times[0] > SLOW_RUN else repeats):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-        if len(times) == 1:
-            first_result = result
-    return statistics.median(times), max(times) - min(times), len(times), first_result
+    times = {name: [] for name in methods}
+    results = {}
+    for round_number in range(repeats):
+        for name, function in methods.items():
+            if round_number >= 3 and times[name][0] > SLOW_RUN:
+                continue
+            start = time.perf_counter()
+            result = function()
+            times[name].append(time.perf_counter() - start)
+            results.setdefault(name, result)
+    return {name: (statistics.median(runs), max(runs) - min(runs), len(runs), results[name])
+            for name, runs in times.items()}
 
 
 # ------------------------------------------------------------------------------------------------- runs
-pca = PCA(n_components=16).fit(x_train)
-train_16, test_16 = pca.transform(x_train).astype(np.float32), pca.transform(x_test).astype(np.float32)
-feature_sets = [("raw pixels", 784, x_train, x_test), ("PCA", 8, np.ascontiguousarray(train_16[:, :8]),
-                np.ascontiguousarray(test_16[:, :8])), ("PCA", 16, train_16, test_16)]
+feature_sets = []
+for name in datasets:
+    title, loader = LOADERS[name]
+    (x_train, y_train), (x_test, y_test) = loader()
+    if arguments.quick:
+        x_train, y_train, x_test, y_test = x_train[:10000], y_train[:10000], x_test[:2000], y_test[:2000]
+    feature_sets.append((title, "raw pixels", x_train, y_train, x_test, y_test))
+    if name == "mnist":
+        pca = PCA(n_components=16).fit(x_train)
+        train_16, test_16 = pca.transform(x_train).astype(np.float32), pca.transform(x_test).astype(np.float32)
+        feature_sets.append((title, "PCA 8", np.ascontiguousarray(train_16[:, :8]), y_train,
+                             np.ascontiguousarray(test_16[:, :8]), y_test))
+        feature_sets.append((title, "PCA 16", train_16, y_train, test_16, y_test))
 
 start = time.perf_counter()
-for algorithm in ("gemm", "kdtree"):
-    knn.KNNClassifier(algorithm=algorithm).fit(x_train[:100, :16], y_train[:100]).predict(x_test[:5, :16])
-print(f"first calls of the three Numba kernels (compile, or load from the on-disk cache): "
+for algorithm in ("gemm", "kdtree", "lower_bounds"):
+    x_small = feature_sets[0][2][:3000]
+    features = x_small[:, :16] if algorithm == "kdtree" else x_small
+    knn.KNNClassifier(algorithm=algorithm).fit(features, np.zeros(3000)).predict(features[:5])
+print(f"first calls of npae's Numba kernels (compile, or load from the on-disk cache): "
       f"{time.perf_counter() - start:.2f} s, not in the rows\n")
 
+
+def npae_run(model, train, labels, test):
+    def run():
+        predictions = model.fit(train, labels).predict(test)
+        return predictions, getattr(model, "raw_distances_", None)
+    return run
+
+
+def sklearn_run(model, train, labels, test):
+    return lambda: (model.fit(train, labels).predict(test), None)
+
+
 targets = []
-for name, n_features, train, test in feature_sets:
-    rows = []
-    print(f"## {name}, {n_features} features", flush=True)
-    floor, floor_spread, runs, _ = timed(lambda: gemm_floor(train, test))
-    rows.append({"method": "GEMM floor (products only)", "seconds": floor, "spread": floor_spread, "runs": runs})
-    chosen = knn.KNNClassifier(k=K).fit(train[:100], y_train[:100]).algorithm_  # what "auto" picks here
-    others = ["gemm", "kdtree", "direct"] if n_features <= 16 else ["gemm"]  # a tree is hopeless at 784
-    for algorithm in ["auto"] + [other for other in others if other != chosen]:
+for title, features, train, y_train, test, y_test in feature_sets:
+    n_features = train.shape[1]
+    print(f"## {title}, {features}, {n_features} features, {len(train):,} x {len(test):,}", flush=True)
+    methods = {"GEMM floor (products only)": lambda: (gemm_floor(train, test), None)}
+    chosen = knn.KNNClassifier(k=K).fit(train, y_train).algorithm_  # what "auto" picks here
+    others = ["gemm", "kdtree", "direct"] if n_features <= 16 else ["lower_bounds", "gemm"]
+    npae_methods = [(f"npae auto (= {chosen})", "auto")] + [(f"npae {other}", other) for other in others
+                                                             if other != chosen]
+    for name, algorithm in npae_methods:
         model = knn.KNNClassifier(k=K, algorithm=algorithm)
         model.fit(train[:2000], y_train[:2000]).predict(test[:100])  # warm-up: validation and Numba
-        seconds, spread, runs, predictions = timed(lambda: model.fit(train, y_train).predict(test))
-        rows.append({"method": f"npae {algorithm}" + (f" (= {model.algorithm_})" if algorithm == "auto" else ""),
-                     "seconds": seconds, "spread": spread, "runs": runs, "predictions": predictions})
+        methods[name] = npae_run(model, train, y_train, test)
     if KNeighborsClassifier is not None:
-        for algorithm in ("brute", "auto"):
-            model = KNeighborsClassifier(n_neighbors=K, algorithm=algorithm).fit(train, y_train)
-            if algorithm == "auto" and model._fit_method == "brute":  # the same computation: not run twice
-                rows.append({**rows[-1], "method": "sklearn auto (= brute, same run)"})
-                continue
-            seconds, spread, runs, predictions = timed(lambda: model.fit(train, y_train).predict(test))
-            method = f"sklearn {algorithm}" + (f" (= {model._fit_method})" if algorithm == "auto" else "")
-            rows.append({"method": method,
-                         "seconds": seconds, "spread": spread, "runs": runs, "predictions": predictions})
+        methods["sklearn brute"] = sklearn_run(KNeighborsClassifier(n_neighbors=K, algorithm="brute"), train, y_train,
+                                               test)
+        sklearn_auto = KNeighborsClassifier(n_neighbors=K).fit(train, y_train)
+        if sklearn_auto._fit_method != "brute":  # the same computation as brute: not run twice
+            methods[f"sklearn auto (= {sklearn_auto._fit_method})"] = sklearn_run(sklearn_auto, train, y_train, test)
     if faiss is not None:
-        seconds, spread, runs, predictions = timed(lambda: faiss_predict(train, y_train, test))
-        rows.append({"method": "faiss IndexFlatL2", "seconds": seconds, "spread": spread, "runs": runs,
-                     "predictions": predictions})
+        methods["faiss IndexFlatL2"] = lambda: (faiss_predict(train, y_train, test), None)
+    timings = take_turns(methods)
+    if KNeighborsClassifier is not None and not any(name.startswith("sklearn auto") for name in timings):
+        timings["sklearn auto (= brute, same runs)"] = timings["sklearn brute"]
 
-    by_method = {row["method"].split(" (")[0]: row for row in rows}
-    sklearn_brute, sklearn_auto = by_method.get("sklearn brute"), by_method.get("sklearn auto")
+    by_method = {name.split(" (")[0]: values for name, values in timings.items()}
+    floor = by_method["GEMM floor"][0]
+    sklearn_brute, sklearn_auto_row = by_method.get("sklearn brute"), by_method.get("sklearn auto")
+    faiss_row = by_method.get("faiss IndexFlatL2")
     lines = []
-    for row in rows:
-        line = {"method": row["method"], "seconds": f"{row['seconds']:.3f}", "spread": f"{row['spread']:.3f}",
-                "runs": row["runs"],
-                "x GEMM floor": f"{row['seconds'] / floor:.2f}x"}
+    for name, (seconds, spread, runs, (predictions, raw_distances)) in timings.items():
+        line = {"method": name, "seconds": f"{seconds:.3f}", "spread": f"{spread:.3f}", "runs": runs,
+                "x GEMM floor": f"{seconds / floor:.2f}x"}
         if sklearn_brute:
-            line["x sklearn brute"] = f"{row['seconds'] / sklearn_brute['seconds']:.3f}x"
-            line["x sklearn auto"] = f"{row['seconds'] / sklearn_auto['seconds']:.3f}x"
-        if "predictions" in row:
-            line["accuracy"] = f"{np.mean(row['predictions'] == y_test):.2%}"
+            line["x sklearn brute"] = f"{seconds / sklearn_brute[0]:.3f}x"
+            line["x sklearn auto"] = f"{seconds / sklearn_auto_row[0]:.3f}x"
+        if faiss_row:
+            line["x faiss"] = f"{seconds / faiss_row[0]:.3f}x"
+        if predictions is not None:
+            line["accuracy"] = f"{np.mean(predictions == y_test):.2%}"
             if sklearn_brute:
-                line["same as sklearn"] = f"{np.sum(row['predictions'] == sklearn_brute['predictions'])}/{len(test)}"
+                line["same as sklearn"] = f"{np.sum(predictions == sklearn_brute[3][0])}/{len(test)}"
+        if raw_distances is not None:
+            line["raw distances"] = f"{raw_distances.mean():.1f} / {np.percentile(raw_distances, 99):.0f}"
         lines.append(line)
-    print(table(lines, ["method", "seconds", "spread", "runs", "accuracy", "same as sklearn", "x sklearn brute",
-                        "x sklearn auto", "x GEMM floor"]) + "\n", flush=True)
+    print(table(lines, ["method", "seconds", "spread", "runs", "accuracy", "same as sklearn", "raw distances",
+                        "x sklearn brute", "x sklearn auto", "x faiss", "x GEMM floor"]) + "\n", flush=True)
 
-    npae_seconds = by_method["npae auto"]["seconds"]
-    if n_features == 784:
-        targets.append(("raw pixels: npae <= 1.3x the GEMM floor", npae_seconds / floor, 1.3))
+    auto = by_method["npae auto"]
+    label = f"{title} {features}"
+    if features == "raw pixels":
+        bounds = by_method.get("npae lower_bounds", auto if chosen == "lower_bounds" else None)
+        if bounds:
+            targets.append((f"{label}: npae lower_bounds <= 0.4x the GEMM floor (issue 13; moonshot 0.25x)",
+                            bounds[0] / floor, 0.4))
+            if faiss_row:
+                targets.append((f"{label}: npae lower_bounds <= 0.35x faiss IndexFlatL2 (issue 13)",
+                                bounds[0] / faiss_row[0], 0.35))
+            if sklearn_brute:
+                targets.append((f"{label}: npae lower_bounds' predictions equal sklearn brute's (issue 13)",
+                                float(np.array_equal(bounds[3][0], sklearn_brute[3][0])), 1.0))
+        gemm_row = by_method.get("npae gemm", auto if chosen == "gemm" else None)
+        targets.append((f"{label}: npae gemm <= 1.3x the GEMM floor (issue 4)", gemm_row[0] / floor, 1.3))
         if sklearn_brute:
-            targets.append(("raw pixels: npae <= 0.35x sklearn brute", npae_seconds / sklearn_brute["seconds"], 0.35))
-    if n_features == 8 and sklearn_auto:
-        targets.append(("8 features: npae <= 0.4x sklearn auto", npae_seconds / sklearn_auto["seconds"], 0.4))
+            targets.append((f"{label}: npae auto <= 0.35x sklearn brute (issue 4)", auto[0] / sklearn_brute[0], 0.35))
+    if features == "PCA 8" and sklearn_auto_row:
+        targets.append((f"{label}: npae auto <= 0.4x sklearn auto (issue 4)", auto[0] / sklearn_auto_row[0], 0.4))
     if sklearn_brute:
-        same = np.array_equal(by_method["npae auto"]["predictions"], sklearn_brute["predictions"])
-        targets.append((f"{n_features} features: npae's predictions equal sklearn brute's", float(same), 1.0))
+        same = np.array_equal(auto[3][0], sklearn_brute[3][0])
+        targets.append((f"{label}: npae auto's predictions equal sklearn brute's", float(same), 1.0))
 
-print("## targets (issue 4)" + ("  [--quick: the targets are set for the full data set; orientation only]"
-                                if arguments.quick else ""))
+print("## targets" + ("  [--quick: the targets are set for the full data sets; orientation only]"
+                      if arguments.quick else ""))
 for description, value, limit in targets:
     if "equal" in description:
         print(f"{'PASS' if value == 1.0 else 'FAIL'}  {description}")

@@ -80,6 +80,20 @@ def check_batch(x, argument, sample_shape, dtype):
     return converted
 
 
+def check_array_in_range(x, argument="x", *, dtype, n_features=None, allow_empty=False):
+    """check_array to ``dtype``, with a ValueError that says so when finite values overflow the cast
+    (float64 data beyond float32's range would otherwise be reported as "NaN or infinity")."""
+    array = np.asarray(x)
+    if array.dtype.kind == "f" and np.finfo(array.dtype).max > np.finfo(dtype).max:
+        with np.errstate(over="ignore"):
+            cast = array.astype(dtype)
+        if not np.isfinite(cast).all() and np.isfinite(array).all():
+            raise ValueError(f"{argument} has values beyond the range of {np.dtype(dtype)} (largest |value| "
+                             f"{float(np.abs(array).max()):.3g}); rescale {argument} or use dtype='float64'")
+        array = cast
+    return check_array(array, argument, dtype=dtype, n_features=n_features, allow_empty=allow_empty)
+
+
 def check_positive_int(value, argument, minimum=1):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{argument} must be an integer >= {minimum}, got {value!r}")

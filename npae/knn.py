@@ -2,31 +2,41 @@
 
 Michelucci (arXiv 2201.03898, tables 1 and 2) classifies MNIST with kNN, k = 7, once on the 784 raw
 pixels and once on 8 or 16 features learned by an autoencoder: a few points of accuracy for a factor
-of hundreds in running time.  The two regimes need two algorithms:
+of hundreds in running time.  npae has three exact searches for the two regimes:
 
-* high dimension, ``algorithm="gemm"``: squared distances through a matrix product (BLAS), then a
-  Numba top-k selection per query and an exact float64 re-ranking of a few extra candidates;
+* high dimension, ``algorithm="gemm"`` (brute force): squared distances through a matrix product
+  (BLAS), then a Numba top-k selection per query and an exact float64 re-ranking of a few extra
+  candidates (:class:`GemmSearch`);
+* high dimension with structure, ``algorithm="lower_bounds"``: a lower bound of every distance from
+  ~50 principal coordinates and a residual norm (one GEMM in ~50 dimensions instead of 784), and the
+  real distance only for the few points the bound cannot rule out
+  (:class:`npae.knn_bounds.LowerBoundSearch`; MNIST, 10,000 x 60,000: ~15 of the 60,000 distances
+  per query, about half of brute force's time on 2 cores, a third on one, PCA included);
 * low dimension, ``algorithm="kdtree"``: exact distances computed on the fly, only for the leaves
   of a KD-tree that may hold a better neighbour; ``algorithm="direct"`` is the same kernel with a
-  single leaf, i.e. the plain scan of every training point.
+  single leaf, i.e. the plain scan of every training point (:class:`TreeSearch`).
 
-All three return the same neighbours: the ``k`` smallest exact float64 squared distances, a tie
-going to the lower training index.  The vote is uniform; a tie in the vote goes to the smallest
-label.  These are scikit-learn's rules for ``KNeighborsClassifier(n_neighbors=k)``.
+All return the same neighbours: the ``k`` smallest exact float64 squared distances, a tie going to
+the lower training index.  The vote is uniform; a tie in the vote goes to the smallest label.
+These are scikit-learn's rules for ``KNeighborsClassifier(n_neighbors=k)``.
 """
 import numpy as np
 
 from . import _backend
-from ._validation import check_array, check_positive_int
+from ._validation import check_array, check_array_in_range, check_positive_int
 from .kernels.select import kdtree_search, merge_candidates, rerank_exact
+from .knn_bounds import LowerBoundSearch
 
-ALGORITHMS = ("auto", "gemm", "kdtree", "direct")
+ALGORITHMS = ("auto", "gemm", "lower_bounds", "kdtree", "direct")
 
 # auto: "kdtree" up to this many features, "gemm" above.  Time of the tree over GEMM's, MNIST PCA
 # features, 60,000 training x 10,000 test points, k = 7, quiet machine: 0.30 at 8 features, 0.57 at
 # 10, 0.86 at 12, 1.19 at 14, 1.3 at 16, 1.6 at 20 (a tree prunes less as the dimension grows).  On a
 # busy machine BLAS loses more than the single-threaded tree and the crossover moves up to ~24.
 KDTREE_MAX_FEATURES = 12
+# auto: "lower_bounds" above KDTREE_MAX_FEATURES features from this many training points on (below,
+# fitting the PCA costs more than the bounds save), when its trial at fit shows that it pays.
+LOWER_BOUNDS_MIN_SAMPLES = 20000
 # Leaves hold between KDTREE_LEAF_SIZE and 2 * KDTREE_LEAF_SIZE - 1 points (scikit-learn: 30).
 KDTREE_LEAF_SIZE = 32
 # The GEMM path keeps k + EXTRA_CANDIDATES candidates per query for the exact re-ranking.
@@ -156,14 +166,155 @@ class KDTree:
         )
 
 
+def _distance_overflow(query_norms, max_train_norm, n_features):
+    """ValueError when a float64 squared distance from these queries could overflow (float64 data only).
+
+    The canonical distance sum_f (t_f - q_f)^2 never exceeds (|q| + |t|)^2 (1 + gamma_D), so finite
+    results are guaranteed below that; float32 data can never get there (their squares fit float64).
+    """
+    reach = (query_norms.max(initial=0.0) + max_train_norm) ** 2 * (1 + (n_features + 3) * 2.0**-52)
+    if not reach <= np.finfo(np.float64).max:
+        raise ValueError("x has values too large: squared distances to the training points overflow float64 "
+                         "(the largest is about (|x| + max |training point|)^2); rescale x and the training set")
+
+
+def _check_squared_norms(sq_norms, x):
+    """ValueError unless the squared row norms of the training set x are finite and fit x's dtype.
+
+    Finite norms <=> finite values, so one pass over x both computes the norms and checks the values.
+    """
+    if not (np.isfinite(sq_norms).all() and sq_norms.max() <= np.finfo(x.dtype).max):
+        check_array(x, "x")  # raises when a value is NaN or infinite, with the library's wording
+        hint = "rescale x" + (" or use dtype='float64'" if x.dtype != np.float64 else "")
+        raise ValueError(f"x has values too large: squared norms overflow {x.dtype}; {hint}")
+
+
+class GemmSearch:
+    """Brute force through the GEMM identity, certified exact (see :class:`KNNClassifier`, "The GEMM path").
+
+    train (n, D) of the model's dtype, kept by reference.  ``search(x, rows, ...)`` writes the squared
+    distances and indices of the k nearest of the queries x[rows].
+    """
+
+    def __init__(self, train, k, budget, train_sq_norms=None):
+        n_samples, n_features = train.shape
+        self.train, self.k, self.budget, self.dtype = train, k, budget, train.dtype
+        gemm_block_shape(budget, self.dtype, n_samples, 1, n_features, min(k + EXTRA_CANDIDATES, n_samples), 8)
+        if train_sq_norms is None:
+            train_sq_norms = np.einsum("ij,ij->i", train, train, dtype=np.float64)  # (n,)
+        _check_squared_norms(train_sq_norms, train)
+        self.max_train_norm = float(np.sqrt(train_sq_norms.max()))
+        self.train_sq_norms = train_sq_norms.astype(self.dtype)
+
+    def search(self, x, rows, out_sq_distances, out_indices):
+        """Propose by GEMM, re-rank exactly, certify; repeat with 4x the candidates for the uncertified."""
+        n_samples, n_features = self.train.shape
+        pending = np.asarray(rows)
+        n_candidates = min(self.k + EXTRA_CANDIDATES, n_samples)
+        while pending.size:
+            query_block, train_block = gemm_block_shape(self.budget, self.dtype, n_samples, pending.size,
+                                                        n_features, n_candidates, x.itemsize)
+            products_buffer = np.empty(query_block * train_block, self.dtype)
+            uncertified = [
+                self._gemm_block(x, pending[start : start + query_block], n_candidates, train_block,
+                                 products_buffer, out_sq_distances, out_indices)
+                for start in range(0, pending.size, query_block)
+            ]
+            del products_buffer
+            pending = np.concatenate(uncertified)
+            n_candidates = min(4 * n_candidates, n_samples)
+
+    def _gemm_block(self, x, rows, n_candidates, train_block, products_buffer, out_sq_distances, out_indices):
+        """Neighbours of the queries x[rows] from n_candidates proposals; returns the rows not certified exact."""
+        n_samples, n_features = self.train.shape
+        queries = _checked_queries(x, rows, self.dtype)  # (B, D)
+        with np.errstate(over="ignore"):  # an overflow shows up as inf, which the tests below catch
+            query_sq_norms = np.einsum("ij,ij->i", queries, queries, dtype=np.float64)  # (B,)
+        query_norms = np.sqrt(query_sq_norms)
+        _distance_overflow(query_norms, self.max_train_norm, n_features)
+        # Queries so far out that q . t could overflow the dtype: the products would be useless, so
+        # their distances are computed directly, exactly (float32 data: never above float64's range).
+        direct = (query_norms + self.max_train_norm) ** 2 * 4 > np.finfo(self.dtype).max
+        if n_candidates == n_samples:  # every point is a candidate: nothing to propose, nothing to certify
+            direct[:] = True
+        if direct.any():
+            sq_distances = np.empty((np.count_nonzero(direct), self.k))
+            indices = np.empty(sq_distances.shape, np.int64)
+            rerank_exact(queries[direct], self.train,
+                         np.broadcast_to(np.arange(n_samples), (sq_distances.shape[0], n_samples)),
+                         sq_distances, indices)
+            out_sq_distances[rows[direct]], out_indices[rows[direct]] = sq_distances, indices
+            if direct.all():
+                return rows[:0]
+            rows, queries, query_sq_norms = rows[~direct], queries[~direct], query_sq_norms[~direct]
+        sq_distances = np.empty((rows.size, self.k))
+        indices = np.empty((rows.size, self.k), np.int64)
+        keys = np.full((rows.size, n_candidates), np.inf, self.dtype)  # (B, m)
+        candidates = np.full((rows.size, n_candidates), -1, np.int64)  # (B, m)
+        for first in range(0, n_samples, train_block):
+            train = self.train[first : first + train_block]  # (T, D)
+            products = products_buffer[: rows.size * train.shape[0]].reshape(rows.size, train.shape[0])
+            np.matmul(queries, train.T, out=products)  # (B, T): the BLAS call, ~all of the time
+            merge_candidates(products, self.train_sq_norms[first : first + train.shape[0]], first, keys, candidates)
+        rerank_exact(queries, self.train, candidates, sq_distances, indices)
+        out_sq_distances[rows], out_indices[rows] = sq_distances, indices
+        # The certificate.  Every key is within `slack` of |t|^2 - 2 q.t, with
+        #     slack = (2 D + 8) u (|q| + max |t|)^2,   u = unit roundoff of the dtype,
+        # a generous form of Higham's gamma_D bound for a D-term dot product (|error| <= D u |q| |t|)
+        # plus the roundings of |t|^2 and of the subtraction.  A point left out has a key >= keys[:, -1],
+        # so its squared distance is >= keys[:, -1] + |q|^2 - slack; the factor covers the rounding
+        # of the float64 distances themselves.
+        growth = (2 * n_features + 8) * np.finfo(self.dtype).eps / 2
+        slack = growth * (np.sqrt(query_sq_norms) + self.max_train_norm) ** 2
+        lowest_excluded = keys[:, -1].astype(np.float64) + query_sq_norms - slack  # (B,)
+        excluded_bound = lowest_excluded * (1 - (2 * n_features + 8) * 2.0**-53)
+        # `not >` rather than `<=`: a NaN bound (an overflow) must count as a failure
+        return rows[~(excluded_bound > sq_distances[:, -1])]
+
+
+class TreeSearch:
+    """The KD-tree search (``leaf_size = n + 1``: a single leaf, the direct scan), in query blocks."""
+
+    def __init__(self, train, k, budget, leaf_size):
+        check_array(train, "x")  # finite values
+        self.tree = KDTree(train, leaf_size)
+        self.k, self.budget, self.dtype = k, budget, train.dtype
+        self.n_samples, self.n_features = train.shape
+        self.max_train_norm = float(np.sqrt(np.einsum("ij,ij->i", self.tree.points_t.T, self.tree.points_t.T).max()))
+
+    def search(self, x, rows, out_sq_distances, out_indices):
+        # the NumPy reference holds a few (block, n) float64 arrays; the kernel needs almost nothing
+        per_query = self.n_features * (x.itemsize + self.dtype.itemsize + 1)
+        if not _backend.jit_enabled():
+            per_query += 48 * self.n_samples
+        block = int(min(MAX_QUERY_BLOCK, max(1, self.budget // per_query)))
+        for start in range(0, rows.size, block):
+            block_rows = rows[start:start + block]
+            queries = _checked_queries(x, block_rows, self.dtype)
+            with np.errstate(over="ignore"):
+                query_norms = np.sqrt(np.einsum("ij,ij->i", queries, queries, dtype=np.float64))
+            _distance_overflow(query_norms, self.max_train_norm, self.n_features)
+            sq_distances = np.empty((block_rows.size, self.k))
+            indices = np.empty((block_rows.size, self.k), np.int64)
+            self.tree.search(queries, sq_distances, indices)
+            out_sq_distances[block_rows], out_indices[block_rows] = sq_distances, indices
+
+
+def _checked_queries(x, rows, dtype):
+    """Queries x[rows] as a C-contiguous block of the model's dtype, checked finite (and in its range)."""
+    return check_array_in_range(x[rows], "x", dtype=dtype)
+
+
 class KNNClassifier:
     """k-nearest-neighbours classifier: Euclidean distance, uniform votes, exact neighbours.
 
     Parameters
     ----------
     k : int >= 1, default 7 (the paper's value)
-    algorithm : "auto" | "gemm" | "kdtree" | "direct"
-        "auto" picks "kdtree" for at most ``KDTREE_MAX_FEATURES`` features, "gemm" above.
+    algorithm : "auto" | "gemm" | "lower_bounds" | "kdtree" | "direct"
+        "auto" picks "kdtree" for at most ``KDTREE_MAX_FEATURES`` features; above, "lower_bounds"
+        when the training set has at least ``LOWER_BOUNDS_MIN_SAMPLES`` points and a trial at fit
+        shows that the bounds pay (:meth:`npae.knn_bounds.LowerBoundSearch.pays`), "gemm" otherwise.
     memory_budget : int (bytes) or str such as "64MB", "1GB", default "256MB"
         Ceiling on the working memory of ``kneighbors`` / ``predict`` beyond their inputs and
         outputs: queries and training points are processed in blocks sized from it.
@@ -190,18 +341,25 @@ class KNNClassifier:
     error bound; when that exceeds the exact k-th distance, no point left out can be a neighbour.
     A query that fails the test (rare: close calls at the boundary) is searched again with four
     times as many candidates.  Blocks: ``GEMM_TRAIN_BLOCK`` training points by up to
-    ``MAX_QUERY_BLOCK`` queries, fewer when ``memory_budget`` asks for it.
+    ``MAX_QUERY_BLOCK`` queries, fewer when ``memory_budget`` asks for it.  A query so large that
+    q . t would overflow the dtype (|q| ~ 1e19 for float32) gets its distances computed directly.
 
     Top-k selection costs O(n) per query: the kernel compares each key with the current m-th
     best and inserts only the rare winners (see :mod:`npae.kernels.select`).  No row is sorted.
+
+    The lower-bound path: see :mod:`npae.knn_bounds`.
 
     The low-dimension path.  With a handful of features (8 in the paper), a product per pair is
     too little work for BLAS, and most pairs need not be computed at all: a KD-tree (:class:`KDTree`) lets the search
     skip every box whose distance to the query exceeds the current k-th neighbour's.  Distances
     are exact float64 sums, so no re-ranking is needed.
 
+    Float64 data so large that squared distances overflow float64 (|x| ~ 1e154) is a ValueError.
+
     Attributes after ``fit``: ``classes_`` (sorted labels), ``n_features_in_``,
-    ``n_samples_fit_``, ``algorithm_`` (the algorithm actually used).
+    ``n_samples_fit_``, ``algorithm_`` (the algorithm actually used).  After ``kneighbors`` /
+    ``predict`` with ``algorithm_ == "lower_bounds"``: ``raw_distances_`` (Q,) int64, how many
+    raw-pixel distances each query of the last call needed (n for one settled by brute force).
     """
 
     def __init__(self, k=7, algorithm="auto", memory_budget="256MB", dtype="float32"):
@@ -232,19 +390,23 @@ class KNNClassifier:
     # -- fitting -----------------------------------------------------------------------------
 
     def fit(self, x, y):
-        """Store the training set x (n, D) with labels y (n,); build the KD-tree if one is used. Returns self.
+        """Store the training set x (n, D) with labels y (n,); build what the algorithm needs. Returns self.
 
         As in scikit-learn, an x that already is a C-contiguous array of the model's dtype is kept by
         reference, not copied (MNIST: 188 MB, and ~0.4 s of page faults per fit, 8 % of a prediction
         run): do not modify it while the model is in use, or pass ``x.copy()``.  Any other x is
-        converted into a new array.
+        converted into a new array.  "lower_bounds" also fits a PCA on a sample of x and projects x
+        (MNIST: ~0.3 s, part of the timings of ``benchmarks/bench_knn.py``).
         """
         k = check_positive_int(self.k, "k")
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm={self.algorithm!r} is not one of {list(ALGORITHMS)}")
         budget = parse_memory_budget(self.memory_budget)
         dtype = _backend.resolve_dtype(self.dtype)
-        x = np.ascontiguousarray(_as_2d_array(x), dtype=dtype)  # (n, D), no copy when already so
+        x = _as_2d_array(x)
+        if x.dtype.kind == "f" and x.dtype != dtype:  # a cast that may overflow: say so, not "NaN or infinity"
+            x = check_array_in_range(x, "x", dtype=dtype)
+        x = np.ascontiguousarray(x, dtype=dtype)  # (n, D), no copy when already so
         y = np.asarray(y)
         if y.ndim != 1 or y.shape[0] != x.shape[0]:
             raise ValueError(f"y has shape {y.shape}; expected one label per row of x, shape ({x.shape[0]},)")
@@ -254,29 +416,25 @@ class KNNClassifier:
         algorithm = self.algorithm
         if algorithm == "auto":
             algorithm = "kdtree" if n_features <= KDTREE_MAX_FEATURES else "gemm"
-        train, train_sq_norms, tree = None, None, None
+            if algorithm == "gemm" and n_samples >= LOWER_BOUNDS_MIN_SAMPLES:
+                algorithm = "lower_bounds"
         if algorithm == "gemm":
-            gemm_block_shape(budget, dtype, n_samples, 1, n_features, min(k + EXTRA_CANDIDATES, n_samples), 8)
-            train = x
-            train_sq_norms = np.einsum("ij,ij->i", x, x, dtype=np.float64)  # (n,)
-            # finite norms <=> finite values: one pass over x computes the norms and checks the values
-            if not np.isfinite(train_sq_norms).all():
-                check_array(x, "x")  # raises, with the library's wording
-            if train_sq_norms.max() > np.finfo(dtype).max:
-                raise ValueError(
-                    f"x has values too large: squared norms overflow {dtype}; rescale x or use dtype='float64'"
-                )
-            train_sq_norms = train_sq_norms.astype(dtype)
+            search = GemmSearch(x, k, budget)
+        elif algorithm == "lower_bounds":
+            _check_squared_norms(np.einsum("ij,ij->i", x, x), x)  # cheap (the dtype's own einsum), before the PCA
+            search = LowerBoundSearch(x, k, budget, fallback=None)
+            gemm = GemmSearch(x, k, budget, train_sq_norms=search.train_sq_norms)
+            search.fallback = gemm.search
+            if self.algorithm == "auto" and not search.pays():
+                algorithm, search = "gemm", gemm
         else:
-            check_array(x, "x")  # finite values
-            tree = KDTree(x, KDTREE_LEAF_SIZE if algorithm == "kdtree" else n_samples + 1)  # direct: one leaf
+            search = TreeSearch(x, k, budget, KDTREE_LEAF_SIZE if algorithm == "kdtree" else n_samples + 1)
         # all checks passed: only now replace the state of a previous fit
+        self.__dict__.pop("raw_distances_", None)  # it describes a search of the previous fit
         self.classes_, self._labels = np.unique(y, return_inverse=True)  # _labels: index into classes_
         self.n_features_in_, self.n_samples_fit_, self.algorithm_ = n_features, n_samples, algorithm
         self._k, self._dtype, self._budget = k, dtype, budget
-        self._train, self._train_sq_norms, self._tree = train, train_sq_norms, tree
-        if train is not None:
-            self._max_train_norm = float(np.sqrt(train_sq_norms.max()))
+        self._search, self._train = search, x
         return self
 
     # -- neighbours --------------------------------------------------------------------------
@@ -287,82 +445,14 @@ class KNNClassifier:
         n_queries = x.shape[0]
         sq_distances = np.empty((n_queries, self._k))
         indices = np.empty((n_queries, self._k), np.int64)
-        if self.algorithm_ == "gemm":
-            self._kneighbors_gemm(x, sq_distances, indices)
+        if self.algorithm_ == "lower_bounds":
+            self.raw_distances_ = self._search.search(x, sq_distances, indices)
         else:
-            self._kneighbors_kdtree(x, sq_distances, indices)
+            self._search.search(x, np.arange(n_queries), sq_distances, indices)
         np.sqrt(sq_distances, out=sq_distances)
         return sq_distances, indices
 
-    def _query_block(self, x, rows):
-        """Queries x[rows] as a C-contiguous block of the model's dtype, checked finite."""
-        return check_array(x[rows], "x", dtype=self._dtype)
-
-    def _kneighbors_kdtree(self, x, out_sq_distances, out_indices):
-        n_queries, n_features = x.shape
-        # the NumPy reference holds a few (block, n) float64 arrays; the kernel needs almost nothing
-        per_query = n_features * (x.itemsize + self._dtype.itemsize + 1)
-        if not _backend.jit_enabled():
-            per_query += 48 * self.n_samples_fit_
-        block = int(min(MAX_QUERY_BLOCK, max(1, self._budget // per_query)))
-        for start in range(0, n_queries, block):
-            rows = slice(start, min(start + block, n_queries))
-            self._tree.search(self._query_block(x, rows), out_sq_distances[rows], out_indices[rows])
-
-    def _kneighbors_gemm(self, x, out_sq_distances, out_indices):
-        """Propose by GEMM, re-rank exactly, certify; repeat with 4x the candidates for the uncertified."""
-        pending = np.arange(x.shape[0])
-        n_candidates = min(self._k + EXTRA_CANDIDATES, self.n_samples_fit_)
-        while pending.size:
-            query_block, train_block = gemm_block_shape(self._budget, self._dtype, self.n_samples_fit_, pending.size,
-                                                        self.n_features_in_, n_candidates, x.itemsize)
-            products_buffer = np.empty(query_block * train_block, self._dtype)
-            uncertified = [
-                self._gemm_block(x, pending[start : start + query_block], n_candidates, train_block,
-                                 products_buffer, out_sq_distances, out_indices)
-                for start in range(0, pending.size, query_block)
-            ]
-            del products_buffer
-            pending = np.concatenate(uncertified)
-            n_candidates = min(4 * n_candidates, self.n_samples_fit_)
-
-    def _gemm_block(self, x, rows, n_candidates, train_block, products_buffer, out_sq_distances, out_indices):
-        """Neighbours of the queries x[rows] from n_candidates proposals; returns the rows not certified exact."""
-        n_samples = self.n_samples_fit_
-        queries = self._query_block(x, rows)  # (B, D)
-        sq_distances = np.empty((rows.size, self._k))
-        indices = np.empty((rows.size, self._k), np.int64)
-        if n_candidates == n_samples:  # every point is a candidate: nothing to propose, nothing to certify
-            rerank_exact(queries, self._train, np.broadcast_to(np.arange(n_samples), (rows.size, n_samples)),
-                         sq_distances, indices)
-            out_sq_distances[rows], out_indices[rows] = sq_distances, indices
-            return rows[:0]
-        keys = np.full((rows.size, n_candidates), np.inf, self._dtype)  # (B, m)
-        candidates = np.full((rows.size, n_candidates), -1, np.int64)  # (B, m)
-        for first in range(0, n_samples, train_block):
-            train = self._train[first : first + train_block]  # (T, D)
-            products = products_buffer[: rows.size * train.shape[0]].reshape(rows.size, train.shape[0])
-            np.matmul(queries, train.T, out=products)  # (B, T): the BLAS call, ~all of the time
-            merge_candidates(products, self._train_sq_norms[first : first + train.shape[0]], first, keys, candidates)
-        rerank_exact(queries, self._train, candidates, sq_distances, indices)
-        out_sq_distances[rows], out_indices[rows] = sq_distances, indices
-        # The certificate.  Every key is within `slack` of |t|^2 - 2 q.t, with
-        #     slack = (2 D + 8) u (|q| + max |t|)^2,   u = unit roundoff of the dtype,
-        # a generous form of Higham's gamma_D bound for a D-term dot product (|error| <= D u |q| |t|)
-        # plus the roundings of |t|^2 and of the subtraction.  A point left out has a key >= keys[:, -1],
-        # so its squared distance is >= keys[:, -1] + |q|^2 - slack; the factor covers the rounding
-        # of the float64 distances themselves.
-        n_features = self.n_features_in_
-        growth = (2 * n_features + 8) * np.finfo(self._dtype).eps / 2
-        query_sq_norms = np.einsum("ij,ij->i", queries, queries, dtype=np.float64)  # (B,)
-        slack = growth * (np.sqrt(query_sq_norms) + self._max_train_norm) ** 2
-        lowest_excluded = keys[:, -1].astype(np.float64) + query_sq_norms - slack  # (B,)
-        excluded_bound = lowest_excluded * (1 - (2 * n_features + 8) * 2.0**-53)
-        # `not >` rather than `<=`: a NaN bound (an overflow) must count as a failure
-        return rows[~(excluded_bound > sq_distances[:, -1])]
-
     # -- classification ----------------------------------------------------------------------
-
     def _vote_counts(self, x):
         """Votes (Q, n_classes) int64: how many of each query's k neighbours carry each label."""
         _, indices = self.kneighbors(x)

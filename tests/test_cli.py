@@ -104,8 +104,10 @@ def test_reproduce_on_the_sample_succeeds_and_says_so(sample_report):
 EXPECTED_FIRST_COLUMNS = {
     "reconstruction": [["784-8-784, BCE", "784-16-784, BCE", "784-64-784, BCE", "784-16-784, MSE"],
                        ["PCA, 2 components", "FFA 784-2-784", "deeper FFA 784-64-2-64-784"]],
-    "knn": [["MNIST, raw pixels, R^784", "MNIST, latent, R^8", "MNIST, PCA, R^8", "Fashion-MNIST, raw pixels, R^784",
-             "Fashion-MNIST, latent, R^8", "Fashion-MNIST, latent, R^16"]],
+    "knn": [["MNIST, raw pixels, R^784", "MNIST, raw pixels, exact, with lower bounds, R^784", "MNIST, latent, R^8",
+             "MNIST, PCA, R^8", "Fashion-MNIST, raw pixels, R^784",
+             "Fashion-MNIST, raw pixels, exact, with lower bounds, R^784", "Fashion-MNIST, latent, R^8",
+             "Fashion-MNIST, latent, R^16"]],
     "dimensionality": [["2", "10", "100", "1000"]],
     "anomaly": [None, ["sandal (test image 8)", "sneaker (test image 9)", "ankle boot (test image 0)"], ["0", "1"],
                 None],

@@ -150,7 +150,7 @@ def test_rerank_exact_kernel_matches_reference(dtype, rng):
 def test_kdtree_search_kernel_matches_reference(rng):
     points = np.round(rng.standard_normal((700, 4)), 1)  # rounded: some exact ties
     model = KNNClassifier(k=5, algorithm="kdtree").fit(points, np.zeros(700))
-    tree = model._tree
+    tree = model._search.tree
     assert tree.n_levels > 3  # a real tree, not a single leaf
     queries = np.round(rng.standard_normal((50, 4)), 1).astype(np.float32)
     outputs = []
@@ -165,7 +165,7 @@ def test_kdtree_search_kernel_matches_reference(rng):
 
 def test_kdtree_boxes_hold_their_points(rng):
     points = rng.standard_normal((1000, 3)).astype(np.float32)
-    tree = KNNClassifier(algorithm="kdtree").fit(points, np.zeros(1000))._tree
+    tree = KNNClassifier(algorithm="kdtree").fit(points, np.zeros(1000))._search.tree
     np.testing.assert_array_equal(np.sort(tree.point_indices), np.arange(1000))
     np.testing.assert_array_equal(tree.points_t.T, points[tree.point_indices])
     for node in range(tree.node_start.size):
@@ -211,12 +211,17 @@ def test_mnist_8_dimensional_projection_matches_scikit_learn(mnist):
 # -- memory -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("algorithm, jit", [("gemm", True), ("gemm", False), ("kdtree", False)])
+@pytest.mark.parametrize("algorithm, jit", [("gemm", True), ("gemm", False), ("kdtree", False),
+                                            ("lower_bounds", True), ("lower_bounds", False)])
 def test_kneighbors_stays_within_the_memory_budget(algorithm, jit, rng):
-    budget = 4 * 2**20
-    n_features = 784 if algorithm == "gemm" else 8
+    budget = 4 * 2**20 if algorithm != "lower_bounds" else 8 * 2**20
+    n_features = {"gemm": 784, "kdtree": 8, "lower_bounds": 300}[algorithm]
     x_train = rng.random((20000, n_features), dtype=np.float32)  # 63 MB of raw pixels: more than the budget
     queries = rng.random((300, n_features))  # float64: the cast to float32 is part of the working memory
+    if algorithm == "lower_bounds":  # points near a 6-dimensional subspace: the bounds prune
+        basis = rng.standard_normal((6, n_features))
+        x_train = (rng.standard_normal((20000, 6)) @ basis + 0.01 * x_train).astype(np.float32)
+        queries = rng.standard_normal((300, 6)) @ basis + 0.01 * queries
     assert 300 * 20000 * 4 > budget  # all products at once would not fit
     model = KNNClassifier(algorithm=algorithm, memory_budget=budget).fit(x_train, np.zeros(20000))
     with _backend.jit(jit):
@@ -227,9 +232,13 @@ def test_kneighbors_stays_within_the_memory_budget(algorithm, jit, rng):
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
-    assert peak - distances.nbytes - indices.nbytes <= budget
-    reference = KNNClassifier(algorithm=algorithm).fit(x_train, np.zeros(20000)).kneighbors(queries)
+    outputs = distances.nbytes + indices.nbytes + getattr(model, "raw_distances_", distances[:0]).nbytes
+    assert peak - outputs <= budget
+    reference = KNNClassifier(algorithm="gemm" if algorithm == "lower_bounds" else algorithm).fit(
+        x_train, np.zeros(20000)).kneighbors(queries)
     np.testing.assert_array_equal(indices, reference[1])
+    if algorithm == "lower_bounds":
+        assert model.raw_distances_.mean() < 1000  # the bounds path was measured, not the fallback
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -327,3 +336,42 @@ def test_predict_before_fit_is_a_runtime_error():
     for method in ("predict", "predict_proba", "kneighbors"):
         with pytest.raises(RuntimeError, match="not fitted"):
             getattr(KNNClassifier(), method)(np.zeros((2, 3)))
+
+
+# -- far out of range: exact, or a clear ValueError (never index -1, a NaN distance or a warning) -------
+
+
+@pytest.mark.parametrize("algorithm", ["gemm", "lower_bounds", "kdtree", "direct"])
+def test_huge_finite_queries_get_their_exact_neighbours(algorithm, rng):
+    # |q| ~ 3e38: q . t overflows float32, so the GEMM paths must not trust their products
+    x_train = rng.random((500, 30)).astype(np.float32)
+    queries = np.full((4, 30), 3e38, np.float32)
+    queries[1] *= -1
+    queries[2, ::2] *= -1
+    queries[3] = x_train[3] * 1e37
+    model = KNNClassifier(algorithm=algorithm).fit(x_train, np.arange(500) % 3)
+    distances, indices = model.kneighbors(queries)
+    expected_distances, expected_indices = brute_force(x_train, queries, 7)
+    np.testing.assert_array_equal(indices, expected_indices)
+    np.testing.assert_array_equal(distances, expected_distances)
+    assert (indices >= 0).all() and np.isfinite(distances).all()
+    np.testing.assert_array_equal(model.predict(queries), majority_vote((np.arange(500) % 3)[expected_indices]))
+
+
+@pytest.mark.parametrize("algorithm", ["gemm", "lower_bounds", "kdtree", "direct"])
+def test_float64_distances_that_would_overflow_are_a_value_error(algorithm, rng):
+    model = KNNClassifier(algorithm=algorithm, dtype="float64").fit(rng.random((300, 20)), np.zeros(300))
+    with pytest.raises(ValueError, match="squared distances to the training points overflow float64"):
+        model.kneighbors(np.full((2, 20), 1e200))
+    with pytest.raises(ValueError, match="overflow float64"):  # at fit (GEMM paths) or at the query (trees)
+        KNNClassifier(algorithm=algorithm, dtype="float64").fit(np.full((30, 20), 1e160), np.zeros(30)).kneighbors(
+            np.zeros((1, 20)))
+
+
+@pytest.mark.parametrize("algorithm", ["gemm", "lower_bounds", "kdtree"])
+def test_values_beyond_float32_are_reported_as_such(algorithm, rng):
+    model = KNNClassifier(algorithm=algorithm).fit(rng.random((100, 20)), np.zeros(100))
+    with pytest.raises(ValueError, match="beyond the range of float32"):
+        model.predict(np.full((2, 20), 1e300))
+    with pytest.raises(ValueError, match="beyond the range of float32"):
+        KNNClassifier(algorithm=algorithm).fit(np.full((20, 20), 1e300), np.zeros(20))

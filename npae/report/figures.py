@@ -178,26 +178,47 @@ def code_scatter(path, panels, labels, title):
 
 
 def knn_figure(path, rows, title):
-    """Accuracy and running time of each kNN row (``label``, ``accuracy`` %, ``seconds``, paper values)."""
+    """Accuracy and running time of each kNN row, as dots (``label``, ``accuracy`` %, ``seconds`` median,
+    ``times`` of every run, ``features``, ``paper`` values).
+
+    Dots, not bars: on the time panel's log axis a bar's length would depend on where the axis starts,
+    and the accuracy axis runs from 0 to 100 % so that it does not magnify a few points into a gulf.
+    The line through a time dot spans the fastest to the slowest run.  Gridlines stay behind the data.
+    """
     labels = [row["label"] for row in rows]
     positions = np.arange(len(rows))
+    bounds = np.array(["lower bounds" in row["features"] for row in rows])
     with new_figure(path, 10.5, 0.45 * len(rows) + 1.8) as figure:
         figure.suptitle(title)
         accuracy_ax, time_ax = figure.subplots(1, 2, sharey=True)
-        for ax, key, xlabel in ((accuracy_ax, "accuracy", "test accuracy (%)"),
-                                (time_ax, "seconds", "fit + predict (s, log scale)")):
-            ax.barh(positions, [row[key] for row in rows], color="C0", label="npae, this machine")
+        for ax in (accuracy_ax, time_ax):
+            ax.set_axisbelow(True)
+            ax.grid(axis="x", alpha=0.3, which="both")
+        for mask, style in ((~bounds, {"color": "C0", "marker": "o", "label": "npae, this machine (median of the runs)"}),
+                            (bounds, {"color": "C2", "marker": "D", "label": "npae, exact with lower bounds"})):
+            if not mask.any():
+                continue
+            accuracy_ax.scatter([row["accuracy"] for row, chosen in zip(rows, mask) if chosen], positions[mask],
+                                s=40, zorder=3, **style)
+            time_ax.scatter([row["seconds"] for row, chosen in zip(rows, mask) if chosen], positions[mask],
+                            s=40, zorder=3, **style)
+        for number, (position, row) in enumerate(zip(positions, rows)):
+            times = row.get("times") or [row["seconds"]]
+            time_ax.plot([min(times), max(times)], [position, position], color="0.4", linewidth=1.5, zorder=2,
+                         label="fastest to slowest run" if number == 0 else None)
+        for ax, key in ((accuracy_ax, "accuracy"), (time_ax, "seconds")):
             paper = [(position, row["paper"][key]) for position, row in zip(positions, rows) if row["paper"]]
             if paper:
                 ax.scatter([value for _, value in paper], [position for position, _ in paper],
                            label="paper (Colab)", **PAPER_MARKER)
-            ax.set_xlabel(xlabel)
-            ax.grid(axis="x", alpha=0.3, which="both")
-        accuracy_ax.set_xlim(min(50.0, min(row["accuracy"] for row in rows) - 5), 100)
+        accuracy_ax.set_xlim(0, 100)
+        accuracy_ax.set_xlabel("test accuracy (%)")
         time_ax.set_xscale("log")
+        time_ax.set_xlabel("fit + predict (s, log scale)")
         accuracy_ax.set_yticks(positions, labels)
         accuracy_ax.invert_yaxis()
-        time_ax.legend(fontsize=8, loc="lower right")
+        handles, legend_labels = time_ax.get_legend_handles_labels()
+        figure.legend(handles, legend_labels, fontsize=8, loc="outside lower center", ncol=len(handles))
 
 
 def dimensionality_figure(path, result, title):
