@@ -39,6 +39,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._validation import shape_problem
+
 # zlib's documentation ("Maximum compression factor"): deflate inflates one byte to at most 1032.
 MAX_DEFLATE_RATIO = 1032
 READ_CHUNK = 1 << 20
@@ -216,6 +218,9 @@ class NpzArchive:
                 raise ValueError(f"its dtype {dtype} is a record type, not a plain number or string")
             if dtype.itemsize == 0:  # NumPy would allocate such arrays with one byte per element
                 raise ValueError(f"its dtype {dtype} has elements of zero bytes")
+            problem = shape_problem(header.shape, dtype)
+            if problem:
+                raise ValueError(problem)
             held = info.file_size - member.tell()
             if header.nbytes != held:
                 raise ValueError(f"its header declares {header.nbytes} bytes of {dtype} {header.shape}, "

@@ -106,3 +106,21 @@ def check_seed(seed, argument="seed"):
                              or seed < 0):
         raise ValueError(f"{argument} must be a non-negative integer or None, got {seed!r}")
     return None if seed is None else int(seed)
+
+
+def shape_problem(shape, dtype):
+    """Why NumPy cannot make an array of ``shape`` and ``dtype`` (a sentence), or None when it can.
+
+    A file's header declares a shape before any data is read; NumPy refuses a shape whose non-zero
+    lengths multiply past its index range, even when another length is 0 and the array would hold
+    nothing (``(0, 2**30, 2**31)`` of int32), with a message that names no file. Checking here first lets
+    the reader say which file is wrong.
+    """
+    spanned = np.dtype(dtype).itemsize
+    for length in shape:
+        spanned *= length or 1
+    limit = int(np.iinfo(np.intp).max)
+    if spanned > limit:
+        return (f"shape {tuple(shape)} of {np.dtype(dtype).newbyteorder('=').name} spans {spanned} bytes, "
+                f"more than NumPy can index ({limit})")
+    return None

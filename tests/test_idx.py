@@ -114,6 +114,18 @@ def test_more_dimensions_than_numpy_allows_is_a_value_error(tmp_path):
     assert str(path) in str(error.value)
 
 
+def test_an_empty_shape_numpy_cannot_index_is_a_value_error_naming_the_file(tmp_path):
+    # Found by the fuzz test below: 0 x 687865856 x 3355443200 int32 holds nothing, and the file's size
+    # matches, but NumPy refuses the shape ("array is too big"), with a message that names no file.
+    path = tmp_path / "empty"
+    path.write_bytes(bytes([0, 0, 0x0C, 3]) + b"".join(n.to_bytes(4, "big") for n in (0, 687865856, 3355443200)))
+    with pytest.raises(ValueError, match="more than NumPy can index") as error:
+        read_idx(path)
+    assert str(path) in str(error.value)
+    path.write_bytes(bytes([0, 0, 0x0C, 3]) + b"".join(n.to_bytes(4, "big") for n in (0, 2**20, 2**20)))
+    assert read_idx(path).shape == (0, 2**20, 2**20)  # empty and within NumPy's index range: an exact array
+
+
 def test_gzip_with_two_members_and_zero_padding_reads(tmp_path):
     path, data = _valid_file(tmp_path)
     path.write_bytes(gzip.compress(data[:20]) + gzip.compress(data[20:]) + b"\x00" * 4)

@@ -69,7 +69,9 @@ def expect_refused(path, name, message, **options):
     (npy_header((10**12,), "|S0"), "zero bytes"),
     (npy_header((3,), "<f8") + bytes(16), "declares 24 bytes"),        # data short of the header's shape
     (npy_header((2,), "<f8") + bytes(24), "declares 16 bytes"),        # data beyond it
-    (npy_header((2**62, 2**62), "<f8"), "declares"),                  # an absurd shape, nothing allocated
+    (npy_header((2**62, 2**62), "<f8"), "more than NumPy can index"), # an absurd shape, nothing allocated
+    (npy_header((2**20, 2**20), "<f8"), "declares 8796093022208 bytes"),  # a possible one, not in the file
+    (npy_header((0, 2**40, 2**40), "<f8"), "more than NumPy can index"),  # empty, yet no NumPy shape
     (b"\x93NUMPY\x03\x00" + bytes(8), "version"),
     (b"\x93NUMPY\x01\x00\x10\x00" + b"{'descr': 5}   \n", "not valid"),
     (b"not an npy member", "not valid"),

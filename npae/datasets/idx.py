@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .._files import as_path, atomic_open
+from .._validation import shape_problem
 
 # Type code -> big-endian dtype, as the format defines them.
 IDX_DTYPES = {
@@ -108,7 +109,11 @@ def parse_header(prefix, source="<bytes>") -> IdxHeader:
     except ValueError as error:  # more dimensions than NumPy allows (64 in NumPy 2)
         raise ValueError(f"{source}: cannot be represented as a NumPy array: {error}") from None
     shape = tuple(int.from_bytes(prefix[4 + 4 * axis: 8 + 4 * axis], "big") for axis in range(ndim))
-    return IdxHeader(IDX_DTYPES[type_code], shape)
+    dtype = IDX_DTYPES[type_code]
+    problem = shape_problem(shape, dtype)
+    if problem:
+        raise ValueError(f"{source}: cannot be represented as a NumPy array: {problem}")
+    return IdxHeader(dtype, shape)
 
 
 class _GzipStream:
