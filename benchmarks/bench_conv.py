@@ -329,4 +329,5 @@ if not arguments.skip_layers:
 rows = bench_training()
 print(table(rows, list(rows[0])))
 print(f"\nload average (1 min) at the end: {load_average():.2f} on {os.cpu_count()} cores "
-      "(above the core count: other programs shared the machine, every time above is inflated)")
+      "(this benchmark's own threads count in it: only a load well above the core count means that other "
+      "programs shared the machine and inflated the times above)")

@@ -197,4 +197,5 @@ if not arguments.skip_convergence:
         with torch.no_grad():
             theirs = float(loss_function(tmodel(test), test))
         print(f"  PyTorch  {theirs:.4f}   difference {100 * (ours - theirs) / theirs:+.2f} %")
-    print("  paper notes: PyTorch on the planning machine reached 0.0782")
+    print("  paper notes: PyTorch with this set-up (Glorot init) reached 0.0726 on a 2-core machine, "
+          "0.0782-0.0785 with PyTorch's default init")

@@ -48,7 +48,7 @@ except ImportError:
     sys.exit("bench_vae.py compares npae with PyTorch: pip install torch==2.13.0")
 
 BATCH = 128
-PLANNING_ANCHOR = 105.8  # PyTorch's example on the planning machine, 10 epochs (issue 12)
+ISSUE_ANCHOR = 105.8  # PyTorch's example, 10 epochs, as measured when the VAE issue was written (issue 12)
 threads = arguments.threads or os.cpu_count()
 torch.set_num_threads(threads)
 (x_train, _), (x_test, _) = load_mnist()
@@ -200,5 +200,5 @@ print(f"\nnpae test loss {losses['npae'][-1]:.2f} vs PyTorch {losses['PyTorch'][
       + (f", {medians['npae'] / medians['PyTorch, DataLoader']:.2f}x PyTorch's with the example's DataLoader"
          if "PyTorch, DataLoader" in medians else "")
       + f"; fastest epochs: {fastest['npae'] / fastest['PyTorch']:.2f}x")
-print(f"planning notes: PyTorch's example reached {PLANNING_ANCHOR} nats after 10 epochs; load average at the "
+print(f"issue 12: PyTorch's example reached {ISSUE_ANCHOR} nats after 10 epochs; load average at the "
       f"end {os.getloadavg()[0]:.2f}")
