@@ -294,6 +294,12 @@ class _Convolution(Layer):
     _write_pending_zeros = Dense._write_pending_zeros
     _bias_gradient_accumulates = Dense._bias_gradient_accumulates
 
+    def output_shape(self, input_shape):
+        """(Ho, Wo, C_out) for images of ``input_shape`` (H, W, C_in): each layer's ``_geometry`` gives Ho, Wo."""
+        height, width, _ = check_image_shape(self, input_shape, self.in_channels)
+        (out_h, out_w), _ = self._geometry(height, width)
+        return (out_h, out_w, self.out_channels)
+
     def apply_constraints(self):
         if self.constraint is not None:
             self.constraint(self.W)
@@ -373,11 +379,6 @@ class Conv2D(_Convolution):
         out_h, pad_top = window_geometry(height, kh, sh, self.padding)
         out_w, pad_left = window_geometry(width, kw, sw, self.padding)
         return (out_h, out_w), (pad_top, pad_left)
-
-    def output_shape(self, input_shape):
-        height, width, _ = check_image_shape(self, input_shape, self.in_channels)
-        (out_h, out_w), _ = self._geometry(height, width)
-        return (out_h, out_w, self.out_channels)
 
     def forward(self, x, training=False):
         """a = f(conv(x, W) + b), shape (N, Ho, Wo, C_out); ``training=True`` keeps x, z and a (and the
@@ -534,11 +535,6 @@ class Conv2DTranspose(_Convolution):
         _, pad_top = window_geometry(out_h, kh, sh, self.padding)
         _, pad_left = window_geometry(out_w, kw, sw, self.padding)
         return (out_h, out_w), (pad_top, pad_left)
-
-    def output_shape(self, input_shape):
-        height, width, _ = check_image_shape(self, input_shape, self.in_channels)
-        (out_h, out_w), _ = self._geometry(height, width)
-        return (out_h, out_w, self.out_channels)
 
     def forward(self, x, training=False):
         """a = f(conv_transpose(x, W) + b), shape (N, Ho, Wo, C_out); ``training=True`` keeps x, z and a."""
