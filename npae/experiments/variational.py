@@ -4,7 +4,7 @@ Two models (npae.VariationalAutoencoder), both trained on the 60,000 MNIST train
 
 * PyTorch's examples/vae: 784-400-20, ReLU, Adam 1e-3 (PyTorch's eps 1e-8), batch 128, 10 epochs,
   PyTorch's default initialisation (``init="pytorch_uniform"``).  Its test loss, the negative ELBO per
-  image in nats, is the example's printed number (105.8 on the planning machine; ``benchmarks/bench_vae.py``
+  image in nats, is the example's printed number (105.8 when npae's VAE was written; ``benchmarks/bench_vae.py``
   trains PyTorch's beside npae's in one run).  Its pictures: 64 samples from the prior, test digits
   against their reconstructions, and the curves of the two terms of the loss (reconstruction and KL).
 * The Keras blog's 2-D VAE, 784-256-2 (its first version; batch 128 here): the test set's codes mu(x)
