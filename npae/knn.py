@@ -305,6 +305,29 @@ def _checked_queries(x, rows, dtype):
     return check_array_in_range(x[rows], "x", dtype=dtype)
 
 
+def _check_labels(y, rows):
+    """(classes, index of each label in classes) for the labels y of ``rows`` training points.
+
+    ValueError when y is not one label per row, or mixes kinds that have no common order (strings and
+    numbers, None): NumPy would either raise a TypeError while sorting them or, for a list, silently
+    turn every label into a string.
+    """
+    as_objects = np.asarray(y, dtype=object) if not isinstance(y, np.ndarray) or y.dtype == object else None
+    if as_objects is not None and as_objects.ndim == 1:
+        kinds = {"string" if isinstance(v, (str, np.str_, bytes)) else "number"
+                 if isinstance(v, (int, float, np.number, bool, np.bool_)) else type(v).__name__ for v in as_objects}
+        if len(kinds) > 1:
+            raise ValueError(f"y mixes labels of kinds {sorted(kinds)}; give labels of one kind (all numbers or "
+                             "all strings)")
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != rows:
+        raise ValueError(f"y has shape {y.shape}; expected one label per row of x, shape ({rows},)")
+    try:
+        return np.unique(y, return_inverse=True)
+    except TypeError as error:  # objects without an order, e.g. all None or dicts
+        raise ValueError(f"y holds labels that cannot be sorted ({error})") from None
+
+
 class KNNClassifier:
     """k-nearest-neighbours classifier: Euclidean distance, uniform votes, exact neighbours.
 
@@ -407,9 +430,7 @@ class KNNClassifier:
         if x.dtype.kind == "f" and x.dtype != dtype:  # a cast that may overflow: say so, not "NaN or infinity"
             x = check_array_in_range(x, "x", dtype=dtype)
         x = np.ascontiguousarray(x, dtype=dtype)  # (n, D), no copy when already so
-        y = np.asarray(y)
-        if y.ndim != 1 or y.shape[0] != x.shape[0]:
-            raise ValueError(f"y has shape {y.shape}; expected one label per row of x, shape ({x.shape[0]},)")
+        classes, labels = _check_labels(y, x.shape[0])  # before the (possibly long) build of the search
         n_samples, n_features = x.shape
         if k > n_samples:
             raise ValueError(f"k={k} is larger than the training set ({n_samples} points)")
@@ -431,7 +452,7 @@ class KNNClassifier:
             search = TreeSearch(x, k, budget, KDTREE_LEAF_SIZE if algorithm == "kdtree" else n_samples + 1)
         # all checks passed: only now replace the state of a previous fit
         self.__dict__.pop("raw_distances_", None)  # it describes a search of the previous fit
-        self.classes_, self._labels = np.unique(y, return_inverse=True)  # _labels: index into classes_
+        self.classes_, self._labels = classes, labels  # _labels: index into classes_
         self.n_features_in_, self.n_samples_fit_, self.algorithm_ = n_features, n_samples, algorithm
         self._k, self._dtype, self._budget = k, dtype, budget
         self._search, self._train = search, x

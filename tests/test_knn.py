@@ -285,6 +285,20 @@ def test_fit_keeps_a_ready_array_by_reference_and_converts_others(rng):
     np.testing.assert_array_equal(model.predict(x_train[:10]), np.arange(10))
 
 
+@pytest.mark.parametrize("labels, message", [
+    (np.array([1, "a"] * 5, dtype=object), r"y mixes labels of kinds \['number', 'string'\]"),
+    ([1, "a"] * 5, r"y mixes labels of kinds \['number', 'string'\]"),   # NumPy would make them all strings
+    (np.array([None, 1] * 5, dtype=object), r"y mixes labels of kinds \['NoneType', 'number'\]"),
+    ([None] * 10, "y holds labels that cannot be sorted"),
+])
+def test_labels_of_mixed_kinds_are_a_value_error_before_any_work(labels, message):
+    model = KNNClassifier(k=1)
+    with pytest.raises(ValueError, match=message):
+        model.fit(np.arange(40.0).reshape(10, 4), labels)
+    assert not hasattr(model, "classes_")  # nothing of a fit was kept
+    assert list(KNNClassifier(k=1).fit(np.arange(40.0).reshape(10, 4), ["a", "b"] * 5).classes_) == ["a", "b"]
+
+
 @pytest.mark.parametrize("arguments, call, message", [
     ({"k": 0}, "fit", "k must be an integer >= 1"),
     ({"k": 2.5}, "fit", "k must be an integer >= 1"),
