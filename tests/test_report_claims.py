@@ -123,3 +123,10 @@ def test_every_verdict_is_a_plain_bool_or_none():
                   claims.denoiser_cleans(np.float64(0.02), 0.3, 0.1),
                   claims.some_digits_misread(np.float64(0.3), 0.02, 300)):
         assert check.holds is True
+
+
+def test_a_speed_ratio_below_one_reads_as_slower_not_as_faster():
+    from npae.report.sections import _speed_text
+    assert _speed_text(2.2) == "2.2x faster"
+    assert _speed_text(0.7) == "1.4x slower"   # a quick run's small sets: the bounds' fit costs more than it saves
+    assert _speed_text(None) == _speed_text(float("nan")) == "speed not measured"

@@ -7,6 +7,7 @@ documented in each experiment's ``run`` (``npae.experiments``).  The Markdown us
 ``npae.report.html`` renders: headings, paragraphs, tables, images, lists, code spans, emphasis, links,
 notices and code blocks.
 """
+import math
 import os
 from typing import NamedTuple
 
@@ -244,7 +245,7 @@ def knn(result, figures):
                 f"{DATASET_TITLES[row['dataset']]}: beyond the paper, the exact raw-pixel kNN with lower bounds "
                 "predicts exactly as brute force", "",
                 f"{row['same_as_brute_force']:,}/{sizes[row['dataset']]['n_test']:,} identical, "
-                f"{ratio(row['speedup'])} faster", row["same_as_brute_force"] == sizes[row["dataset"]]["n_test"]))
+                + _speed_text(row["speedup"]), row["same_as_brute_force"] == sizes[row["dataset"]]["n_test"]))
         if row["features"] != "latent":
             continue
         gap = 100 * (base["accuracy"] - row["accuracy"])
@@ -609,6 +610,14 @@ def _beyond_variational(result, figures):
                   f"{anchor['test_loss']} nats", f"{vae['test_loss']:.2f} nats ({_epochs_text(vae)}, "
                   f"{100 * difference:+.2f} %)", abs(difference) <= 0.01 if same_set_up else None)
     return text, check
+
+
+def _speed_text(speedup):
+    """'2.2x faster' or, below 1 (small quick-run sets, where the bounds' fit costs more than it saves),
+    '1.4x slower': never '0.7x faster'."""
+    if speedup is None or not math.isfinite(speedup) or speedup <= 0:
+        return "speed not measured"
+    return f"{ratio(1 / speedup)} slower" if speedup < 1 else f"{ratio(speedup)} faster"
 
 
 def _beyond_scores(result):
