@@ -34,6 +34,7 @@ from .userfiles import (
     check_not_input,
     check_output,
     check_writable_folder,
+    looks_like_8bit_pixels,
     read_array,
     read_labels,
     scale_rows,
@@ -301,6 +302,26 @@ def command_encode(args):
     return OK
 
 
+def _load_train_and_test(args, notes):
+    """(training rows, test rows, note on the scale), both scaled alike: with ``--scale auto`` decided on
+    each file alone, a test set with one non-integer value would stay in 0..255 while the training set
+    is divided by 255, and the distances would compare different scales."""
+    train = as_rows(read_array(args.train, "training data", notes), f"training data file {args.train!r}")
+    test = as_rows(read_array(args.test, "test data", notes), f"test data file {args.test!r}")
+    scale = args.scale
+    if scale == "auto":
+        train_pixels, test_pixels = looks_like_8bit_pixels(train), looks_like_8bit_pixels(test)
+        if train_pixels != test_pixels:
+            pixels, other = (args.train, args.test) if train_pixels else (args.test, args.train)
+            raise ValueError(f"--scale auto: {pixels!r} holds 8-bit pixel values (whole numbers 0..255) but "
+                             f"{other!r} does not, so the two cannot be scaled alike; say how with --scale 255 "
+                             "(divide both by 255) or --scale none (use both as they are)")
+        scale = "255" if train_pixels else "none"
+    train, _, note = scale_rows(train, scale)
+    test, _, _ = scale_rows(test, scale)
+    return train, test, note
+
+
 def command_knn(args):
     from .experiments.knn import timed_knn
     from .progress import Progress
@@ -310,8 +331,7 @@ def command_knn(args):
         check_output(args.output, RESULT_EXTENSIONS, "-o")
         check_not_input(args.output, [args.train, args.test, args.train_labels, args.test_labels, args.model])
     notes = []
-    train, _, note = load_rows(args.train, args.scale, notes, "training data")
-    test, _, _ = load_rows(args.test, args.scale, notes, "test data")
+    train, test, note = _load_train_and_test(args, notes)
     if train.shape[1] != test.shape[1]:
         raise ValueError(f"the training data has {train.shape[1]:,} features per row, the test data "
                          f"{test.shape[1]:,}")

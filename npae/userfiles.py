@@ -291,12 +291,15 @@ def as_rows(array, what="data"):
     return check_array(array.reshape(array.shape[0], -1), what, dtype=np.float32)
 
 
+def looks_like_8bit_pixels(rows):
+    """True when every value is a whole number in 0..255 and some exceed 1: what ``--scale auto`` divides."""
+    return bool(rows.min() >= 0 and rows.max() <= 255 and rows.max() > 1 and np.all(rows == np.round(rows)))
+
+
 def scale_rows(rows, scale):
     """Apply ``--scale``: "255" divides by 255; "auto" does so when every value is a whole number in
     0..255 and some exceed 1 (8-bit pixels); "none" keeps the values.  Returns (rows, divided, note)."""
-    divide = scale == "255"
-    if scale == "auto":
-        divide = bool(rows.min() >= 0 and rows.max() <= 255 and rows.max() > 1 and np.all(rows == np.round(rows)))
+    divide = looks_like_8bit_pixels(rows) if scale == "auto" else scale == "255"
     if divide:
         rows = rows if rows.flags.writeable else rows.copy()
         np.divide(rows, np.float32(255), out=rows)  # in place: the rows are this command's own copy

@@ -264,6 +264,19 @@ def test_knn_on_raw_pixels_and_on_latent_features(files, trained_model, capsys):
     assert np.loadtxt(files / "predicted.csv", skiprows=1).shape == (200,)
 
 
+def test_knn_scales_training_and_test_data_alike(files, capsys):
+    # One value of 0.5 in the test file: "auto" alone would divide the training set by 255, not the test set.
+    test = np.load(files / "test.npy").astype(np.float32)
+    test[0, 0] = 0.5
+    np.save(files / "test_not_pixels.npy", test)
+    arguments = ["knn", files / "train.npy", files / "test_not_pixels.npy", "--train-labels",
+                 files / "train_labels.npy"]
+    status, _, err = run(arguments, capsys)
+    assert status == 1 and "cannot be scaled alike" in err and "--scale 255" in err
+    status, out, _ = run(arguments + ["--scale", "255"], capsys)
+    assert status == 0 and "divided by 255" in out
+
+
 def test_anomaly_scores_are_the_reconstruction_errors(files, trained_model, capsys):
     model = npae.load(trained_model)
     expected = model.reconstruction_error(np.load(files / "test.npy") / np.float32(255))
