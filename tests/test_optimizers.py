@@ -33,6 +33,25 @@ def test_adam_is_algorithm_1(jit, dtype, tolerance, rng):
     assert optimizer.iterations == 25
 
 
+@pytest.mark.parametrize("jit", [False, True], ids=["numpy", "numba"])
+def test_an_overflowing_second_moment_is_reported_though_the_weights_stay_finite(jit):
+    # g = 1e20: g^2 is inf in float32, so m / sqrt(v) = 0 and the weights do not move, but the state is lost.
+    parameter = np.zeros(40, np.float32)
+    optimizer = npae.Adam()
+    with npae._backend.jit(jit), np.errstate(over="ignore"):  # the overflow is the point
+        assert optimizer.step([parameter], [np.ones(40, np.float32)]) is True
+        assert optimizer.step([parameter], [np.full(40, 1e20, np.float32)]) is False
+    assert np.isfinite(parameter).all()
+
+
+def test_training_that_overflows_the_optimiser_state_is_divergence():
+    x = np.random.default_rng(0).normal(size=(64, 10)).astype(np.float32) * np.float32(1e18)
+    model = npae.Autoencoder([10, 4], loss="mse", output_activation="identity", seed=0)
+    with pytest.raises(FloatingPointError, match="diverged"):
+        model.fit(x, epochs=2, verbose=0)
+    assert all(np.isfinite(array).all() for array in model.optimizer.get_state()[1])
+
+
 def test_adam_first_step_moves_each_weight_by_the_learning_rate(rng):
     # after bias correction m_hat = g and v_hat = g^2, so the first step is lr * g / (|g| + eps) ~ lr sign(g)
     parameter = np.zeros(5)

@@ -3,7 +3,7 @@
 All scalars arrive already cast to the parameter's dtype: a Python float is float64 in Numba, which would
 promote every element to float64 and halve the SIMD width.
 
-Each update returns True when every updated value is finite.  The optimiser needs to know (training
+Each update returns True when every updated value is finite (for Adam, the second moment as well).  The optimiser needs to know (training
 must never end with NaN or infinite weights), and counting non-finite values while the values are in
 registers costs nothing, where a separate ``np.isfinite(...).all()`` pass would read every array again.
 ``value - value`` is 0 for a finite value and NaN for inf or NaN, so the count is an integer sum of a
@@ -33,7 +33,9 @@ def adam_update_numpy(parameter, grad, first_moment, second_moment, learning_rat
     first_unbiased = first_moment * inverse_bias_correction1
     second_unbiased = second_moment * inverse_bias_correction2
     parameter -= learning_rate * first_unbiased / (np.sqrt(second_unbiased) + epsilon)
-    return bool(np.isfinite(parameter).all())
+    # v too: with gradients near 1e19, g^2 overflows to inf, the step m / sqrt(v) becomes 0 and the
+    # weights stay finite, but the state is lost (and a saved model would not load).
+    return bool(np.isfinite(parameter).all() and np.isfinite(second_moment).all())
 
 
 @numba_kernel
@@ -58,7 +60,7 @@ def adam_update_numba(parameter, grad, first_moment, second_moment, learning_rat
         value = parameter[i] - learning_rate * (m * inverse_bias_correction1) / (
             np.sqrt(v * inverse_bias_correction2) + epsilon)
         parameter[i] = value
-        not_finite += (value - value) != zero
+        not_finite += ((value - value) != zero) | ((v - v) != zero)
     return not_finite == 0
 
 
