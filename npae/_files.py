@@ -87,6 +87,25 @@ def _create_temporary(path):
         return descriptor, temporary
 
 
+def writable_target(path, argument="path") -> Path:
+    """The regular file that writing to ``path`` replaces: ``path`` itself, or, for a symbolic link, the
+    file it points to (written through, as ``open(path, "w")`` would, instead of replacing the link).
+
+    ValueError, naming ``argument``, when ``path`` is no file name, is a folder, or is something other
+    than a regular file: renaming over a FIFO or a device (``/dev/null``, as root) would replace it with
+    a file, which is never what the caller meant.
+    """
+    path = as_path(path, argument)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    if path.is_dir():
+        raise ValueError(f"{argument} {str(path)!r} is a folder; expected a file name")
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{argument} {str(path)!r} is not a regular file (a device, FIFO or socket); npae writes "
+                         "only regular files")
+    return path
+
+
 @contextmanager
 def atomic_open(path):
     """Open a temporary file next to ``path`` for binary writing; on success rename it to ``path``.
@@ -98,7 +117,7 @@ def atomic_open(path):
     Permissions: a replaced file keeps its mode; a new one gets ``0o666`` minus the umask, as a file
     made by ``open()`` would.  (Owner and group are the writer's: only root could keep others'.)
     """
-    path = Path(path)
+    path = writable_target(path)
     mode = _new_file_mode(path)
     remove_stale_partials(path)
     descriptor, temporary = _create_temporary(path)
@@ -121,7 +140,7 @@ def atomic_open(path):
 def atomic_write(path, write):
     """Call ``write(file_object)`` on a temporary file next to ``path``, then rename it to ``path`` (see
     :func:`atomic_open`).  A missing folder is a ValueError, before anything is written."""
-    path = os.fspath(path)
+    path = os.fspath(writable_target(path))
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise ValueError(f"cannot write {path!r}: the folder {directory!r} does not exist")

@@ -97,3 +97,29 @@ def test_remove_stale_partials_reports_what_it_removed_and_ignores_a_missing_fol
     assert remove_stale_partials(tmp_path / "a.npz") == [old]
     assert remove_stale_partials(tmp_path / "a.npz") == []
     assert remove_stale_partials(tmp_path / "no such folder" / "a.npz") == []
+
+
+def test_a_fifo_a_folder_or_no_file_name_is_refused_and_left_as_it_was(tmp_path):
+    import npae
+
+    model = npae.Autoencoder([6, 3], seed=0)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="not a regular file"):
+        model.save(fifo)  # renaming over it would turn the FIFO (or, as root, /dev/null) into a file
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    with pytest.raises(ValueError, match="is a folder"):
+        model.save(tmp_path)
+    for not_a_name in (3, None, ""):
+        with pytest.raises(ValueError, match="must be a file or folder name"):
+            model.save(not_a_name)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]  # no temporary left behind
+
+
+def test_writing_to_a_symbolic_link_writes_through_to_its_file(tmp_path):
+    target, link = tmp_path / "data.bin", tmp_path / "link.bin"
+    target.write_bytes(b"old")
+    link.symlink_to(target)
+    with atomic_open(link) as file:
+        file.write(b"new")
+    assert link.is_symlink() and target.read_bytes() == b"new"
