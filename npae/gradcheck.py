@@ -78,7 +78,9 @@ def _check_layer(layer, x, rng, step, floor):
     weights = rng.standard_normal(np.shape(output))  # L = sum(R * out): dL/dout = R, a generic direction
 
     def loss():
-        return float(np.sum(weights * layer.forward(x, training=False)))
+        # + the layer's own penalty of that forward (ActivityRegularization): its backward adds its gradient
+        value = float(np.sum(weights * layer.forward(x, training=False)))
+        return value + (layer.activity_loss() if hasattr(layer, "activity_loss") else 0.0)
 
     layer.zero_grad()
     layer.forward(x.copy(), training=True)
@@ -106,8 +108,13 @@ def _check_penalty(penalty, weights, step, floor):
                for w, g in zip(weights, gradients))
 
 
-def _check_model(model, x, y, step, floor):
+def _check_model(model, x, y, rng, step, floor):
     _require_float64("the model", model.parameters())
+    with model.noise_held_fixed(np.shape(x)[0], rng):  # a VAE's eps: one draw for every difference
+        return _model_error(model, x, y, step, floor)
+
+
+def _model_error(model, x, y, step, floor):
 
     def loss():
         return model.value_and_grad(x, y)  # the value; the gradients it adds are not read
@@ -125,7 +132,9 @@ def gradcheck(target, x=None, y=None, *, jit=None, step=1e-6, floor=1e-8, seed=0
     ``gradcheck(layer, x)``             any layer (npae's or yours), w.r.t. its input and parameters
     ``gradcheck(loss, output, y)``      a Loss w.r.t. the network's output
     ``gradcheck(penalty, weights)``     a WeightPenalty, w.r.t. a list of weight matrices
-    ``gradcheck(model, x, y=None)``     any model, w.r.t. every parameter (the loss of batch x)
+    ``gradcheck(model, x, y=None)``     any model, w.r.t. every parameter (the loss of batch x); a model
+                                        that draws noise in its forward (a VAE's eps) draws it once, from
+                                        ``seed``, and holds it for every difference
 
     ``jit``: True or False runs the Numba kernels or the NumPy references for this check only
     (None: the current setting).  A correct gradient gives ~1e-7 or less; 1e-4 or more means a bug.
@@ -133,7 +142,7 @@ def gradcheck(target, x=None, y=None, *, jit=None, step=1e-6, floor=1e-8, seed=0
     use_jit = _backend.jit_enabled() if jit is None else jit
     with _backend.jit(use_jit):
         if isinstance(target, Model):
-            return _check_model(target, x, y, step, floor)
+            return _check_model(target, x, y, np.random.default_rng(seed), step, floor)
         if isinstance(target, Loss):
             return _check_loss(target, x, y, step, floor)
         if isinstance(target, WeightPenalty):

@@ -38,6 +38,7 @@ class Optimizer:
         self._bound_list = None  # the list object they were bound from
         self._state = None       # {state name: [one array per parameter]}, created on the first step
         self._checked_gradients = ()  # the gradient arrays last checked (a model passes the same ones)
+        self._flat_gradients = []     # and their flat views (none yet: a model without parameters has none)
         self._flat_views = None       # 1-D views of each parameter and its state, made on the first step
 
     def get_config(self):

@@ -28,6 +28,7 @@ or infinite is undone: in both cases ``fit`` puts back the weights *and* the opt
 step count) saved at the start of that epoch, the last ones known to be finite, and raises
 FloatingPointError.  So ``fit`` never returns, or raises, with non-finite weights.
 """
+import contextlib
 import math
 import sys
 import time
@@ -152,6 +153,12 @@ class Model:
 
     def count_parameters(self):
         return sum(p.size for p in self._parameters)
+
+    def noise_held_fixed(self, rows, rng):
+        """A context in which ``value_and_grad`` on batches of ``rows`` rows draws no random numbers, so that
+        it is a function of the parameters alone (what ``gradcheck`` differentiates).  Only a model that
+        draws inside its forward pass (the VAE's eps) has anything to hold; here, nothing."""
+        return contextlib.nullcontext()
 
     # ------------------------------------------------------------------ what subclasses define
     def _forward(self, x, training=False):

@@ -210,6 +210,12 @@ class VariationalAutoencoder(Model):
         finally:
             self._fixed_eps = previous
 
+    def noise_held_fixed(self, rows, rng):
+        """eps drawn once from ``rng`` and held (see Model.noise_held_fixed), unless already fixed."""
+        if self._fixed_eps is not None:
+            return contextlib.nullcontext()
+        return self.fixed_eps(rng.standard_normal((rows, self.latent_size)))
+
     def _eps_for(self, rows):
         if self._fixed_eps is None:
             eps = self._buffer("eps", (rows, self.latent_size))

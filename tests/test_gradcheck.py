@@ -165,3 +165,11 @@ def test_torch_agrees_on_the_paper_model_gradients(rng):
     assert value == pytest.approx(loss.item(), rel=1e-12)
     for ours, theirs in zip(model.gradients(), (W1, b1, W2, b2)):
         np.testing.assert_allclose(ours, theirs.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_a_vae_and_an_activity_penalty_check_without_help(rng):
+    # Without holding eps, every finite difference would see new noise (error ~1); without the layer's
+    # own penalty in the numerical loss, ActivityRegularization's backward would look wrong (~0.1).
+    x = rng.random((4, 6))
+    assert npae.gradcheck(npae.VariationalAutoencoder([6, 4, 2], dtype="float64", seed=0), x) < 1e-6
+    assert npae.gradcheck(npae.ActivityRegularization(l1=0.1, l2=0.3), rng.standard_normal((3, 4))) < 1e-6

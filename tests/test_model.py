@@ -249,3 +249,10 @@ def test_unbounded_targets_for_a_sigmoid_output_warn_once(rng):
         warnings.simplefilter("error")
         model.fit(x, epochs=1, verbose=0)  # once is enough
         npae.Autoencoder([6, 2], loss="mse", output_activation="identity", seed=0).fit(x, epochs=1, verbose=0)
+
+
+def test_a_model_without_parameters_trains_as_a_no_op(rng):
+    x = rng.random((20, 2, 3)).astype(np.float32)
+    model = npae.Sequential([npae.Flatten(), npae.Reshape((2, 3))], loss="mse")
+    assert model.fit(x, epochs=2, verbose=0).history["loss"] == [0.0, 0.0]  # output = input, nothing to learn
+    assert model.train_on_batch(x) == 0.0 and model.parameters() == []
