@@ -124,3 +124,11 @@ def shape_problem(shape, dtype):
         return (f"shape {tuple(shape)} of {np.dtype(dtype).newbyteorder('=').name} spans {spanned} bytes, "
                 f"more than NumPy can index ({limit})")
     return None
+
+
+def is_real_number(value):
+    """True for a finite int or float (Python's or NumPy's), False for anything else: strings, None,
+    complex numbers, booleans, arrays, NaN and infinity.  For the checks of numeric arguments, which must
+    say "must be a number" rather than let ``np.isfinite('0.1')`` raise a TypeError."""
+    return (not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
+            and bool(np.isfinite(value)))

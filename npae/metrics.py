@@ -12,6 +12,8 @@ treated); the tests use scikit-learn as the oracle when it is installed.
 """
 import numpy as np
 
+from ._validation import is_real_number
+
 __all__ = ["roc_auc_score", "average_precision_score", "psnr", "principal_angles", "rankdata"]
 
 
@@ -120,7 +122,7 @@ def psnr(reference, reconstruction, data_range=1.0):
                          f"{reference.shape} and {reconstruction.shape}")
     if reference.size == 0:
         raise ValueError("reference is empty")
-    if not (np.isfinite(data_range) and data_range > 0):
+    if not (is_real_number(data_range) and data_range > 0):
         raise ValueError(f"data_range must be a positive number, got {data_range!r}")
     mse = np.mean((reference - reconstruction) ** 2)
     if not np.isfinite(mse):

@@ -19,13 +19,15 @@ part of the reported loss, like Keras' ``loss`` during ``fit``.
 """
 import numpy as np
 
+from ._validation import is_real_number
+
 
 class WeightPenalty:
     """l1 / l2 penalty on a list of weight matrices."""
 
     def __init__(self, l1=0.0, l2=0.0):
         for argument, value in (("l1", l1), ("l2", l2)):
-            if not np.isfinite(value) or value < 0:
+            if not is_real_number(value) or value < 0:
                 raise ValueError(f"{argument} must be a finite number >= 0, got {value!r}")
         self.l1 = float(l1)
         self.l2 = float(l2)

@@ -70,9 +70,12 @@ def test_penalty_makes_real_codes_sparser():
     assert np.mean(codes[1e-3] == 0) > np.mean(codes[0.0] == 0)
 
 
-@pytest.mark.parametrize("value", [-1e-4, float("nan"), float("inf"), "1e-4", True])
+@pytest.mark.parametrize("value", [-1e-4, float("nan"), float("inf"), "1e-4", True, None, 1j])
 def test_bad_activity_l1(value):
     with pytest.raises(ValueError, match="activity_l1 must be a finite number >= 0"):
         npae.Autoencoder([12, 5], activity_l1=value)
-    with pytest.raises(ValueError, match="l1 must be a finite number >= 0"):
-        ActivityRegularization(l1=-1.0)
+    for argument in ("l1", "l2"):  # the weight penalty, and the layer form of the activity penalty
+        with pytest.raises(ValueError, match=f"{argument} must be a finite number >= 0"):
+            npae.Autoencoder([12, 5], **{argument: value})
+        with pytest.raises(ValueError, match=f"{argument} must be a finite number >= 0"):
+            ActivityRegularization(**{argument: value})
