@@ -518,4 +518,6 @@ def _as_2d_array(x, n_features=None):
     if x.ndim != 2 or x.shape[0] == 0:
         check_array(x, "x")  # raises, with the library's wording
     check_array(x[:0], "x", n_features=n_features, allow_empty=True)  # kind and width, no pass over the values
+    if x.shape[1] == 0:
+        raise ValueError(f"x has no features (shape {x.shape}); expected at least one column")
     return x

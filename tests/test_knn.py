@@ -310,6 +310,7 @@ def test_labels_of_mixed_kinds_are_a_value_error_before_any_work(labels, message
     ({}, "fit_huge", "x has values too large"),
     ({"algorithm": "kdtree"}, "fit_nan", "x contains NaN or infinity"),
     ({}, "fit_1d", "x must be a 2-D array"),
+    ({}, "fit_no_features", "x has no features"),
     ({}, "fit_labels", "y has shape"),
     ({}, "fit_text", "x must hold real numbers"),
     ({}, "query_features", "x has 3 features per row, expected 4"),
@@ -330,6 +331,8 @@ def test_bad_input_is_a_value_error_naming_the_argument(arguments, call, message
             model.fit(x_train * 1e19, y_train)
         elif call == "fit_1d":
             model.fit(x_train[0], y_train)
+        elif call == "fit_no_features":
+            model.fit(x_train[:, :0], y_train)
         elif call == "fit_labels":
             model.fit(x_train, y_train[:9])
         elif call == "fit_text":
