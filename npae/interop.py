@@ -259,9 +259,43 @@ _ACTIVATIONS_FROM_TORCH = {
     "Sigmoid": lambda module: "sigmoid",
     "Tanh": lambda module: "tanh",
     "ELU": lambda module: {"name": "elu", "alpha": float(module.alpha)},
-    "Softplus": lambda module: "softplus",
+    "Softplus": lambda module: _softplus_from_torch(module),
     "Identity": lambda module: "identity",
 }
+
+
+def _softplus_from_torch(module):
+    """npae's softplus is log(1 + e^z): torch's with beta = 1; its threshold (linear above 20) changes
+    the value by less than e^-20, which is below float32's resolution there."""
+    if float(module.beta) != 1.0:
+        raise ValueError(f"a torch Softplus with beta={module.beta} has no npae counterpart (npae's softplus is "
+                         "log(1 + e^z), torch's beta = 1)")
+    return "softplus"
+
+
+_CONVERTED_LEAVES = ("ChannelsLastConv2d", "ChannelsLastConvTranspose2d", "ChannelsLast", "Reshape", "Flatten")
+
+
+def _sequence(torch, module, argument):
+    """The modules of ``module`` in the order it applies them: the entries of an nn.Sequential (a module
+    used twice appears twice: tied layers, which npae's Sequential cannot express, are refused), or
+    ``module`` itself when it is one layer.  Any other container is refused: the order in which it
+    registered its children need not be the order of its ``forward``."""
+    if isinstance(module, torch.nn.Sequential):
+        modules = list(module)
+        seen = {}
+        for index, child in enumerate(modules):
+            if id(child) in seen:
+                raise ValueError(f"{argument}[{index}] is the same module as {argument}[{seen[id(child)]}] (one "
+                                 "module used twice, its weights shared); npae.interop converts only layers "
+                                 "with weights of their own")
+            seen[id(child)] = index
+        return modules
+    if not list(module.children()) or type(module).__name__ in _CONVERTED_LEAVES:
+        return [module]
+    raise ValueError(f"{argument} is a torch {type(module).__name__} with its own forward; from_torch converts "
+                     "nn.Sequential modules (whose order is the order of the computation), or a module with "
+                     "encoder and decoder sequences")
 
 
 def _layers_from_torch(torch, modules, argument):
@@ -291,7 +325,7 @@ def _layers_from_torch(torch, modules, argument):
             layers.append(layer)
         elif name in _ACTIVATIONS_FROM_TORCH:
             layers.append(get_activation(_ACTIVATIONS_FROM_TORCH[name](module)))
-        elif name in ("ChannelsLastConv2d", "ChannelsLastConvTranspose2d", "ChannelsLast", "Reshape", "Flatten"):
+        elif name in _CONVERTED_LEAVES:
             activation = "identity"
             following = modules[index + 1] if index + 1 < len(modules) else None
             fuses = name in ("ChannelsLastConv2d", "ChannelsLastConvTranspose2d")
@@ -344,13 +378,13 @@ def from_torch(module, loss="mse", optimizer=None, seed=None):
         raise ValueError(f"from_torch takes a torch.nn.Module, got {type(module).__name__}")
     if isinstance(getattr(module, "encoder", None), torch.nn.Module) and \
             isinstance(getattr(module, "decoder", None), torch.nn.Module):
-        return Autoencoder(encoder=_layers_from_torch(torch, _children(module.encoder), "encoder"),
-                           decoder=_layers_from_torch(torch, _children(module.decoder), "decoder"),
+        encoder, decoder = _sequence(torch, module.encoder, "encoder"), _sequence(torch, module.decoder, "decoder")
+        shared = {id(child) for child in encoder} & {id(child) for child in decoder}
+        if shared:
+            raise ValueError("the encoder and the decoder share a module (weights used twice); npae.interop "
+                             "converts only layers with weights of their own")
+        return Autoencoder(encoder=_layers_from_torch(torch, encoder, "encoder"),
+                           decoder=_layers_from_torch(torch, decoder, "decoder"),
                            loss=loss, optimizer=optimizer, seed=seed)
-    return Sequential(_layers_from_torch(torch, _children(module), "module"), loss=loss, optimizer=optimizer,
-                      seed=seed)
-
-
-def _children(module):
-    children = list(module.children())
-    return children if children else [module]
+    return Sequential(_layers_from_torch(torch, _sequence(torch, module, "module"), "module"), loss=loss,
+                      optimizer=optimizer, seed=seed)

@@ -116,3 +116,24 @@ def test_a_convolutional_autoencoder_converts_both_ways(rng):
 def test_a_channels_first_torch_convolution_is_refused():
     with pytest.raises(ValueError, match="Conv2d, which npae.interop does not convert"):
         interop.from_torch(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3)))
+
+
+class _OwnForward(torch.nn.Module):
+    """Registers b, never uses it: its children's order says nothing about its computation."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = torch.nn.Linear(6, 3), torch.nn.Linear(3, 6)
+
+    def forward(self, x):
+        return self.a(x)
+
+
+@pytest.mark.parametrize("module, message", [
+    (lambda nn, shared: nn.Sequential(shared, nn.ReLU(), shared), "module\\[2\\] is the same module as module\\[0\\]"),
+    (lambda nn, shared: nn.Sequential(nn.Linear(6, 3), nn.Softplus(beta=5), nn.Linear(3, 6)), "beta=5"),
+    (lambda nn, shared: _OwnForward(), "with its own forward"),
+])
+def test_what_would_convert_to_a_different_computation_is_refused(module, message):
+    with pytest.raises(ValueError, match=message):
+        interop.from_torch(module(torch.nn, torch.nn.Linear(6, 6)))
