@@ -53,6 +53,28 @@ def random_streams(seed):
     return tuple(np.random.default_rng(stream) for stream in np.random.SeedSequence(seed).spawn(3))
 
 
+def _callback_list(callbacks):
+    """``callbacks`` as a list: None is none, one callable is a list of one (``callbacks=EarlyStopping()``
+    means what it says), anything else must be an iterable of them."""
+    if callbacks is None:
+        return []
+    if callable(callbacks):
+        return [callbacks]
+    try:
+        return list(callbacks)
+    except TypeError:
+        raise ValueError(f"callbacks must be a list of callables callback(model, epoch, logs), got "
+                         f"{callbacks!r:.80}") from None
+
+
+def _wants_to_stop(answer, index):
+    """A callback's answer: true stops training, None or false goes on; anything else is a mistake to name."""
+    if answer is None or isinstance(answer, (bool, np.bool_, int, np.integer)):
+        return bool(answer)
+    raise ValueError(f"callbacks[{index}] returned {answer!r:.80}; a callback returns True to stop training, or "
+                     "None / False to go on")
+
+
 class Model:
     """Base class of the trainable models; see the module docstring.
 
@@ -132,7 +154,11 @@ class Model:
 
     def set_weights(self, weights):
         """Replace all parameters; shapes must match ``get_weights()``.  Validated before anything changes."""
-        weights = list(weights)
+        try:
+            weights = list(weights)
+        except TypeError:
+            raise ValueError(f"weights must be a list of {len(self._parameters)} arrays (as get_weights() "
+                             f"returns), got {weights!r:.80}") from None
         if len(weights) != len(self._parameters):
             raise ValueError(f"weights must be a list of {len(self._parameters)} arrays, got {len(weights)}")
         checked = []
@@ -321,7 +347,7 @@ class Model:
         if verbose not in (0, 1, 2, True, False):
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
         x, y, x_val, y_val = self._validation_arrays(x, y, validation_data, validation_split)
-        callbacks = list(callbacks) if callbacks is not None else []
+        callbacks = _callback_list(callbacks)
         for index, callback in enumerate(callbacks):
             if not callable(callback):
                 raise ValueError(f"callbacks[{index}] must be callable as callback(model, epoch, logs), "
@@ -349,7 +375,8 @@ class Model:
                     print(epoch_line(f"Epoch {epoch + 1}/{epochs}", epoch, epochs, logs,
                                      time.perf_counter() - started), file=sys.stdout, flush=True)
                 self._set_buffer_reuse(False)  # a callback may call forward: it must get new arrays
-                stop = [bool(callback(self, epoch, logs)) for callback in callbacks]  # every one sees every epoch
+                stop = [_wants_to_stop(callback(self, epoch, logs), index)  # every one sees every epoch
+                        for index, callback in enumerate(callbacks)]
                 self._set_buffer_reuse(True)
                 if any(stop):
                     break

@@ -103,3 +103,15 @@ def test_fit_rejects_a_callback_that_cannot_be_called(data):
         model.fit(data, epochs=1, verbose=0, callbacks=[lambda m, e, logs: None, "stop"])
     for unchanged, original in zip(model.get_weights(), before):
         np.testing.assert_array_equal(unchanged, original)
+
+
+def test_one_callback_needs_no_list_and_a_strange_answer_is_named(rng):
+    x = rng.random((32, 6)).astype(np.float32)
+    model = npae.Autoencoder([6, 3], seed=0)
+    seen = []
+    model.fit(x, epochs=2, verbose=0, callbacks=lambda model, epoch, logs: seen.append(epoch))
+    assert seen == [0, 1]
+    with pytest.raises(ValueError, match=r"callbacks\[0\] returned array"):
+        model.fit(x, epochs=1, verbose=0, callbacks=[lambda model, epoch, logs: np.ones(3)])
+    with pytest.raises(ValueError, match="callbacks must be a list of callables"):
+        model.fit(x, epochs=1, verbose=0, callbacks=3)

@@ -140,6 +140,8 @@ def test_set_weights_validates_before_changing_anything():
         model.set_weights(bad)
     with pytest.raises(ValueError, match="list of 4"):
         model.set_weights(original[:2])
+    with pytest.raises(ValueError, match="list of 4 arrays"):
+        model.set_weights(None)
     for before, after in zip(original, model.get_weights()):
         np.testing.assert_array_equal(before, after)
 
