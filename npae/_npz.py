@@ -172,7 +172,15 @@ class NpzArchive:
             self.zip = zipfile.ZipFile(self.path)
         except (*_ZIP_ERRORS, ValueError) as error:
             raise ArchiveError(self.path, f"damaged .npz archive ({type(error).__name__}: {error})") from None
-        self.members = {info.filename[:-4]: info for info in self.zip.infolist() if info.filename.endswith(".npy")}
+        self.members = {}
+        for info in self.zip.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            name = info.filename[:-4]
+            if name in self.members:  # readers disagree on which copy counts (unzip: the first; zipfile: the last)
+                self.zip.close()
+                raise ArchiveError(self.path, f"the archive holds the array {name!r} twice")
+            self.members[name] = info
 
     @property
     def names(self):

@@ -225,3 +225,13 @@ def test_a_mutated_archive_reads_or_raises_archive_error(tmp_path, data):
                     pass
     except ArchiveError as error:
         assert str(path) in str(error)
+
+
+def test_an_array_stored_twice_is_refused(tmp_path):
+    path = tmp_path / "twice.npz"
+    np.savez(path, x=np.zeros(3))
+    with pytest.warns(UserWarning, match="Duplicate name"), zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("x.npy", npy_bytes(np.full(3, 1e30)))  # the copy zipfile (and np.load) would read
+    with pytest.raises(ArchiveError, match="holds the array 'x' twice") as error:
+        NpzArchive(path)
+    assert str(path) in str(error.value)
