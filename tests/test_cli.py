@@ -732,6 +732,14 @@ def test_data_export_npy_of_the_sample_and_its_errors(tmp_path, read_only_folder
         status, _, err = run(["data", "export", "mnist", "--sample", "-o", folder], capsys)
         assert status == 1 and problem in _one_error_line(err, "data export")
     assert run(["data", "export", "cifar"], capsys)[0] == 2
+    # --force with one target a folder: refused before any file is replaced, not after three of four
+    (tmp_path / "fashion-mnist-sample-train-labels.npy").unlink()
+    (tmp_path / "fashion-mnist-sample-train-labels.npy").mkdir()
+    before = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*.npy") if p.is_file()}
+    assert len(before) == 3
+    status, _, err = run(["data", "export", "fashion-mnist", "--sample", "-o", tmp_path, "--force"], capsys)
+    assert status == 1 and "is a folder" in _one_error_line(err, "data export")
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*.npy") if p.is_file()} == before
 
 
 @pytest.mark.skipif(not os.environ.get("NPAE_DATA"), reason="NPAE_DATA is not set")

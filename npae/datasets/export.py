@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from .._files import atomic_open
+from .._files import atomic_open, writable_target
 from .loaders import FoundData, find_or_sample, load_dataset
 
 FORMATS = ("npy", "csv")
@@ -68,6 +68,8 @@ def export(name, folder, file_format="npy", *, force=False, data_dir=None, downl
     if existing and not force:
         raise ValueError(f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; "
                          "use --force to replace them")
+    for path in existing:  # every target checked before the first write: never a half-replaced set
+        writable_target(path, "the output")
     for (split, kind), path in paths.items():
         array = found.data[("train", "test").index(split)][0 if kind == "images" else 1]
         if file_format == "npy":
