@@ -634,7 +634,8 @@ def main(argv=None):
     args.argv = argv[1:]
     name = f"npae {args.command}" + (f" {args.action}" if getattr(args, "action", None) else "")
     try:
-        return args.handler(args)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported as one line (write_array)
+            return args.handler(args)
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
         return INTERRUPTED

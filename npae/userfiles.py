@@ -331,6 +331,12 @@ def write_array(path, array, header):
     from ._files import atomic_write
 
     extension = os.path.splitext(os.fspath(path))[1].lower()
+    values = np.asarray(array)
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        # finite inputs can still overflow float32 inside a model (weights near 1e38): say so, write nothing
+        raise ValueError(f"the results for {os.fspath(path)!r} hold NaN or infinity "
+                         f"({int((~np.isfinite(values)).sum()):,} of {values.size:,} values: the model's "
+                         "arithmetic overflowed float32 on this data); nothing was written")
     if extension == ".npy":
         atomic_write(path, lambda stream: np.save(stream, array, allow_pickle=False))
     elif extension == ".csv":

@@ -264,6 +264,19 @@ def test_knn_on_raw_pixels_and_on_latent_features(files, trained_model, capsys):
     assert np.loadtxt(files / "predicted.csv", skiprows=1).shape == (200,)
 
 
+def test_results_that_overflow_are_one_error_line_and_no_file(tmp_path, capsys):
+    model = npae.Autoencoder([6, 3], seed=0)
+    weights = model.get_weights()
+    weights[0][...] = 3e38  # finite, and a model file takes them; their products with the data are not
+    model.set_weights(weights)
+    model.save(tmp_path / "huge.npz")
+    np.save(tmp_path / "x.npy", np.ones((4, 6), np.float32))
+    status, _, err = run(["encode", "-m", tmp_path / "huge.npz", tmp_path / "x.npy", "-o", tmp_path / "codes.npy"],
+                         capsys)
+    assert status == 1 and "hold NaN or infinity" in _one_error_line(err, "encode") and "Warning" not in err
+    assert not (tmp_path / "codes.npy").exists()
+
+
 def test_knn_scales_training_and_test_data_alike(files, capsys):
     # One value of 0.5 in the test file: "auto" alone would divide the training set by 255, not the test set.
     test = np.load(files / "test.npy").astype(np.float32)
