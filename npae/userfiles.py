@@ -208,7 +208,13 @@ def _read_csv(path, notes):
         raise ValueError("the file is empty")
     first_number, first_line = numbered[0]
     first_cells = first_line.split(",")
-    if not any(_looks_numeric(cell) or not cell.strip() for cell in first_cells):
+    column_numbers = len(first_cells) >= 3 and len(numbered) > 1 and \
+        [cell.strip() for cell in first_cells] == [str(j) for j in range(len(first_cells))]
+    if column_numbers:  # 0,1,2,...,n-1: the header pandas' to_csv writes for unnamed columns, not a data row
+        notes.append(f"line {first_number} of {path} taken as column names: it holds the column numbers "
+                     f"0..{len(first_cells) - 1}, as pandas writes them")
+        numbered = numbered[1:]
+    elif not any(_looks_numeric(cell) or not cell.strip() for cell in first_cells):
         names = first_line.strip()
         notes.append(f"line {first_number} of {path} taken as column names "
                      f"({names[:24] + '...' if len(names) > 24 else names})")

@@ -548,6 +548,9 @@ def test_a_csv_header_is_dropped_only_when_it_holds_no_number_and_the_output_say
     path.write_text("# width,height\n1,2\n3,4\n")                   # np.savetxt's header style
     status, out, _ = run(["train", path, "-o", tmp_path / "m.npz", "--epochs", "1"], capsys)
     assert status == 0 and "on 2 rows" in out and "taken as column names (# width,height)" in out
+    path.write_text("0,1,2\n1.5,2,3\n4,5,6\n")                     # pandas' to_csv of unnamed columns
+    status, out, _ = run(["train", path, "-o", tmp_path / "m.npz", "--epochs", "1"], capsys)
+    assert status == 0 and "on 2 rows" in out and "column numbers 0..2, as pandas writes them" in out
     path.write_text("1,2\n3,4\n")
     status, out, _ = run(["train", path, "-o", tmp_path / "m.npz", "--epochs", "1"], capsys)
     assert status == 0 and "on 2 rows" in out and "column names" not in out
