@@ -93,8 +93,9 @@ class _File:
         except ValueError as error:
             raise self.error(getattr(error, "problem", str(error))) from None
         if header.shape != tuple(shape) or header.dtype != np.dtype(dtype) or header.fortran_order:
-            raise self.error(f"{name} holds {header.dtype} {header.shape}, but the architecture needs "
-                             f"{np.dtype(dtype)} {tuple(shape)}")
+            order = " in Fortran order" if header.fortran_order else ""
+            raise self.error(f"{name} holds {header.dtype} {header.shape}{order}, but the architecture needs "
+                             f"{np.dtype(dtype)} {tuple(shape)}" + (" in C order" if order else ""))
 
     def read_into(self, name, target):
         try:
