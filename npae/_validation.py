@@ -132,3 +132,11 @@ def is_real_number(value):
     say "must be a number" rather than let ``np.isfinite('0.1')`` raise a TypeError."""
     return (not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
             and bool(np.isfinite(value)))
+
+
+def check_flag(value, argument):
+    """``value`` as a bool, accepting only True, False (or NumPy's) and 0 / 1: a string such as "no" is
+    true to Python, which would silently mean the opposite of what was written."""
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, np.integer)) and value in (0, 1)):
+        return bool(value)
+    raise ValueError(f"{argument} must be True or False, got {value!r:.80}")

@@ -91,6 +91,11 @@ def quantize(latent, storage="uint8"):
         raise ValueError("latent must be numeric and finite (no NaN or inf)")
     if storage not in STORAGES:
         raise ValueError(f"storage={storage!r} is not one of {list(STORAGES)}")
+    if np.max(np.abs(latent)) > np.finfo(np.float32).max / 2:
+        # beyond float32's range, or so near it that max - min (the uint8 scale) overflows to infinity
+        raise ValueError(f"latent has values of magnitude up to {float(np.max(np.abs(latent))):.3g}; codes are "
+                         f"stored in float32, whose range (+-{float(np.finfo(np.float32).max):.3g}) they must "
+                         "stay well within (at most half of it)")
     latent = latent.astype(np.float32, copy=False)
     if storage == "float32":
         return CompressedSet(latent.copy(), storage)

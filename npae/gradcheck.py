@@ -31,6 +31,7 @@ coarse to tell a right gradient from a slightly wrong one.
 import numpy as np
 
 from . import _backend
+from ._validation import check_seed, is_real_number
 from .layers.base import Layer
 from .losses import Loss
 from .regularizers import WeightPenalty
@@ -139,6 +140,11 @@ def gradcheck(target, x=None, y=None, *, jit=None, step=1e-6, floor=1e-8, seed=0
     ``jit``: True or False runs the Numba kernels or the NumPy references for this check only
     (None: the current setting).  A correct gradient gives ~1e-7 or less; 1e-4 or more means a bug.
     """
+    if not (is_real_number(step) and step > 0):
+        raise ValueError(f"step must be a finite number > 0 (the finite-difference step), got {step!r}")
+    if not (is_real_number(floor) and floor > 0):
+        raise ValueError(f"floor must be a finite number > 0, got {floor!r}")
+    seed = check_seed(seed)
     use_jit = _backend.jit_enabled() if jit is None else jit
     with _backend.jit(use_jit):
         if isinstance(target, Model):

@@ -15,7 +15,7 @@ import inspect
 import numpy as np
 
 from . import _backend
-from ._validation import check_batch, check_positive_int, check_seed
+from ._validation import check_batch, check_flag, check_positive_int, check_seed
 from .activations import Sigmoid, get_activation
 from .kernels import losses as loss_kernels
 from .layers import Dense, TiedDense
@@ -224,7 +224,7 @@ class Autoencoder(Sequential):
         self.activation = "relu" if activation is None else activation
         self.latent_activation = latent_activation
         self.output_activation = "sigmoid" if output_activation is None else output_activation
-        self.tied = bool(tied)
+        self.tied = False if tied is None else check_flag(tied, "tied")
         self.init = "glorot_uniform" if init is None else init
         dtype = _backend.resolve_dtype("float32" if dtype is None else dtype)
         loss = get_loss("bce" if loss is None else loss)

@@ -36,7 +36,7 @@ import warnings
 
 import numpy as np
 
-from ._validation import check_batch, check_positive_int, check_seed
+from ._validation import check_batch, check_flag, check_positive_int, check_seed
 from .callbacks import History
 from .kernels import elementwise
 from .losses import get_loss
@@ -346,6 +346,7 @@ class Model:
         batch_size = check_positive_int(batch_size, "batch_size")
         if verbose not in (0, 1, 2, True, False):
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+        shuffle = check_flag(shuffle, "shuffle")
         x, y, x_val, y_val = self._validation_arrays(x, y, validation_data, validation_split)
         callbacks = _callback_list(callbacks)
         for index, callback in enumerate(callbacks):

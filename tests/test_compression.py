@@ -75,6 +75,11 @@ def test_quantize_rejects_bad_input():
         quantize(np.ones(3), "uint8")
     with pytest.raises(ValueError, match="finite"):
         quantize(np.array([[np.nan, 1.0]]), "uint8")
+    for storage in ("uint8", "float32"):  # the range max - min would overflow (uint8), or the values (float32)
+        with pytest.raises(ValueError, match="well within"):
+            quantize(np.array([[-3e38], [3e38]], np.float32), storage)
+        with pytest.raises(ValueError, match="well within"):
+            quantize(np.array([[1e300], [2.0]]), storage)
 
 
 # -- decoder and files ------------------------------------------------------------------------------------

@@ -173,3 +173,12 @@ def test_a_vae_and_an_activity_penalty_check_without_help(rng):
     x = rng.random((4, 6))
     assert npae.gradcheck(npae.VariationalAutoencoder([6, 4, 2], dtype="float64", seed=0), x) < 1e-6
     assert npae.gradcheck(npae.ActivityRegularization(l1=0.1, l2=0.3), rng.standard_normal((3, 4))) < 1e-6
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"step": 0}, "step must be a finite number > 0"), ({"step": float("nan")}, "step must be"),
+    ({"floor": -1.0}, "floor must be"), ({"seed": -1}, "seed must be a non-negative integer"),
+])
+def test_bad_gradcheck_options(options, message):
+    with pytest.raises(ValueError, match=message):
+        npae.gradcheck(npae.Dense(3, 2, dtype="float64"), np.ones((2, 3)), **options)

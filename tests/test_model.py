@@ -258,3 +258,12 @@ def test_a_model_without_parameters_trains_as_a_no_op(rng):
     model = npae.Sequential([npae.Flatten(), npae.Reshape((2, 3))], loss="mse")
     assert model.fit(x, epochs=2, verbose=0).history["loss"] == [0.0, 0.0]  # output = input, nothing to learn
     assert model.train_on_batch(x) == 0.0 and model.parameters() == []
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda x: npae.Autoencoder([6, 3]).fit(x, shuffle="no", verbose=0), "shuffle must be True or False"),
+    (lambda x: npae.Autoencoder([6, 3], tied="yes"), "tied must be True or False"),
+])
+def test_flags_that_python_would_read_as_true_are_refused(call, message):
+    with pytest.raises(ValueError, match=message):
+        call(np.ones((8, 6), np.float32))
