@@ -322,6 +322,8 @@ def _check_labels(y, rows):
     y = np.asarray(y)
     if y.ndim != 1 or y.shape[0] != rows:
         raise ValueError(f"y has shape {y.shape}; expected one label per row of x, shape ({rows},)")
+    if y.dtype.kind in "fc" and not np.isfinite(y).all():
+        raise ValueError("y contains NaN or infinity; expected class labels")
     try:
         return np.unique(y, return_inverse=True)
     except TypeError as error:  # objects without an order, e.g. all None or dicts

@@ -53,6 +53,7 @@ import contextlib
 import numpy as np
 
 from . import _backend
+from ._memory import check_allocation
 from ._validation import check_batch, check_positive_int, check_seed
 from .activations import activation_config, get_activation
 from .initializers import get_initializer
@@ -385,6 +386,9 @@ class VariationalAutoencoder(Model):
         if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"n must be an integer >= 1 (the number of images to draw), got {n!r}")
         rng = np.random.default_rng(check_seed(seed))
+        # the codes (n, q) in float64 as drawn, and the images (n, D) returned
+        check_allocation(int(n) * (8 * self.latent_size + self.dtype.itemsize * int(np.prod(self.input_shape))),
+                         f"sample({n}): {int(n):,} images")
         return self.decode(rng.standard_normal((int(n), self.latent_size)).astype(self.dtype))
 
     def reconstruction_error(self, x):

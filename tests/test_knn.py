@@ -290,6 +290,7 @@ def test_fit_keeps_a_ready_array_by_reference_and_converts_others(rng):
     ([1, "a"] * 5, r"y mixes labels of kinds \['number', 'string'\]"),   # NumPy would make them all strings
     (np.array([None, 1] * 5, dtype=object), r"y mixes labels of kinds \['NoneType', 'number'\]"),
     ([None] * 10, "y holds labels that cannot be sorted"),
+    (np.array([0.0, np.nan] * 5), "y contains NaN or infinity"),
 ])
 def test_labels_of_mixed_kinds_are_a_value_error_before_any_work(labels, message):
     model = KNNClassifier(k=1)

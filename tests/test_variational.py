@@ -202,3 +202,8 @@ def test_bad_eps_and_sample_arguments(rng):
         model.elbo_terms(x * 255)
     with pytest.raises(ValueError, match="n_samples"):
         model.elbo_terms(x, n_samples=0)
+
+
+def test_a_sample_larger_than_the_memory_is_refused_before_drawing():
+    with pytest.raises(ValueError, match=r"sample\(1099511627776\).*needs"):
+        npae.VariationalAutoencoder([6, 4, 2], seed=0).sample(2**40)
