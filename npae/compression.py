@@ -130,7 +130,10 @@ class Decoder:
         from .activations import activation_config
         from .layers import Dense
 
-        if not all(isinstance(layer, Dense) for layer in model.decoder):
+        if not isinstance(getattr(model, "decoder", None), (list, tuple)):
+            raise ValueError(f"Decoder.from_autoencoder takes an npae Autoencoder (with encoder and decoder "
+                             f"layers), got {type(model).__name__}")
+        if not model.decoder or not all(isinstance(layer, Dense) for layer in model.decoder):
             raise ValueError("Decoder.from_autoencoder needs an autoencoder whose decoder is made of Dense layers")
         layers = []
         for index, layer in enumerate(model.decoder):
@@ -176,14 +179,23 @@ def _as_decoder(decoder):
     return decoder if isinstance(decoder, Decoder) else Decoder.from_autoencoder(decoder)
 
 
+def _check_compressed(compressed, argument="compressed"):
+    if not isinstance(compressed, CompressedSet):
+        raise ValueError(f"{argument} must be a CompressedSet (from quantize, compress or load_compressed), got "
+                         f"{type(compressed).__name__}")
+    return compressed
+
+
 def compress(model, x, storage="uint8"):
     """Encode ``x`` (N, d) with a trained ``model`` and store the codes as ``storage``: a :class:`CompressedSet`."""
+    if not callable(getattr(model, "encode", None)):
+        raise ValueError(f"compress takes a trained npae autoencoder (a model with encode), got {type(model).__name__}")
     return quantize(model.encode(x), storage)
 
 
 def decompress(compressed, decoder):
     """Images (N, d) back from a :class:`CompressedSet`; ``decoder`` is a :class:`Decoder` or a trained model."""
-    return _as_decoder(decoder).decode(compressed.latent())
+    return _as_decoder(decoder).decode(_check_compressed(compressed).latent())
 
 
 def compression_ratio(compressed, bytes_per_sample=784, decoder=None):
@@ -192,7 +204,7 @@ def compression_ratio(compressed, bytes_per_sample=784, decoder=None):
     With a ``decoder``, its weights are counted too (the ratio of a self-contained file): they cost
     the same whether the set holds ten images or a million, so this ratio grows with N.
     """
-    stored = compressed.nbytes + (0 if decoder is None else _as_decoder(decoder).nbytes)
+    stored = _check_compressed(compressed).nbytes + (0 if decoder is None else _as_decoder(decoder).nbytes)
     return bytes_per_sample * compressed.n_samples / stored
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+import npae
 from npae import Adam, Autoencoder
 from npae.compression import (CompressedSet, Decoder, compress, compression_ratio, decompress, load_compressed,
                               quantize, save_compressed, storage_table)
@@ -368,3 +369,15 @@ def test_storage_table_and_file_with_a_trained_model(tmp_path, rng):
     save_compressed(path, compress(model, x, "uint8"), model)
     codes, decoder = load_compressed(path)
     np.testing.assert_allclose(decompress(codes, decoder), decompress(codes, model), rtol=1e-6, atol=1e-7)
+
+
+def test_objects_of_the_wrong_kind_are_named(rng):
+    x = rng.random((20, 6)).astype(np.float32)
+    model = npae.Autoencoder([6, 3], seed=0)
+    codes = compress(model, x)
+    for call, message in [(lambda: compress(npae.PCA(2).fit(x), x), "got PCA"),
+                          (lambda: Decoder.from_autoencoder(npae.Sequential([npae.Dense(6, 3)])), "got Sequential"),
+                          (lambda: decompress(3, model), "compressed must be a CompressedSet"),
+                          (lambda: compression_ratio(codes, decoder=3), "got int")]:
+        with pytest.raises(ValueError, match=message):
+            call()
