@@ -169,3 +169,9 @@ def test_bce_refuses_targets_outside_the_unit_interval():
 def test_loss_shapes_must_match():
     with pytest.raises(ValueError, match="one shape"):
         npae.MeanSquaredError().value(np.zeros((2, 3)), np.zeros((3, 2)))
+
+
+def test_an_output_larger_than_the_memory_is_a_value_error():
+    model = npae.Sequential([npae.UpSampling2D(10**5)], loss="mse")   # 2x2 pixels -> 200,000 x 200,000
+    with pytest.raises(ValueError, match="UpSampling2D.*needs"):
+        model.predict(np.ones((1, 2, 2, 1), np.float32))

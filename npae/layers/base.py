@@ -42,6 +42,7 @@ arithmetic done on them.
 """
 import contextlib
 import contextvars
+import math
 
 import numpy as np
 
@@ -51,6 +52,7 @@ from .._memory import check_allocation
 # (shapes only, no memory: how npae.load checks a file against its architecture before allocating) or
 # "empty" (allocated, not initialised: the file's values are about to be copied in).
 _CONSTRUCTION_MODES = ("initialize", "placeholder", "empty")
+LARGE_BUFFER_BYTES = 2**28  # outputs beyond 256 MB are compared with the free memory before np.empty
 _construction_mode = contextvars.ContextVar("npae_construction_mode", default="initialize")
 
 
@@ -148,10 +150,16 @@ class Layer:
         per (name, shape) from batch to batch (the last, shorter batch gets its own).  The arrays are kept
         after ``fit`` for the next one; they hold one batch's worth of values per layer."""
         if not self._reuse_buffers:
-            return np.empty(shape, dtype=dtype)
+            return self._new_buffer(shape, dtype)
         buffers = self.__dict__.setdefault("_buffers", {})
         key = (name, tuple(shape), np.dtype(dtype))
         array = buffers.get(key)
         if array is None:
-            array = buffers[key] = np.empty(shape, dtype=dtype)
+            array = buffers[key] = self._new_buffer(shape, dtype)
         return array
+
+    def _new_buffer(self, shape, dtype):
+        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+        if nbytes > LARGE_BUFFER_BYTES:  # e.g. UpSampling2D(10**5): a clear error, not NumPy's MemoryError
+            check_allocation(nbytes, f"{self!r}: an array of shape {tuple(shape)}")
+        return np.empty(shape, dtype=dtype)
