@@ -286,7 +286,7 @@ def test_find_or_sample_falls_back_with_a_notice(no_data):
 
 def test_find_or_sample_uses_the_full_data_when_present(data_root):
     found = find_or_sample("fashion-mnist", normalize=False)
-    assert not found.used_sample and found.message.startswith("fashion-mnist: 60000 training + 10000 test")
+    assert not found.used_sample and found.message.startswith("fashion-mnist: 60,000 training + 10,000 test")
     assert found.data[0][0].dtype == np.uint8
 
 
@@ -349,7 +349,7 @@ def test_data_info_with_the_real_data(data_root):
     assert data_info(output) == 0
     text = output.getvalue()
     assert text.count("<- used") == 2 and "=> ready: load_mnist() reads NPAE_DATA" in text
-    assert "6000 training + 1000 test images" in text
+    assert "6,000 training + 1,000 test images" in text
 
 
 def test_data_info_on_a_fresh_machine(no_data):

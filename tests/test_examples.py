@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
-SAMPLE_NOTICE = "NOTICE: using the embedded mnist sample (6000 training + 1000 test images)"
+SAMPLE_NOTICE = "NOTICE: using the embedded mnist sample (6,000 training + 1,000 test images)"
 FIGURES = {"reconstruction.py": "reconstruction.png", "denoising.py": "denoising.png"}
 
 

@@ -59,7 +59,7 @@ def _dataset_report(spec, data_dir, stream):
     try:
         sizes = [len(labels) for (split, kind), labels in read_sample(spec, ("train", "test")).items()
                  if kind == "labels"]
-        print(f"  embedded sample: {sizes[0]} training + {sizes[1]} test images ({sample_path(spec.name)})",
+        print(f"  embedded sample: {sizes[0]:,} training + {sizes[1]:,} test images ({sample_path(spec.name)})",
               file=stream)
     except (OSError, ValueError) as error:
         damaged = True

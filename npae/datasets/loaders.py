@@ -250,10 +250,10 @@ def find_or_sample(name, data_dir=None, *, download=True, flatten=True, normaliz
     data = _assemble(arrays, flatten, normalize, dtype)
     n_train, n_test = len(data[0][1]), len(data[1][1])
     if not used_sample:
-        message = f"{name}: {n_train} training + {n_test} test images from {source}, verified"
+        message = f"{name}: {n_train:,} training + {n_test:,} test images from {source}, verified"
     else:
         message = (
-            f"NOTICE: using the embedded {name} sample ({n_train} training + {n_test} test images) instead of "
+            f"NOTICE: using the embedded {name} sample ({n_train:,} training + {n_test:,} test images) instead of "
             f"the full data set; results will differ from the paper's.\n  " + reason.replace("\n", "\n  ")
         )
     return FoundData(data, used_sample, message)
