@@ -382,3 +382,19 @@ def test_data_fetch_offline_fails_cleanly(no_data):
     assert data_fetch(names=("mnist",), stream=output) == 1
     assert "mnist: FAILED: could not download" in output.getvalue()
     assert not (no_data / "mnist").exists()
+
+
+def test_data_info_says_when_the_copy_the_loaders_pick_is_damaged(data_root, tmp_path, monkeypatch):
+    damaged = tmp_path / "mnist"
+    damaged.mkdir()
+    for file in (data_root / "mnist").iterdir():
+        if file.is_file():
+            (damaged / file.name).write_bytes(file.read_bytes())
+    labels = damaged / "t10k-labels-idx1-ubyte.gz"
+    labels.write_bytes(labels.read_bytes()[:-40])  # truncated: its checksum no longer matches
+    monkeypatch.setenv("NPAE_DATA", str(tmp_path))
+    output = io.StringIO()
+    assert data_info(output) == 1
+    mnist = output.getvalue().split("\nfashion-mnist:")[0]
+    assert "the loaders pick this copy, and refuse it" in mnist and "<- used" not in mnist
+    assert "=> DAMAGED: load_mnist() raises an error" in mnist

@@ -54,7 +54,7 @@ def _dataset_report(spec, data_dir, stream):
             status = found.describe()
         if used is None and found.status == "complete":
             used = (location, not problems)
-            status += "   <- used"
+            status += "   <- used" if not problems else "\n       <- the loaders pick this copy, and refuse it"
         print(f"  {number}. {location.place}: {location.path}\n       {status}", file=stream)
     try:
         sizes = [len(labels) for (split, kind), labels in read_sample(spec, ("train", "test")).items()
