@@ -129,11 +129,15 @@ def atomic_open(path):
             file.flush()
             os.fsync(file.fileno())  # the rename must not overtake the data on a crash
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         try:
             os.unlink(temporary)
         except FileNotFoundError:
             pass
+        if isinstance(error, OSError) and error.filename is None and error.errno is not None:
+            # "[Errno 28] No space left on device" alone does not say which write failed
+            raise OSError(error.errno, f"{error.strerror} (nothing was written; the old file, if any, is "
+                                       "unchanged)", str(path)) from error
         raise
 
 

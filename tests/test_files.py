@@ -123,3 +123,12 @@ def test_writing_to_a_symbolic_link_writes_through_to_its_file(tmp_path):
     with atomic_open(link) as file:
         file.write(b"new")
     assert link.is_symlink() and target.read_bytes() == b"new"
+
+
+def test_a_failed_write_names_its_file(tmp_path):
+    target = tmp_path / "model.npz"
+    with pytest.raises(OSError, match="No space left on device") as error:
+        with atomic_open(target) as file:
+            file.write(b"partial")
+            raise OSError(28, "No space left on device")  # what a full disk raises from write or fsync
+    assert error.value.filename == str(target) and not list(tmp_path.iterdir())
