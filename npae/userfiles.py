@@ -196,7 +196,64 @@ def _first_bad_cell(numbered, width):
     return None
 
 
+def _header_line(first_number, first_line, more_lines, path, notes):
+    """True when the first non-blank line holds column names (and say so in ``notes``); a ValueError
+    when it mixes numbers and other text.  ``more_lines``: whether any non-blank line follows."""
+    first_cells = first_line.split(",")
+    column_numbers = len(first_cells) >= 3 and more_lines and \
+        [cell.strip() for cell in first_cells] == [str(j) for j in range(len(first_cells))]
+    if column_numbers:  # 0,1,2,...,n-1: the header pandas' to_csv writes for unnamed columns, not a data row
+        notes.append(f"line {first_number} of {path} taken as column names: it holds the column numbers "
+                     f"0..{len(first_cells) - 1}, as pandas writes them")
+        return True
+    if not any(_looks_numeric(cell) or not cell.strip() for cell in first_cells):
+        names = first_line.strip()
+        notes.append(f"line {first_number} of {path} taken as column names "
+                     f"({names[:24] + '...' if len(names) > 24 else names})")
+        if not more_lines:
+            raise ValueError(f"it has column names on line {first_number} but no data")
+        return True
+    bad = next((position for position, cell in enumerate(first_cells, start=1) if not _is_number(cell)), None)
+    if bad is not None and any(_is_number(cell) for cell in first_cells):
+        cell = first_cells[bad - 1]
+        raise ValueError(_value_problem(first_number, bad, len(first_cells), cell)
+                         + ("; a first line of column names must hold no numbers at all" if cell.strip() else ""))
+    return False
+
+
 def _read_csv(path, notes):
+    """The table of a CSV file of numbers, float64 (rows, columns).
+
+    Memory: NumPy's parser reads the file as a stream, into the table and little else.  Only when that
+    fails (a bad value, a ragged row, lines of blanks, '#', NaN) is the file read again line by line,
+    which costs ~100 bytes per line of Python objects, to say exactly where and what is wrong."""
+    try:
+        with open(path, encoding="utf-8-sig") as stream:  # -sig: a byte-order mark (Excel's) is not data
+            leading = []                                  # universal newlines: \r\n and \r end lines too
+            for line in stream:                           # the first two non-blank lines, and what precedes
+                leading.append(line)
+                if sum(1 for text in leading if text.strip()) == 2:
+                    break
+    except UnicodeDecodeError:
+        return _read_csv_line_by_line(path, notes)
+    numbered = [(number, text) for number, text in enumerate(leading, start=1) if text.strip()]
+    if not numbered:
+        return _read_csv_line_by_line(path, notes)
+    own_notes = []
+    header = _header_line(numbered[0][0], numbered[0][1].rstrip("\n"), len(numbered) > 1, path, own_notes)
+    try:
+        with open(path, encoding="utf-8-sig") as stream:
+            table = np.loadtxt(stream, delimiter=",", comments=None, ndmin=2, dtype=np.float64,
+                               skiprows=numbered[0][0] if header else 0)
+    except (ValueError, UnicodeDecodeError):
+        return _read_csv_line_by_line(path, notes)
+    if table.size == 0 or not np.isfinite(table).all():
+        return _read_csv_line_by_line(path, notes)
+    notes.extend(own_notes)
+    return table
+
+
+def _read_csv_line_by_line(path, notes):
     try:
         with open(path, encoding="utf-8-sig") as stream:  # -sig: a byte-order mark (Excel's) is not data
             text = stream.read()                          # universal newlines: \r\n and \r end lines too
@@ -207,26 +264,8 @@ def _read_csv(path, notes):
     if not numbered:
         raise ValueError("the file is empty")
     first_number, first_line = numbered[0]
-    first_cells = first_line.split(",")
-    column_numbers = len(first_cells) >= 3 and len(numbered) > 1 and \
-        [cell.strip() for cell in first_cells] == [str(j) for j in range(len(first_cells))]
-    if column_numbers:  # 0,1,2,...,n-1: the header pandas' to_csv writes for unnamed columns, not a data row
-        notes.append(f"line {first_number} of {path} taken as column names: it holds the column numbers "
-                     f"0..{len(first_cells) - 1}, as pandas writes them")
+    if _header_line(first_number, first_line, len(numbered) > 1, path, notes):
         numbered = numbered[1:]
-    elif not any(_looks_numeric(cell) or not cell.strip() for cell in first_cells):
-        names = first_line.strip()
-        notes.append(f"line {first_number} of {path} taken as column names "
-                     f"({names[:24] + '...' if len(names) > 24 else names})")
-        numbered = numbered[1:]
-        if not numbered:
-            raise ValueError(f"it has column names on line {first_number} but no data")
-    else:
-        bad = next((position for position, cell in enumerate(first_cells, start=1) if not _is_number(cell)), None)
-        if bad is not None and any(_is_number(cell) for cell in first_cells):
-            cell = first_cells[bad - 1]
-            raise ValueError(_value_problem(first_number, bad, len(first_cells), cell)
-                             + ("; a first line of column names must hold no numbers at all" if cell.strip() else ""))
     commented = next((number for number, line in numbered if "#" in line), None)
     if commented is not None:
         raise ValueError(f"line {commented} holds '#': comments are not supported (remove them, or the text after "
