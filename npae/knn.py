@@ -305,6 +305,15 @@ def _checked_queries(x, rows, dtype):
     return check_array_in_range(x[rows], "x", dtype=dtype)
 
 
+def _label_kind(label):
+    """"string", "number", or the type's name: labels of two kinds have no common order."""
+    if isinstance(label, (str, np.str_, bytes)):
+        return "string"
+    if isinstance(label, (int, float, np.number, bool, np.bool_)):
+        return "number"
+    return type(label).__name__
+
+
 def _check_labels(y, rows):
     """(classes, index of each label in classes) for the labels y of ``rows`` training points.
 
@@ -314,8 +323,7 @@ def _check_labels(y, rows):
     """
     as_objects = np.asarray(y, dtype=object) if not isinstance(y, np.ndarray) or y.dtype == object else None
     if as_objects is not None and as_objects.ndim == 1:
-        kinds = {"string" if isinstance(v, (str, np.str_, bytes)) else "number"
-                 if isinstance(v, (int, float, np.number, bool, np.bool_)) else type(v).__name__ for v in as_objects}
+        kinds = {_label_kind(label) for label in as_objects}
         if len(kinds) > 1:
             raise ValueError(f"y mixes labels of kinds {sorted(kinds)}; give labels of one kind (all numbers or "
                              "all strings)")
