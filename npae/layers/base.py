@@ -73,18 +73,107 @@ def building_placeholders():
     return _construction_mode.get() == "placeholder"
 
 
+class Kept:
+    """What a training forward kept for its backward, by name: ``self.kept.x``.
+
+    A layer's ``_forward`` calls ``self.keep(x=x, a=a)``; the base class stores the values only when
+    the forward is a training one, together with the output's shape and dtype (which the incoming
+    gradient must have)."""
+
+    __slots__ = ("values", "output_shape", "output_dtype")
+
+    def __init__(self, values, output_shape, output_dtype):
+        self.values, self.output_shape, self.output_dtype = values, output_shape, output_dtype
+
+    def __getattr__(self, name):
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(f"the training forward kept no {name!r} (it kept {sorted(self.values)}); "
+                                 "call self.keep(...) in _forward") from None
+
+
 class Layer:
-    """Base class of every layer; see the module docstring for the protocol.  A layer without parameters
-    (an activation, a reshape) only needs ``forward`` and ``backward``."""
+    """Base class of every layer; see the module docstring for the protocol.
+
+    A layer writes its math in two methods, and this class does the bookkeeping around them once:
+
+        _forward(x)          -> y        x already checked and of the layer's dtype; call
+                                          ``self.keep(name=array, ...)`` for what backward needs
+        _backward(grad_y)    -> grad_x   grad_y already checked (shape and dtype of the kept output);
+                                          read ``self.kept.name``; ADD into the gradient arrays
+
+    ``forward``, ``backward`` and ``layer(x)`` are written here: input checks (``check_input``), what is
+    kept and when, "backward before a training forward", the gradient's shape.  A layer may still
+    override ``forward``/``backward`` themselves (the protocol is those two methods).
+    """
 
     # Set by Model.fit for the duration of its loop: buffer() then reuses arrays between batches.
     _reuse_buffers = False
+    _kept = None       # Kept of the last training forward (None before one)
+    _keeping = None    # the dict that keep() fills during a training forward, None otherwise
+    need_input_grad = True  # False while a model's first layer runs backward: dL/dx of the data is not needed
+
+    # --- the math: what a layer writes -------------------------------------------------------------
+    def _forward(self, x):
+        raise NotImplementedError(f"{type(self).__name__} must implement _forward(x) (or forward(x, training))")
+
+    def _backward(self, grad_output):
+        raise NotImplementedError(f"{type(self).__name__} must implement _backward(grad_output) "
+                                  "(or backward(grad_output))")
+
+    # --- the bookkeeping, written once ---------------------------------------------------------------
+    def __call__(self, x, training=False):
+        return self.forward(x, training=training)
 
     def forward(self, x, training=False):
-        raise NotImplementedError(f"{type(self).__name__} must implement forward(x, training=False)")
+        """y = layer(x).  With ``training=True`` the layer keeps what its backward needs."""
+        x = self.check_input(x)
+        self._keeping = {} if training else None
+        try:
+            y = self._forward(x)
+            if training:
+                self._kept = Kept(self._keeping, y.shape, y.dtype)
+        finally:
+            self._keeping = None
+        return y
 
-    def backward(self, grad_output):
-        raise NotImplementedError(f"{type(self).__name__} must implement backward(grad_output)")
+    def keep(self, **values):
+        """Inside ``_forward``: keep these arrays for backward (only in a training forward)."""
+        if self._keeping is not None:
+            self._keeping.update(values)
+
+    @property
+    def kept(self):
+        """What the last training forward kept (see :class:`Kept`)."""
+        if self._kept is None:
+            raise RuntimeError(f"{self!r}: backward called before a training forward")
+        return self._kept
+
+    def backward(self, grad_output, need_input_grad=True):
+        """dL/dx for g = dL/dy (the shape of the last training forward's output); adds dL/dtheta to the
+        gradients.  ``need_input_grad=False`` (a model's first layer) lets a layer skip dL/dx and return None."""
+        kept = self.kept
+        grad_output = np.asarray(grad_output)
+        if grad_output.shape != kept.output_shape:
+            raise ValueError(f"{self!r}: grad_output has shape {grad_output.shape}, expected {kept.output_shape} "
+                             "(the shape of the last training forward's output)")
+        grad_output = np.ascontiguousarray(grad_output, dtype=kept.output_dtype)
+        self.need_input_grad = need_input_grad
+        try:
+            return self._backward(grad_output)
+        finally:
+            self.need_input_grad = True
+
+    def check_input(self, x):
+        """x as a C-contiguous array of the layer's dtype (``self.dtype`` if it has one), after checking
+        that the layer takes its per-sample shape (``output_shape`` raises a ValueError if not)."""
+        x = np.asarray(x)
+        if x.ndim < 1:
+            raise ValueError(f"{self!r} takes a batch (B, ...), got a scalar")
+        self.output_shape(x.shape[1:])
+        dtype = getattr(self, "dtype", None)
+        return np.ascontiguousarray(x, dtype=dtype if dtype is not None else x.dtype)
 
     def parameters(self):
         return []
