@@ -390,6 +390,11 @@ class TopKSparseAutoencoder(Model):
         """The sparse codes z (M, n_latents) of x (M, input_size): k values > 0 (at most) per row."""
         return self._in_chunks(self._check_x(x), lambda block: self._encode_batch(block, training=False)[1])
 
+    def relu_activations(self, x):
+        """ReLU((x - b_pre) W_enc + b_enc), (M, n_latents): the values TopK picks the k largest of.  A latent
+        that is 0 here on every row receives no gradient from either loss (the ReLU blocks it)."""
+        return self._in_chunks(self._check_x(x), lambda block: self._encode_batch(block, training=False)[0].copy())
+
     def decode(self, z):
         """Reconstructions z W_dec + b_pre (M, input_size) from codes z (M, n_latents)."""
         z = check_batch(z, "z", self.latent_shape, self.dtype)

@@ -51,6 +51,8 @@ EXPERIMENTS = {experiment.name: experiment for experiment in (
                ("mnist",), ()),
     Experiment("beyond", 9, "Beyond the paper: sparse and variational autoencoders, anomaly scores",
                "none: the Keras blog and PyTorch's examples/vae", ("mnist", "fashion_mnist"), (32, 64, 128)),
+    Experiment("dictionary", 11, "Beyond the paper: sparse dictionaries (TopK autoencoders) and npae's own features",
+               "none: Gao et al. 2024 and SAELens' synthetic benchmark", ("mnist",), (64,)),
 )}
 
 

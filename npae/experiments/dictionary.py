@@ -87,6 +87,8 @@ def dictionary_row(model, x_test, true=None):
     """The metrics of a trained dictionary on test rows (and against the true features, when known)."""
     codes = model.encode(x_test)
     row = {"l0": metrics.l0(codes), "dead_fraction": metrics.dead_fraction(codes),
+           # dead beyond any gradient: the ReLU's input is negative on every test row
+           "relu_dead_fraction": metrics.dead_fraction(model.relu_activations(x_test)),
            "normalized_mse": metrics.normalized_mse(x_test, model.decode(codes))}
     if true is not None:
         row.update(matching_score=metrics.matching_score(model.dictionary, true),
@@ -110,7 +112,8 @@ def synthetic(*, quick, seed):
         for aux in (0.0, 1 / 32):
             model, dead_by_epoch = _train(x, n_latents, k, aux=aux, epochs=epochs, seed=seed)
             rows.append({"case": name, "n_features": n_features, "dimensions": dimensions, "n_latents": n_latents,
-                         "k": k, "auxk": aux, "training_dead": dead_by_epoch[-1], **dictionary_row(model, x_test, true)})
+                         "k": k, "auxk": aux, "training_dead": dead_by_epoch[-1],
+                         **dictionary_row(model, x_test, true)})
             if aux:
                 cosines[name] = metrics.cosine_similarities(model.dictionary, true)
     name, x, x_test, true = wide_data
@@ -118,8 +121,8 @@ def synthetic(*, quick, seed):
     for aux in (0.0, 1 / 32):
         model, dead_by_epoch = _train(x, WIDE["n_latents"], WIDE["k"], aux=aux, epochs=epochs, seed=seed)
         curves["AuxK" if aux else "no AuxK"] = dead_by_epoch
-        wide_rows.append({"case": name, "n_latents": WIDE["n_latents"], "k": WIDE["k"], "auxk": aux,
-                          "training_dead": dead_by_epoch[-1], **dictionary_row(model, x_test, true)})
+        wide_rows.append({"case": name, "n_features": true.shape[0], "n_latents": WIDE["n_latents"], "k": WIDE["k"],
+                          "auxk": aux, "training_dead": dead_by_epoch[-1], **dictionary_row(model, x_test, true)})
     return {"rows": rows, "cosines": cosines, "wide_rows": wide_rows, "dead_curves": curves, "epochs": epochs,
             "train_rows": SYNTHETIC_ROWS[quick], "test_rows": SYNTHETIC_TEST_ROWS}
 
@@ -169,8 +172,9 @@ def mnist_features(data, *, quick, seed, models, progress):
     bce = {"original": bce_per_pixel(x_test, autoencoder.decode(test_codes)),
            "spliced": bce_per_pixel(x_test, autoencoder.decode(spliced_codes)),
            "zero": bce_per_pixel(x_test, autoencoder.decode(np.zeros_like(test_codes)))}
-    frequencies = metrics.feature_frequencies(sae.encode(test_codes))
-    shown = np.argsort(-frequencies, kind="stable")[:FEATURES_SHOWN]   # the most frequent features
+    frequencies = {("AuxK" if aux else "no AuxK"): metrics.feature_frequencies(model.encode(test_codes))
+                   for aux, (model, _) in results.items()}
+    shown = np.argsort(-frequencies["AuxK"], kind="stable")[:FEATURES_SHOWN]   # the most frequent features
     return {"rows": [row for _, row in results.values()], "bce": bce,
             "loss_recovered": loss_recovered(bce["original"], bce["spliced"], bce["zero"]),
             "frequencies": frequencies, "pictures": feature_pictures(autoencoder, sae, test_codes, x_test, shown),
