@@ -9,7 +9,7 @@ from ..dictionary_metrics import optimal_assignment
 from ..experiments.dictionary import FIRING_PROBABILITY, MAGNITUDE_MEAN, MAGNITUDE_STD
 from ..progress import counted
 from .claims import Check
-from .figures import new_figure
+from .figures import MOSAIC_GAP, _mosaic, new_figure
 from .markdown import percent, seconds, table
 
 MATCHING_TARGET = 0.99     # the issue's target for 16 features in 32 dimensions (PyTorch: about 0.999)
@@ -44,6 +44,7 @@ def dead_latent_figure(path, panels, title):
                 ax.plot(np.arange(1, len(values) + 1), 100 * np.asarray(values), marker="o", color=f"C{index}",
                         label=label)
             ax.set_title(panel_title, fontsize=10)
+            ax.set_xticks(np.arange(1, max(len(values) for values in curves.values()) + 1))
             ax.set_xlabel("epoch")
             ax.set_ylabel("dead latents (%)")
             ax.set_ylim(bottom=0)
@@ -52,26 +53,28 @@ def dead_latent_figure(path, panels, title):
 
 
 def feature_figure(path, pictures, title):
-    """One column per feature: the stroke it adds (red adds ink, blue removes it), then its top test images."""
-    strokes, images = pictures["strokes"], pictures["top_images"]
+    """One column per feature: the stroke it adds (red adds ink, blue removes it), then its top test images.
+    Two mosaics (one image each, ``figures._mosaic``), not one axis per tile: 60 axes take seconds to lay out."""
+    strokes, images = pictures["strokes"], pictures["top_images"]        # (F, 784), (F, T, 784)
     n_features, n_images = images.shape[:2]
-    with new_figure(path, 1.0 * n_features + 1.2, 1.05 * (n_images + 1) + 0.6) as figure:
+    limit = max(float(np.abs(strokes).max()), 1e-6)
+    stroke_mosaic = _mosaic(0.5 + strokes / (2 * limit), 1, n_features)  # [-limit, limit] -> [0, 1]
+    stroke_mosaic[_mosaic(np.zeros_like(strokes), 1, n_features) == 1] = 0.5   # white gaps in "bwr"
+    image_mosaic = _mosaic(images.transpose(1, 0, 2), n_images, n_features)    # row r: each feature's r-th image
+    side = 28
+    centres = np.arange(n_features) * (side + MOSAIC_GAP) + (side - 1) / 2
+    with new_figure(path, 0.75 * n_features + 1.0, 0.75 * (n_images + 1) + 1.1) as figure:
         figure.suptitle(title)
-        axes = figure.subplots(n_images + 1, n_features, squeeze=False)
-        limit = max(float(np.abs(strokes).max()), 1e-6)
-        for column in range(n_features):
-            for row in range(n_images + 1):
-                ax = axes[row, column]
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if row == 0:
-                    ax.imshow(strokes[column].reshape(28, 28), cmap="bwr", vmin=-limit, vmax=limit)
-                    ax.set_title(f"#{pictures['features'][column]}", fontsize=8)
-                else:
-                    ax.imshow(images[column, row - 1].reshape(28, 28), cmap="gray", vmin=0, vmax=1)
-            if column == 0:
-                axes[0, 0].set_ylabel("stroke", fontsize=8)
-                axes[1, 0].set_ylabel("top images", fontsize=8)
+        top, bottom = figure.subplots(2, 1, height_ratios=[1, n_images])
+        top.imshow(stroke_mosaic, cmap="bwr", vmin=0, vmax=1)
+        top.set_xticks(centres, [f"#{j}" for j in pictures["features"]], fontsize=8)
+        top.xaxis.tick_top()
+        top.set_yticks([])
+        top.set_ylabel("stroke", fontsize=8)
+        bottom.imshow(image_mosaic, cmap="gray", vmin=0, vmax=1)
+        bottom.set_xticks([])
+        bottom.set_yticks([])
+        bottom.set_ylabel("most activating test images", fontsize=8)
 
 
 def frequency_figure(path, frequencies, title):
