@@ -45,7 +45,7 @@ def test_experiment_and_its_report_section(small, tmp_path):
 
     section = sections.dictionary(result, sections.FigureFolder(str(tmp_path)))
     assert section.markdown.startswith("## 11. ") and "### 11.3 The features of npae's own model" in section.markdown
-    assert len(section.checks) == 3 and all(check.holds in (True, False) for check in section.checks)
+    assert len(section.checks) == 3 and all(check.holds in (True, None) for check in section.checks)  # quick: never NO
     assert sorted(path.name for path in (tmp_path / "figures").glob("dictionary_*.png")) == [
         "dictionary_cosines.png", "dictionary_dead_latents.png", "dictionary_features.png",
         "dictionary_frequencies.png"]
