@@ -184,7 +184,9 @@ class TopKSparseAutoencoder(Model):
     seed : int or None: the initial weights and the shuffles
     data_variance : sigma^2 of the normalised MSE; None until the first ``fit`` measures it (with b_pre)
 
-    Trained by npae's one loop, ``fit(x)``.  Beyond the training contract: ``encode(x)`` -> sparse codes z
+    Trained by npae's one loop, ``fit(x)``; its ``history_["loss"]`` is the normalised MSE plus the AuxK term,
+    ``evaluate(x)`` the normalised MSE alone (``last_terms_`` holds the two terms of the last batch and the
+    number of dead latents).  Beyond the training contract: ``encode(x)`` -> sparse codes z
     (M, n), ``decode(z)`` -> reconstructions (M, D), ``reconstruct(x)``, ``dictionary`` (n, D), unit rows;
     ``samples_since_fired`` (n,) and ``dead_latents()``, the training-time dead-latent statistics.
     """
@@ -244,6 +246,12 @@ class TopKSparseAutoencoder(Model):
     def pre_bias(self):
         """b_pre (input_size,), a copy."""
         return self.decoder.b.copy()
+
+    def summary(self):
+        """The table of layers (Model.summary), with this model's loss."""
+        table = super().summary().rsplit("\n", 1)[0]
+        return (f"{table}\nloss: normalised MSE, ||x_hat - x||^2 / (B D sigma^2), + {self.aux_coefficient:g} x AuxK "
+                f"(k_aux = {self.k_aux}, dead after {self.dead_after:,} samples); TopK keeps k = {self.k}")
 
     def dead_latents(self):
         """(n,) bool: the latents that have not fired on any of the last ``dead_after`` training samples."""

@@ -197,6 +197,12 @@ def test_seeded_training_is_bitwise_reproducible(rng):
         np.testing.assert_array_equal(first, second)
 
 
+def test_summary_names_the_layers_and_the_loss():
+    summary = _model().summary()
+    assert "Dense" in summary and "TopK" in summary and "UnitNormDecoder" in summary
+    assert summary.splitlines()[-1].startswith("loss: normalised MSE") and "AuxK" in summary
+
+
 def test_save_and_load_give_the_same_model(rng, tmp_path):
     x = rng.standard_normal((32, 8)).astype(np.float32)
     model = npae.TopKSparseAutoencoder(8, 24, 3, seed=5)
