@@ -101,6 +101,14 @@ def test_without_dead_latents_or_with_aux_coefficient_zero_there_is_no_auxk_term
 
 
 # ------------------------------------------------------------------ gradients
+def test_unit_norm_decoder_layer_gradient_checks(rng):
+    from npae.sparse_dictionary import UnitNormDecoder
+
+    layer = UnitNormDecoder(6, 4, dtype="float64", initial=rng.standard_normal((6, 4)))
+    layer.b[...] = rng.standard_normal(4)
+    assert npae.gradcheck(layer, rng.standard_normal((5, 6))) < 1e-7
+
+
 @pytest.mark.parametrize("aux_coefficient", [0.0, 1 / 32, 1.0])
 def test_model_gradient_checks_in_float64(aux_coefficient, rng):
     x = rng.standard_normal((16, 8))
