@@ -71,3 +71,12 @@ def test_synthetic_activations_fire_with_the_stated_probability():
     activations = dictionary.feature_activations(100_000, 16, np.random.default_rng(1))
     assert np.mean(activations > 0) == pytest.approx(dictionary.FIRING_PROBABILITY, abs=0.005)
     assert np.mean(activations[activations > 0]) == pytest.approx(dictionary.MAGNITUDE_MEAN, abs=0.01)
+
+
+@pytest.mark.parametrize("without, with_auxk, holds", [
+    (0.20, 0.01, True), (0.10, 0.30, False), (0.008, 0.004, None)])   # 0.4 % of 256: 1 latent apart
+def test_the_auxk_verdict_needs_a_difference_of_several_latents(without, with_auxk, holds):
+    from npae.report.sections_dictionary import _auxk_verdict
+
+    check = _auxk_verdict({"dead_fraction": without}, {"dead_fraction": with_auxk}, "test", 256)
+    assert check.holds is holds
