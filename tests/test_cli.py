@@ -124,6 +124,12 @@ FIGURES = {"reconstruction": ["reconstructions", "reconstruction-errors", "codes
            "beyond": ["vae-loss-curves", "vae-samples", "vae-reconstructions", "vae-latent-scatter", "vae-manifold"]}
 
 
+EXPECTED_FIRST_COLUMNS["dictionary"] = [["16 in 32", "16 in 32", "32 in 16", "32 in 16"],
+                                        ["16 in 32", "16 in 32", "MNIST codes (q = 64)", "MNIST codes (q = 64)"], None]
+FIGURES["dictionary"] = ["dictionary_cosines", "dictionary_dead_latents", "dictionary_features",
+                         "dictionary_frequencies"]
+
+
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
 def test_each_section_has_its_tables_and_figures(sample_report, name):
     _, report, out, _ = sample_report
