@@ -77,3 +77,15 @@ def test_rows_shorter_than_k_are_refused():
 def test_backward_before_a_training_forward_is_an_error():
     with pytest.raises(RuntimeError, match="before a training forward"):
         npae.TopK(1).backward(np.zeros((1, 2)))
+
+
+def test_a_model_with_a_topk_layer_trains_saves_and_loads(rng, tmp_path):
+    model = npae.Sequential([npae.Dense(6, 10, "relu", dtype="float64"), npae.TopK(3),
+                             npae.Dense(10, 6, dtype="float64")], loss="mse", seed=0)
+    x = rng.standard_normal((32, 6))
+    model.fit(x, x, epochs=2, batch_size=8, verbose=0)
+    assert npae.gradcheck(model, x[:4], x[:4]) < 1e-7
+    model.save(tmp_path / "model.npz")
+    loaded = npae.load(tmp_path / "model.npz")
+    assert isinstance(loaded.layers[1], npae.TopK) and loaded.layers[1].k == 3
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
