@@ -4,6 +4,7 @@ import pytest
 
 import npae
 from npae import Autoencoder
+from npae._estimator import NotFittedError
 from npae.anomaly import ReconstructionErrorDetector, train_ensemble
 from npae.metrics import roc_auc_score
 from npae.pca import PCA
@@ -96,16 +97,16 @@ def test_detector_rejects_bad_input(rng):
     for contamination in (0, -0.1, 0.6, "1%"):
         with pytest.raises(ValueError, match="contamination"):
             ReconstructionErrorDetector(pca, contamination=contamination).fit(test)
-    with pytest.raises(ValueError, match="not both"):
-        ReconstructionErrorDetector(pca, contamination=0.1, threshold=1.0).fit(test)
+    # An explicit threshold takes precedence over contamination (whose default, PyOD's, is 0.1).
+    assert ReconstructionErrorDetector(pca, contamination=0.1, threshold=1.0).fit(test).threshold_ == 1.0
     with pytest.raises(ValueError, match="threshold"):
         ReconstructionErrorDetector(pca, threshold=np.nan).predict(test)
     with pytest.raises(ValueError, match="n must be"):
         detector.top(test, 0)
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         ReconstructionErrorDetector(pca, contamination=0.1).predict(test)
-    with pytest.raises(RuntimeError, match="no threshold"):
-        ReconstructionErrorDetector(pca).fit(test).predict(test)
+    with pytest.raises(NotFittedError, match="no threshold"):
+        ReconstructionErrorDetector(pca, contamination=None).fit(test).predict(test)
 
 
 # -- with the real autoencoder ------------------------------------------------------------------------
