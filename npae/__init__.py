@@ -27,3 +27,4 @@ from .variational import VariationalAutoencoder  # noqa: F401
 from .anomaly import ReconstructionErrorDetector, train_ensemble  # noqa: F401
 from .knn import KNNClassifier  # noqa: F401
 from .pca import PCA  # noqa: F401
+from .sklearn import AutoencoderTransformer  # noqa: F401
