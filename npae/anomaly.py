@@ -15,7 +15,7 @@ Results change with the architecture and the training run, so the paper suggests
 models and combining their REs (mean or maximum).  :class:`ReconstructionErrorDetector` does steps 2
 and 3 for one model or many; :func:`train_ensemble` does step 1 for several seeds and latent sizes.
 
-The score of step 2 need not be the RE.  ``SCORES`` lists those a detector takes (``score=``), each a
+The score of step 2 need not be the RE.  ``SCORES`` lists those a detector takes (``anomaly_score=``), each a
 number per observation, larger = more anomalous:
 
     "re"    the paper's RE, (1/d) sum_j (x_j - x~_j)^2 (the default).  Any model with
@@ -54,20 +54,21 @@ def _is_vae(model):
     return callable(getattr(model, "elbo_terms", None))
 
 
-def check_score(score, model, argument="models"):
-    """ValueError unless ``score`` is in SCORES and ``model`` can compute it (before any work is done)."""
+def check_score(score, model, argument="models", name="score"):
+    """ValueError unless ``score`` is in SCORES and ``model`` can compute it (before any work is done).
+    ``name``: the argument that gave ``score``, as the message calls it."""
     if not isinstance(score, str) or score not in SCORES:
-        raise ValueError(f"score={score!r} is not one of {list(SCORES)} (npae.anomaly.SCORES)")
+        raise ValueError(f"{name}={score!r} is not one of {list(SCORES)} (npae.anomaly.SCORES)")
     kind = type(model).__name__
     if score == "re" and not callable(getattr(model, "reconstruction_error", None)):
-        raise ValueError(f"score='re' needs a model with reconstruction_error(x); {argument} is a {kind}")
+        raise ValueError(f"{name}='re' needs a model with reconstruction_error(x); {argument} is a {kind}")
     if score == "bce" and not (callable(getattr(model, "forward", None))
                                and getattr(getattr(model, "loss", None), "from_logits", False)):
-        raise ValueError(f"score='bce' needs a model trained with loss='bce' (its network ends in Bernoulli logits), "
+        raise ValueError(f"{name}='bce' needs a model trained with loss='bce' (its network ends in Bernoulli logits), "
                          f"such as npae.Autoencoder(sizes) or npae.VariationalAutoencoder; {argument} is a {kind}"
                          + (f" with loss {model.loss!r}" if hasattr(model, "loss") else ""))
     if score == "elbo" and not _is_vae(model):
-        raise ValueError(f"score='elbo' needs an npae.VariationalAutoencoder (the ELBO is a VAE's bound); "
+        raise ValueError(f"{name}='elbo' needs an npae.VariationalAutoencoder (the ELBO is a VAE's bound); "
                          f"{argument} is a {kind}")
 
 
@@ -158,7 +159,7 @@ class ReconstructionErrorDetector(Estimator):
     Parameters
     ----------
     models : None, a trained model or a list of them
-        For score="re", anything with ``reconstruction_error(x) -> (N,)``: an :class:`npae.Autoencoder`
+        For anomaly_score="re", anything with ``reconstruction_error(x) -> (N,)``: an :class:`npae.Autoencoder`
         (flat rows, or images when it takes images), an :class:`npae.VariationalAutoencoder`, or an
         :class:`npae.PCA` as a linear baseline; the other scores need the models the module docstring
         names.  All must expect the same input shape.  ``clone`` (scikit-learn) deep-copies them: they
@@ -166,7 +167,9 @@ class ReconstructionErrorDetector(Estimator):
     combine : {"mean", "max"}
         How the scores of several models become one: their mean (smooths out one model's quirks)
         or their maximum (flags what *any* model finds odd).  Irrelevant for a single model.
-    score : one of ``SCORES``: "re" (the paper's reconstruction error, the default), "bce" or "elbo".
+    anomaly_score : one of ``SCORES``: "re" (the paper's reconstruction error, the default), "bce" or "elbo".
+        (Not ``score``: scikit-learn takes an attribute of that name for the method ``score(X, y)``, which
+        ``GridSearchCV`` and ``Pipeline.score`` call.)
     contamination : float in (0, 0.5], default 0.1 (PyOD's), or None
         Expected fraction of anomalies in the data given to :meth:`fit`: ``threshold_`` is then the
         ``100 (1 - contamination)`` percentile of the training scores (linear interpolation: PyOD's rule).
@@ -184,6 +187,11 @@ class ReconstructionErrorDetector(Estimator):
     threshold).  models_: the models used (the trained autoencoder when ``models`` was None).
     n_features_in_: number of values per observation.
 
+    scikit-learn's ``check_estimator``: its outlier checks expect scikit-learn's labels (+1 inlier, -1
+    outlier) where this detector gives PyOD's (0 inlier, 1 outlier), deliberately; and
+    ``decision_function`` works before ``fit`` when trained models are given (what ``fit`` adds is the
+    threshold), where scikit-learn expects a NotFittedError.
+
     Example
     -------
     >>> detector = ReconstructionErrorDetector(autoencoder, contamination=0.01).fit(x_train)
@@ -193,13 +201,13 @@ class ReconstructionErrorDetector(Estimator):
 
     _estimator_type = "outlier_detector"
 
-    def __init__(self, models=None, combine="mean", contamination=0.1, threshold=None, score="re", *,
+    def __init__(self, models=None, combine="mean", contamination=0.1, threshold=None, anomaly_score="re", *,
                  sizes=(64,), loss="auto", epochs=30, batch_size=256, seed=0, verbose=0):
         self.models = models
         self.combine = combine
         self.contamination = contamination
         self.threshold = threshold
-        self.score = score
+        self.anomaly_score = anomaly_score
         self.sizes = sizes
         self.loss = loss
         self.epochs = epochs
@@ -218,7 +226,7 @@ class ReconstructionErrorDetector(Estimator):
         """The score of each observation under each model: array (n_models, N), before combining."""
         models = self._check_models(self._models())
         x = self._check_x(x, models)
-        return np.stack([score_samples(model, x, self.score) for model in models])
+        return np.stack([score_samples(model, x, self.anomaly_score) for model in models])
 
     def decision_function(self, x):
         """Anomaly score of each observation of ``x`` (N, d), or (N, *image shape) for models that take
@@ -362,7 +370,7 @@ class ReconstructionErrorDetector(Estimator):
         if not models:
             raise ValueError("models is empty: give one trained model or a non-empty list of them")
         for index, model in enumerate(models):
-            check_score(self.score, model, f"models[{index}]")
+            check_score(self.anomaly_score, model, f"models[{index}]", "anomaly_score")
         shapes = {_input_shape(model) for model in models} - {None}
         if len(shapes) > 1:
             widths = sorted(shape[0] for shape in shapes if len(shape) == 1)

@@ -65,6 +65,13 @@ def test_get_params_set_params_and_scikit_learns_clone(data, pca_detector):
     assert "models=<1 model>" in repr(copy) and "contamination=0.05" in repr(copy)
     untrained = base.clone(ReconstructionErrorDetector(sizes=[8], epochs=3))
     assert untrained.get_params()["sizes"] == [8] and untrained.models is None
+    # No attribute "score": scikit-learn takes one for the method score(X, y) (GridSearchCV's default
+    # scoring, Pipeline.score), so the choice of score is the parameter anomaly_score.
+    from sklearn.utils.estimator_checks import check_fit_score_takes_y, check_pipeline_consistency
+
+    assert not hasattr(pca_detector, "score")
+    check_fit_score_takes_y("ReconstructionErrorDetector", ReconstructionErrorDetector(sizes=[2], epochs=1))
+    check_pipeline_consistency("ReconstructionErrorDetector", ReconstructionErrorDetector(sizes=[2], epochs=1))
 
 
 def test_predict_proba_confidence_and_labels_equal_pyods_own(data, pca_detector):
@@ -171,7 +178,7 @@ def test_bce_score_refuses_data_outside_the_unit_interval(rng):
         with pytest.raises(ValueError, match=r"\[0, 1\]"):
             score_samples(model, bad, "bce")
         with pytest.raises(ValueError, match=r"\[0, 1\]"):
-            ReconstructionErrorDetector(model, score="bce").fit(bad)
+            ReconstructionErrorDetector(model, anomaly_score="bce").fit(bad)
 
 
 def test_train_ensemble_refuses_a_bare_int_for_hidden_sizes(data):
