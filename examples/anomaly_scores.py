@@ -37,7 +37,7 @@ for name, model in models.items():
     for score in npae.anomaly.SCORES:
         if score == "elbo" and model is not vae:
             continue                                      # the ELBO is a VAE's (a ValueError otherwise)
-        detector = npae.ReconstructionErrorDetector(model, score=score)
+        detector = npae.ReconstructionErrorDetector(model, anomaly_score=score)
         ceiling = detector.decision_function(digits).max()          # the most anomalous-looking digit
         above = detector.decision_function(fashion) > ceiling
         shares = [np.mean(above[labels == label]) for label in kinds]

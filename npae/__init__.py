@@ -29,3 +29,4 @@ from .knn import KNNClassifier  # noqa: F401
 from .pca import PCA  # noqa: F401
 from .layers.topk import TopK  # noqa: F401
 from .sparse_dictionary import TopKSparseAutoencoder  # noqa: F401
+from .sklearn import AutoencoderTransformer  # noqa: F401

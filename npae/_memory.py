@@ -6,8 +6,8 @@ more data than the machine holds.  An estimate, not a promise: other processes k
 """
 import os
 
-CGROUP_LIMIT = "/sys/fs/cgroup/memory.max"      # cgroup v2: a container's limit ("max" when none)
-CGROUP_USAGE = "/sys/fs/cgroup/memory.current"
+CGROUP_ROOT = "/sys/fs/cgroup"
+NO_LIMIT = 1 << 60  # cgroup v1 writes "no limit" as a page-rounded 2^63 - 1
 
 
 def _meminfo_available():
@@ -19,20 +19,65 @@ def _meminfo_available():
     return None
 
 
+def _cgroup_folders():
+    """``(folder, limit file, usage file)`` of every cgroup whose memory limit applies to this process:
+    its own and its ancestors', for cgroup v2 (``memory.max``) and cgroup v1's memory controller
+    (``memory.limit_in_bytes``, the kind of many CI machines and older Docker hosts).  From
+    /proc/self/cgroup; folders that this mount namespace does not show are skipped."""
+    with open("/proc/self/cgroup", encoding="ascii") as membership:
+        lines = membership.read().splitlines()
+    for line in lines:
+        hierarchy, controllers, path = line.split(":", 2)
+        if hierarchy == "0" and controllers == "":          # v2: one unified tree
+            unified = os.path.join(CGROUP_ROOT, "unified")
+            base = CGROUP_ROOT if os.path.exists(os.path.join(CGROUP_ROOT, "cgroup.controllers")) else unified
+            files = ("memory.max", "memory.current")
+        elif "memory" in controllers.split(","):            # v1: the memory controller's own tree
+            base, files = os.path.join(CGROUP_ROOT, "memory"), ("memory.limit_in_bytes", "memory.usage_in_bytes")
+        else:
+            continue
+        parts = [part for part in path.split("/") if part]
+        for depth in range(len(parts), -1, -1):             # the process's cgroup, then each parent
+            folder = os.path.join(base, *parts[:depth])
+            if os.path.exists(os.path.join(folder, files[0])):
+                yield folder, *files
+
+
+def _reclaimable(folder):
+    """Bytes of the cgroup's page cache that the kernel drops before it kills (inactive file pages), as
+    ``docker stats`` subtracts them; 0 when the cgroup does not say."""
+    values = {}
+    with open(os.path.join(folder, "memory.stat"), encoding="ascii") as stat:
+        for line in stat:
+            key, _, value = line.partition(" ")
+            values[key] = value
+    return int(values.get("total_inactive_file", values.get("inactive_file", 0)))
+
+
 def _cgroup_room():
-    """Bytes left under this container's cgroup v2 limit, or None when there is no limit."""
-    with open(CGROUP_LIMIT, encoding="ascii") as limit_file:
-        limit = limit_file.read().strip()
-    if limit == "max":
-        return None
-    with open(CGROUP_USAGE, encoding="ascii") as usage_file:
-        return max(0, int(limit) - int(usage_file.read().strip()))
+    """Bytes left under the tightest cgroup memory limit (v1 or v2, this process's cgroup or a parent's),
+    or None when no limit applies: limit - (usage - reclaimable page cache)."""
+    rooms = []
+    for folder, limit_name, usage_name in _cgroup_folders():
+        with open(os.path.join(folder, limit_name), encoding="ascii") as limit_file:
+            limit = limit_file.read().strip()
+        if limit == "max" or int(limit) >= NO_LIMIT:
+            continue
+        with open(os.path.join(folder, usage_name), encoding="ascii") as usage_file:
+            usage = int(usage_file.read().strip())
+        try:
+            usage -= _reclaimable(folder)
+        except (OSError, ValueError):
+            pass
+        rooms.append(max(0, int(limit) - usage))
+    return min(rooms) if rooms else None
 
 
 def available_bytes():
     """The memory this process can still allocate without swapping, in bytes, or None where unknown.
 
-    Linux: the smaller of /proc/meminfo's MemAvailable and the room under a cgroup v2 limit.
+    Linux: the smaller of /proc/meminfo's MemAvailable and the room under the tightest cgroup limit (v1
+    or v2, this process's cgroup or any parent).
     Elsewhere: the free physical pages that ``os.sysconf`` reports, when it reports them; else None,
     and callers skip their check rather than refuse work they cannot judge.
     """

@@ -32,6 +32,8 @@ layers one to one, since the layouts are Keras' (see ``examples/interop.py``).
 
 PyTorch is optional: it is imported only inside these functions, and a missing PyTorch is a clear error.
 """
+import math
+
 import numpy as np
 
 __all__ = ["to_torch", "from_torch"]
@@ -159,6 +161,22 @@ def _classes(torch):
         def forward(self, x):
             return self.module(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
 
+    class ChannelsLastMaxPool2d(torch.nn.Module):
+        """npae.MaxPool2D: non-overlapping p x p windows; "same" pads with -infinity as Keras does, the
+        odd one after the image (torch's ceil_mode pads only after it: different whenever Keras pads
+        2 or more on an axis, such as pool 3 on a length of 7)."""
+
+        def __init__(self, pool_size, padding):
+            super().__init__()
+            self.pool_size, self.padding = pool_size, padding
+
+        def forward(self, x):
+            x = x.permute(0, 3, 1, 2)
+            if self.padding == "same":
+                window = (self.pool_size, self.pool_size)
+                x = functional.pad(x, keras_padding(x.shape[2], x.shape[3], window, window), value=-math.inf)
+            return functional.max_pool2d(x, self.pool_size).permute(0, 2, 3, 1)
+
     class Reshape(torch.nn.Module):
         """npae.Reshape: (N, ...) -> (N, *shape)."""
 
@@ -170,7 +188,7 @@ def _classes(torch):
             return x.reshape(x.shape[0], *self.shape)
 
     _CLASSES.update(ChannelsLastConv2d=ChannelsLastConv2d, ChannelsLastConvTranspose2d=ChannelsLastConvTranspose2d,
-                    ChannelsLast=ChannelsLast, Reshape=Reshape)
+                    ChannelsLast=ChannelsLast, ChannelsLastMaxPool2d=ChannelsLastMaxPool2d, Reshape=Reshape)
     return _CLASSES
 
 
@@ -196,9 +214,7 @@ def _conv2d_transpose_to_torch(torch, layer):
 _CONVOLUTIONAL_TO_TORCH = {
     "Conv2D": _conv2d_to_torch,
     "Conv2DTranspose": _conv2d_transpose_to_torch,
-    # Keras' "same" max pooling (zeros after the image, windows = strides) is torch's ceil mode
-    "MaxPool2D": lambda torch, layer: _classes(torch)["ChannelsLast"](
-        torch.nn.MaxPool2d(layer.pool_size, ceil_mode=layer.padding == "same")),
+    "MaxPool2D": lambda torch, layer: _classes(torch)["ChannelsLastMaxPool2d"](layer.pool_size, layer.padding),
     "UpSampling2D": lambda torch, layer: _classes(torch)["ChannelsLast"](
         torch.nn.Upsample(scale_factor=layer.size, mode="nearest")),
     "Flatten": lambda torch, layer: torch.nn.Flatten(),
@@ -265,15 +281,21 @@ _ACTIVATIONS_FROM_TORCH = {
 
 
 def _softplus_from_torch(module):
-    """npae's softplus is log(1 + e^z): torch's with beta = 1; its threshold (linear above 20) changes
-    the value by less than e^-20, which is below float32's resolution there."""
+    """npae's softplus is log(1 + e^z): torch's with beta = 1 and its default threshold 20 (linear above
+    it), which changes the value by less than e^-20, below float32's resolution there.  Another threshold
+    changes the function where it matters (threshold=1: 0.165 at z = 1), so it is refused."""
     if float(module.beta) != 1.0:
         raise ValueError(f"a torch Softplus with beta={module.beta} has no npae counterpart (npae's softplus is "
                          "log(1 + e^z), torch's beta = 1)")
+    if float(module.threshold) != 20.0:
+        raise ValueError(f"a torch Softplus with threshold={module.threshold} has no npae counterpart (it is linear "
+                         "above the threshold; npae's softplus is log(1 + e^z) everywhere, torch's with the "
+                         "default threshold 20)")
     return "softplus"
 
 
-_CONVERTED_LEAVES = ("ChannelsLastConv2d", "ChannelsLastConvTranspose2d", "ChannelsLast", "Reshape", "Flatten")
+_CONVERTED_LEAVES = ("ChannelsLastConv2d", "ChannelsLastConvTranspose2d", "ChannelsLast", "ChannelsLastMaxPool2d",
+                     "Reshape", "Flatten")
 
 
 def _sequence(torch, module, argument):
@@ -350,10 +372,12 @@ def _convolutional_from_torch(torch, module, activation, where):
         return Flatten()
     if name == "Reshape":
         return Reshape(module.shape)
+    if name == "ChannelsLastMaxPool2d":
+        return MaxPool2D(module.pool_size, padding=module.padding)
     if name == "ChannelsLast":
         inner = module.module
-        if isinstance(inner, torch.nn.MaxPool2d):
-            return MaxPool2D(int(np.atleast_1d(inner.kernel_size)[0]), padding="same" if inner.ceil_mode else "valid")
+        if isinstance(inner, torch.nn.MaxPool2d) and not inner.ceil_mode:
+            return MaxPool2D(int(np.atleast_1d(inner.kernel_size)[0]), padding="valid")
         if isinstance(inner, torch.nn.Upsample) and inner.mode == "nearest":
             return UpSampling2D(int(inner.scale_factor))
         raise ValueError(f"{where}: a channels-last {type(inner).__name__} has no npae counterpart")

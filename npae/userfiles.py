@@ -14,15 +14,17 @@ of the command's own input files: a long run never ends in "cannot write", and n
 
 Every failure is a ValueError that names the file and says what was expected.
 """
+import codecs
 import io
+import math
 import os
 import re
 import tempfile
-import zipfile
 
 import numpy as np
 
 from ._memory import available_bytes, format_bytes
+from ._npz import ArchiveError
 from ._validation import check_array
 
 NUMBER_KINDS = "biuf"                 # bool, signed and unsigned integers, floats: what a data file may hold
@@ -143,16 +145,13 @@ def _pick_member(path, names, key):
 
 
 def _read_npz(path, key):
-    with zipfile.ZipFile(path) as archive:
-        members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()
-                   if info.filename.endswith(".npy")}
-        info = members[_pick_member(path, list(members), key)]
-        # A zip member inflates to at most its declared size: the header is checked against that size.
-        with archive.open(info) as member:
-            dtype, shape = _npy_header(member)
-            _check_declared(dtype, shape, info.file_size - member.tell())
-        with archive.open(info) as member:
-            return np.lib.format.read_array(member, allow_pickle=False)
+    """Through npae's careful reader (:mod:`npae._npz`, as every .npz npae reads): at most MAX_MEMBERS
+    members, no array stored twice, sizes checked against the zip directory before any data is read."""
+    from ._npz import NpzArchive
+
+    with NpzArchive(path) as archive:
+        name = _pick_member(path, archive.names, key)
+        return archive.read(name, lambda header: _check_declared(header.dtype, header.shape, header.nbytes))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -184,18 +183,6 @@ def _value_problem(number, position, width, cell):
     return f"{where} ({cell.strip()[:40]!r}) is not a number ({hint})"
 
 
-def _first_bad_cell(numbered, width):
-    """The error for the first line of ``numbered`` [(line number, text)] that is not ``width`` numbers."""
-    for number, line in numbered:
-        cells = line.split(",")
-        if len(cells) != width:
-            return f"line {number} has {len(cells)} values, but line {numbered[0][0]} has {width}"
-        for position, cell in enumerate(cells, start=1):
-            if not _is_number(cell):
-                return _value_problem(number, position, width, cell)
-    return None
-
-
 def _header_line(first_number, first_line, more_lines, path, notes):
     """True when the first non-blank line holds column names (and say so in ``notes``); a ValueError
     when it mixes numbers and other text.  ``more_lines``: whether any non-blank line follows."""
@@ -221,72 +208,138 @@ def _header_line(first_number, first_line, more_lines, path, notes):
     return False
 
 
+def _lines(path):
+    """``(line number, text without the newline)`` of every non-blank line of a CSV file, streamed: one
+    line in memory at a time.  utf-8-sig: a byte-order mark (Excel's) is not data; universal newlines:
+    \r\n and \r end lines too."""
+    with open(path, encoding="utf-8-sig") as stream:
+        for number, line in enumerate(stream, start=1):
+            if line.strip():
+                yield number, line.rstrip("\n")
+
+
+def _first_lines(path, count=2):
+    """The first ``count`` non-blank lines ``[(number, text)]``, however many blank lines precede them."""
+    lines = _lines(path)
+    first = [line for _, line in zip(range(count), lines)]
+    lines.close()
+    return first
+
+
 def _read_csv(path, notes):
     """The table of a CSV file of numbers, float64 (rows, columns).
 
     Memory: NumPy's parser reads the file as a stream, into the table and little else.  Only when that
-    fails (a bad value, a ragged row, lines of blanks, '#', NaN) is the file read again line by line,
-    which costs ~100 bytes per line of Python objects, to say exactly where and what is wrong."""
+    fails (a bad value, a ragged row, lines of blanks, '#', NaN) is the file read again, still as a
+    stream (:func:`_read_csv_carefully`), to say exactly where and what is wrong."""
     try:
-        with open(path, encoding="utf-8-sig") as stream:  # -sig: a byte-order mark (Excel's) is not data
-            leading = []                                  # universal newlines: \r\n and \r end lines too
-            for line in stream:                           # the first two non-blank lines, and what precedes
-                leading.append(line)
-                if sum(1 for text in leading if text.strip()) == 2:
-                    break
+        numbered = _first_lines(path)
     except UnicodeDecodeError:
-        return _read_csv_line_by_line(path, notes)
-    numbered = [(number, text) for number, text in enumerate(leading, start=1) if text.strip()]
+        return _read_csv_carefully(path, notes)
     if not numbered:
-        return _read_csv_line_by_line(path, notes)
+        return _read_csv_carefully(path, notes)
     own_notes = []
-    header = _header_line(numbered[0][0], numbered[0][1].rstrip("\n"), len(numbered) > 1, path, own_notes)
+    header = _header_line(numbered[0][0], numbered[0][1], len(numbered) > 1, path, own_notes)
     try:
         with open(path, encoding="utf-8-sig") as stream:
             table = np.loadtxt(stream, delimiter=",", comments=None, ndmin=2, dtype=np.float64,
                                skiprows=numbered[0][0] if header else 0)
-    except (ValueError, UnicodeDecodeError):
-        return _read_csv_line_by_line(path, notes)
-    if table.size == 0 or not np.isfinite(table).all():
-        return _read_csv_line_by_line(path, notes)
+    except UnicodeDecodeError:
+        return _read_csv_carefully(path, notes)
+    except ValueError as error:
+        return _read_csv_carefully(path, notes, _row_of(error))
+    if table.size == 0:
+        return _read_csv_carefully(path, notes)
+    if not np.isfinite(table).all():
+        return _read_csv_carefully(path, notes, int(np.argwhere(~np.isfinite(table))[0][0]) + 2)
     notes.extend(own_notes)
     return table
 
 
-def _read_csv_line_by_line(path, notes):
-    try:
-        with open(path, encoding="utf-8-sig") as stream:  # -sig: a byte-order mark (Excel's) is not data
-            text = stream.read()                          # universal newlines: \r\n and \r end lines too
-    except UnicodeDecodeError as error:
-        raise ValueError(f"it is not UTF-8 text (byte {error.start:,}: {error.reason}); expected numbers "
-                         "separated by commas") from None
-    numbered = [(number, line) for number, line in enumerate(text.split("\n"), start=1) if line.strip()]
+def _row_of(error):
+    """The row number in NumPy's parser error ("... at row 12, column 3"), or 0."""
+    row = re.search(r"at row (\d+)", str(error))
+    return int(row.group(1)) if row else 0
+
+
+def _check_utf8(path):
+    """ValueError, with the offset of the first bad byte, unless the file is UTF-8 text (read 1 MiB at a time)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with open(path, "rb") as stream:
+        while True:
+            chunk = stream.read(1 << 20)
+            pending = len(decoder.getstate()[0])  # the bytes of a character cut by the previous chunk
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as error:
+                position = offset - pending + error.start
+                raise ValueError(f"it is not UTF-8 text (byte {max(position, 0):,}: {error.reason}); expected "
+                                 "numbers separated by commas") from None
+            if not chunk:
+                return
+            offset += len(chunk)
+
+
+def _line_problem(number, line, width, first_number):
+    """What is wrong with data line ``number`` (a sentence naming it), or None when it is ``width`` finite numbers."""
+    if "#" in line:
+        return (f"line {number} holds '#': comments are not supported (remove them, or the text after them, so "
+                "that no row is silently cut short)")
+    cells = line.split(",")
+    if len(cells) != width:
+        return f"line {number} has {len(cells)} values, but line {first_number} has {width}"
+    for position, cell in enumerate(cells, start=1):
+        if not _is_number(cell):
+            return _value_problem(number, position, width, cell)
+        if not math.isfinite(float(cell)):
+            reason = "NaN or infinity" if re.fullmatch(r"[+-]?(nan|inf|infinity)", cell.strip(), re.IGNORECASE) \
+                else "beyond the range of 64-bit floats"
+            return (f"line {number}: value {position} of {width} ({cell.strip()!r}) is not a finite number "
+                    f"({reason})")
+    return None
+
+
+def _data_lines(path, header_number):
+    return ((number, line) for number, line in _lines(path) if number != header_number)
+
+
+def _csv_problem(path, header_number, near_row):
+    """The first problem of the file's data lines (a sentence), looked for from data row ``near_row - 2``
+    (where NumPy's parser stopped: its row numbers are 0- or 1-based depending on the error), then from
+    the start; None if every line is fine.  Streams the file: one line in memory at a time."""
+    for start in dict.fromkeys((max(0, near_row - 2), 0)):
+        width = first_number = None
+        for index, (number, line) in enumerate(_data_lines(path, header_number)):
+            if width is None:
+                width, first_number = line.count(",") + 1, number
+            if index >= start:
+                problem = _line_problem(number, line, width, first_number)
+                if problem:
+                    return problem
+    return None
+
+
+def _read_csv_carefully(path, notes, near_row=None):
+    """The table, read as a stream of non-blank lines (a line of blanks is skipped, where NumPy's parser
+    counts it as a row); or the ValueError naming the first bad line.  ``near_row``: where the fast
+    parser stopped, if it did: the lines are checked from there first.  Memory: the table, plus one line."""
+    _check_utf8(path)
+    numbered = _first_lines(path)
     if not numbered:
         raise ValueError("the file is empty")
-    first_number, first_line = numbered[0]
-    if _header_line(first_number, first_line, len(numbered) > 1, path, notes):
-        numbered = numbered[1:]
-    commented = next((number for number, line in numbered if "#" in line), None)
-    if commented is not None:
-        raise ValueError(f"line {commented} holds '#': comments are not supported (remove them, or the text after "
-                         "them, so that no row is silently cut short)")
-    width = numbered[0][1].count(",") + 1
+    header_number = numbered[0][0] if _header_line(*numbered[0], len(numbered) > 1, path, notes) else None
+    problem = None if near_row is None else _csv_problem(path, header_number, near_row)
+    if problem:
+        raise ValueError(problem)
     try:
-        table = np.loadtxt([line for _, line in numbered], delimiter=",", comments=None, ndmin=2, dtype=np.float64)
+        table = np.loadtxt((line for _, line in _data_lines(path, header_number)), delimiter=",", comments=None,
+                           ndmin=2, dtype=np.float64)
     except ValueError as error:
-        problem = _first_bad_cell(numbered, width)
-        if problem is None:  # NumPy refused something Python's float() takes: point at its row anyway
-            row = re.search(r"at row (\d+)", str(error))
-            problem = f"line {numbered[int(row.group(1))][0]}: {error}" if row else str(error)
-        raise ValueError(problem) from None
+        raise ValueError(_csv_problem(path, header_number, _row_of(error)) or str(error)) from None
     not_finite = ~np.isfinite(table)
     if not_finite.any():
-        row, column = np.argwhere(not_finite)[0]
-        cell = numbered[row][1].split(",")[column].strip()
-        reason = "NaN or infinity" if re.fullmatch(r"[+-]?(nan|inf|infinity)", cell, re.IGNORECASE) \
-            else "beyond the range of 64-bit floats"
-        raise ValueError(f"line {numbered[row][0]}: value {column + 1} of {width} ({cell!r}) is not a finite "
-                         f"number ({reason})")
+        raise ValueError(_csv_problem(path, header_number, int(np.argwhere(not_finite)[0][0]) + 2))
     return table
 
 
@@ -309,6 +362,8 @@ def read_array(spec, what="data", notes=None):
     except MemoryError:
         raise
     except Exception as error:  # a damaged or foreign file may fail in zipfile, zlib, numpy's header parser...
+        if isinstance(error, ArchiveError):  # it names the file itself: say it once
+            raise ValueError(f"{what} file {path!r}: {error.problem}") from None
         if isinstance(error, ValueError):
             raise ValueError(f"{what} file {path!r}: {error}") from None
         raise ValueError(f"{what} file {path!r} cannot be read ({_error_name(error)}: {error})") from None
@@ -383,7 +438,7 @@ def write_array(path, array, header):
                          f"({int((~np.isfinite(values)).sum()):,} of {values.size:,} values: the model's "
                          "arithmetic overflowed float32 on this data); nothing was written")
     if extension == ".npy":
-        atomic_write(path, lambda stream: np.save(stream, array, allow_pickle=False))
+        atomic_write(path, lambda stream: np.save(_WriteOnly(stream), array, allow_pickle=False))
     elif extension == ".csv":
         text = io.StringIO()
         integer = np.asarray(array).dtype.kind in "biu"
@@ -391,3 +446,14 @@ def write_array(path, array, header):
         atomic_write(path, lambda stream: stream.write(text.getvalue().encode("utf-8")))
     else:
         raise ValueError(f"output {path!r}: expected a file name ending in .npy or .csv")
+
+
+class _WriteOnly:
+    """Only the ``write`` of an open file.  NumPy writes an array to a real file with ``ndarray.tofile``,
+    whose failure on a full disk says "12000 requested and 10208 written" and nothing else; to any other
+    object it writes 16 MiB pieces with ``write``, whose OSError carries errno ENOSPC ("No space left on
+    device"), which :func:`npae._files.atomic_open` completes with the file's name."""
+
+    def __init__(self, file):
+        self.write = file.write
+

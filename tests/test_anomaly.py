@@ -4,6 +4,7 @@ import pytest
 
 import npae
 from npae import Autoencoder
+from npae._estimator import NotFittedError
 from npae.anomaly import ReconstructionErrorDetector, train_ensemble
 from npae.metrics import roc_auc_score
 from npae.pca import PCA
@@ -96,16 +97,16 @@ def test_detector_rejects_bad_input(rng):
     for contamination in (0, -0.1, 0.6, "1%"):
         with pytest.raises(ValueError, match="contamination"):
             ReconstructionErrorDetector(pca, contamination=contamination).fit(test)
-    with pytest.raises(ValueError, match="not both"):
-        ReconstructionErrorDetector(pca, contamination=0.1, threshold=1.0).fit(test)
+    # An explicit threshold takes precedence over contamination (whose default, PyOD's, is 0.1).
+    assert ReconstructionErrorDetector(pca, contamination=0.1, threshold=1.0).fit(test).threshold_ == 1.0
     with pytest.raises(ValueError, match="threshold"):
         ReconstructionErrorDetector(pca, threshold=np.nan).predict(test)
     with pytest.raises(ValueError, match="n must be"):
         detector.top(test, 0)
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         ReconstructionErrorDetector(pca, contamination=0.1).predict(test)
-    with pytest.raises(RuntimeError, match="no threshold"):
-        ReconstructionErrorDetector(pca).fit(test).predict(test)
+    with pytest.raises(NotFittedError, match="no threshold"):
+        ReconstructionErrorDetector(pca, contamination=None).fit(test).predict(test)
 
 
 # -- with the real autoencoder ------------------------------------------------------------------------
@@ -144,7 +145,7 @@ def test_autoencoder_ensemble_flags_planted_outliers(rng):
 def test_scores_and_their_formulas(rng):
     from npae.anomaly import ELBO_SAMPLES, SCORES, score_samples
 
-    assert SCORES == ("re", "bce", "elbo") and ReconstructionErrorDetector(None).score == "re"
+    assert SCORES == ("re", "bce", "elbo") and ReconstructionErrorDetector(None).anomaly_score == "re"
     x = rng.uniform(0.02, 0.98, (7, 10))
     model = Autoencoder([10, 4], dtype="float64", seed=0)
     p = model.reconstruct(x)
@@ -158,24 +159,24 @@ def test_scores_and_their_formulas(rng):
     np.testing.assert_allclose(score_samples(vae, x, "bce"), -np.sum(x * np.log(q) + (1 - x) * np.log(1 - q), 1),
                                rtol=1e-10)
     # A detector combines the scores of its models like the REs.
-    detector = ReconstructionErrorDetector([model, vae], score="bce", combine="max")
+    detector = ReconstructionErrorDetector([model, vae], anomaly_score="bce", combine="max")
     np.testing.assert_allclose(detector.decision_function(x),
                                np.maximum(score_samples(model, x, "bce"), score_samples(vae, x, "bce")))
-    assert "score='bce'" in repr(detector)
+    assert "anomaly_score='bce'" in repr(detector)
 
 
 def test_score_errors_name_the_score_and_the_model(rng):
     x = rng.uniform(0, 1, (5, 10))
     autoencoder = Autoencoder([10, 4], seed=0)
-    with pytest.raises(ValueError, match=r"score='energy' is not one of \['re', 'bce', 'elbo'\]"):
-        ReconstructionErrorDetector(autoencoder, score="energy").decision_function(x)
-    with pytest.raises(ValueError, match="score='elbo' needs an npae.VariationalAutoencoder.*models\\[1\\] is a "
+    with pytest.raises(ValueError, match=r"anomaly_score='energy' is not one of \['re', 'bce', 'elbo'\]"):
+        ReconstructionErrorDetector(autoencoder, anomaly_score="energy").decision_function(x)
+    with pytest.raises(ValueError, match="anomaly_score='elbo' needs an npae.VariationalAutoencoder.*models\\[1\\] is a "
                                          "Autoencoder"):
-        ReconstructionErrorDetector([npae.VariationalAutoencoder([10, 2]), autoencoder], score="elbo").fit(x)
-    with pytest.raises(ValueError, match="score='bce' needs a model trained with loss='bce'.*PCA"):
-        ReconstructionErrorDetector(PCA(2).fit(x), score="bce").decision_function(x)
-    with pytest.raises(ValueError, match="score='bce' needs a model trained with loss='bce'.*MeanSquaredError"):
-        ReconstructionErrorDetector(Autoencoder([10, 4], loss="mse"), score="bce").decision_function(x)
+        ReconstructionErrorDetector([npae.VariationalAutoencoder([10, 2]), autoencoder], anomaly_score="elbo").fit(x)
+    with pytest.raises(ValueError, match="anomaly_score='bce' needs a model trained with loss='bce'.*PCA"):
+        ReconstructionErrorDetector(PCA(2).fit(x), anomaly_score="bce").decision_function(x)
+    with pytest.raises(ValueError, match="anomaly_score='bce' needs a model trained with loss='bce'.*MeanSquaredError"):
+        ReconstructionErrorDetector(Autoencoder([10, 4], loss="mse"), anomaly_score="bce").decision_function(x)
 
 
 def test_bce_puts_more_real_shoes_above_every_digit_than_re():

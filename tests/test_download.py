@@ -329,3 +329,37 @@ def test_file_urls_are_read_like_http(served_md5, tmp_path):
     source = (Path(os.environ["NPAE_DATA"]) / "mnist").as_uri() + "/"
     fetch("mnist", tmp_path / "data", mirrors=[source], md5=served_md5, stream=io.StringIO())
     assert files_left(tmp_path / "data" / "mnist") == sorted(FILE_NAMES)
+
+
+# -- stalled transfers (curl's --speed-limit / --speed-time) ------------------------------------------
+
+@pytest.mark.parametrize("behaviour", ["trickle", "slowheaders", "silent"])
+def test_a_stalled_transfer_ends_long_before_the_deadline(server, served_files, served_md5, tmp_path, behaviour):
+    # 20 bytes/s (or nothing at all) against a minimum of 1,000 bytes/s over a 1-second window: each
+    # mirror's attempt ends as stalled, the next mirror is tried, and the 30-minute deadline never fires.
+    with pytest.raises(DownloadError) as error:
+        fetch_one_file(server, served_files, served_md5, tmp_path, [behaviour, "trickle"], min_rate=1000,
+                       rate_window=1.0, timeout=30.0)
+    for url, cause in error.value.failures:
+        assert type(cause) is TimeoutError and "the transfer stalled" in str(cause), cause
+        assert "below the minimum rate of 1000 bytes/s" in str(cause) and "nothing was kept" in str(cause)
+    assert [url.split("/")[3] for url, _ in error.value.failures] == [behaviour, "trickle"]
+    assert files_left(tmp_path / "data" / "mnist") == sorted(FILE_NAMES[:3])   # no .part left behind
+
+
+def test_a_slow_but_steady_transfer_is_not_a_stall(server, served_files, served_md5, tmp_path):
+    # The trickling server's 20 bytes/s are above a minimum of 10 bytes/s: the attempt goes on until
+    # the deadline ends it (a stall would have been reported after one window).
+    with pytest.raises(DownloadError) as error:
+        fetch_one_file(server, served_files, served_md5, tmp_path, ["trickle"], min_rate=10, rate_window=0.5,
+                       deadline=3.0)
+    (url, cause), = error.value.failures
+    assert "the download deadline passed" in str(cause)
+
+
+@pytest.mark.parametrize("arguments, message", [({"min_rate": -1}, "min_rate must be a number of bytes"),
+                                                ({"min_rate": "1k"}, "min_rate must be a number of bytes"),
+                                                ({"rate_window": 0}, "rate_window must be a positive number")])
+def test_rate_options_are_checked(tmp_path, arguments, message):
+    with pytest.raises(ValueError, match=message):
+        fetch("mnist", tmp_path / "data", mirrors=["http://127.0.0.1:9/"], **arguments)

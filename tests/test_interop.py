@@ -132,8 +132,30 @@ class _OwnForward(torch.nn.Module):
 @pytest.mark.parametrize("module, message", [
     (lambda nn, shared: nn.Sequential(shared, nn.ReLU(), shared), "module\\[2\\] is the same module as module\\[0\\]"),
     (lambda nn, shared: nn.Sequential(nn.Linear(6, 3), nn.Softplus(beta=5), nn.Linear(3, 6)), "beta=5"),
+    # finding 14: linear above 1, where npae's softplus is not (0.165 apart at z = 1)
+    (lambda nn, shared: nn.Sequential(nn.Linear(6, 3), nn.Softplus(threshold=1.0), nn.Linear(3, 6)),
+     "Softplus with threshold=1.0 has no npae counterpart"),
     (lambda nn, shared: _OwnForward(), "with its own forward"),
 ])
 def test_what_would_convert_to_a_different_computation_is_refused(module, message):
     with pytest.raises(ValueError, match=message):
         interop.from_torch(module(torch.nn, torch.nn.Linear(6, 6)))
+
+
+@pytest.mark.parametrize("pool_size, side", [(3, 7), (3, 10), (4, 9), (4, 10), (2, 7), (3, 6)])
+def test_same_max_pooling_pads_as_keras_in_torch_too(pool_size, side, rng):
+    """Finding 9: Keras' "same" puts half the padding before the image; torch's ceil_mode puts it all after.
+    They differ when Keras pads 2 or more (pool 3 on lengths 1 mod 3, pool 4 on lengths 1 or 2 mod 4)."""
+    options = dict(dtype="float64", rng=rng)
+    out = -(-side // pool_size)
+    encoder = [npae.Conv2D(1, 2, 3, padding="same", activation="tanh", **options),
+               npae.MaxPool2D(pool_size, padding="same"), npae.Flatten(), npae.Dense(out * out * 2, 3, **options)]
+    decoder = [npae.Dense(3, side * side, **options), npae.Reshape((side, side, 1))]
+    model = npae.Autoencoder(encoder=encoder, decoder=decoder, loss="mse", input_shape=(side, side, 1))
+    x = rng.normal(size=(4, side, side, 1))
+    module = interop.to_torch(model)
+    np.testing.assert_allclose(torch_output(module.encoder, x), model.encode(x), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(torch_output(module, x), model.predict(x), rtol=1e-12, atol=1e-13)
+    again = interop.from_torch(module, loss="mse")
+    assert again.layers[1].pool_size == pool_size and again.layers[1].padding == "same"
+    np.testing.assert_allclose(again.predict(x), model.predict(x), rtol=1e-12, atol=1e-13)

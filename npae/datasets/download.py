@@ -4,8 +4,10 @@ For each missing file, the mirrors are tried in order.  One attempt streams the 
 temporary file next to the target while hashing it; it fails when the server answers with an HTTP
 error, when the connection ends before ``Content-Length`` bytes arrived, when the server announces or
 sends more bytes than a gzip of the file can take (the catalogue's ``max_download_bytes``), when a read
-waits ``timeout`` seconds for a byte, when the fetch's ``deadline`` passes (a :class:`Watchdog` ends the
-attempt then, however slowly the server trickles), or when the MD5 of what arrived is not the
+waits ``timeout`` seconds for a byte, when the transfer stalls (fewer than ``min_rate`` bytes per second
+over the last ``rate_window`` seconds, curl's ``--speed-limit``/``--speed-time``: 1 kB/s over 60 s by
+default, headers included), when the fetch's ``deadline`` passes (a :class:`Watchdog` ends the attempt
+in both cases, however slowly the server trickles), or when the MD5 of what arrived is not the
 catalogued one (:class:`ChecksumError`, naming file, expected and received checksum).  A failed
 attempt deletes its temporary file, prints one line, and the next mirror is tried; when all fail,
 :class:`DownloadError` lists every URL with its error.  Only a complete, verified file is renamed into
@@ -37,6 +39,10 @@ BIG_FILE_BYTES = 1_000_000  # progress lines are printed only for files at least
 DEFAULT_TIMEOUT = 30.0      # seconds without any byte from the server before an attempt fails
 # Seconds for a whole fetch (four files, every mirror): Fashion-MNIST's 30 MB at 20 kB/s, with room to spare.
 DEFAULT_DEADLINE = 1800.0
+# A stalled transfer: fewer than DEFAULT_MIN_RATE bytes a second over the last DEFAULT_RATE_WINDOW seconds
+# (curl's --speed-limit 1000 --speed-time 60) ends the attempt, long before the deadline.
+DEFAULT_MIN_RATE = 1000.0
+DEFAULT_RATE_WINDOW = 60.0
 
 
 def _size(count):
@@ -96,22 +102,38 @@ def _content_length(response):
 
 
 class Watchdog:
-    """Ends one download attempt at its deadline, whatever the server does.
+    """Ends one download attempt at its deadline, or when it stalls, whatever the server does.
 
     A per-read timeout alone cannot: a server sending one byte every few seconds never lets a read wait
-    long enough.  The watchdog is a timer thread; when it fires, it shuts down every socket the attempt
-    opened (:meth:`watch`), which wakes a read blocked on it: the read returns or fails at once, and
+    long enough.  The watchdog is a thread that looks at the attempt every ``step`` seconds.  It fires
+    when ``seconds`` have passed since the start (:attr:`reason` "deadline"), or, with ``min_rate`` > 0,
+    when fewer than ``min_rate * window`` bytes arrived in the last ``window`` seconds (:attr:`reason`
+    "stalled"; the attempt reports its bytes with :meth:`count`, and a server that trickles its
+    headers counts as sending nothing).  Firing shuts down every socket the attempt opened
+    (:meth:`watch`), which wakes a read blocked on it: the read returns or fails at once, and
     :attr:`expired` tells the attempt why.  Name resolution and the TLS handshake are not covered (the
     system resolver has its own time limit, the handshake the per-read timeout).
     """
 
-    def __init__(self, seconds):
-        self.seconds = seconds
+    def __init__(self, seconds, min_rate=0.0, window=DEFAULT_RATE_WINDOW):
+        self.seconds, self.min_rate, self.window = seconds, min_rate, window
+        self.step = min(1.0, window / 10)
         self.expired = threading.Event()
+        self.reason = None
+        self.received = 0
+        self._window_start = 0            # self.received as it was `window` seconds ago
+        self._done = threading.Event()
         self._sockets = []
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def count(self, byte_count):
+        """The attempt received ``byte_count`` more bytes."""
+        self.received += byte_count
+
+    def bytes_in_window(self):
+        """Bytes received in the last ``window`` seconds (the rate check's numerator)."""
+        return self.received - self._window_start
 
     def watch(self, sock):
         with self._lock:
@@ -129,18 +151,35 @@ class Watchdog:
         except OSError:  # already closed
             pass
 
-    def _expire(self):
+    def _run(self):
+        start = time.monotonic()
+        samples = [(start, 0)]            # (time, bytes received by then), the last window's worth
+        while not self._done.wait(min(self.step, max(0.0, start + self.seconds - time.monotonic()))):
+            now = time.monotonic()
+            if now - start >= self.seconds:
+                return self._expire("deadline")
+            samples.append((now, self.received))
+            while len(samples) > 1 and samples[1][0] <= now - self.window:
+                samples.pop(0)            # samples[0]: the last one at least `window` seconds old
+            self._window_start = samples[0][1]
+            if self.min_rate and now - start >= self.window and \
+                    self.received - samples[0][1] < self.min_rate * self.window:
+                return self._expire("stalled")
+
+    def _expire(self, reason):
         with self._lock:
+            self.reason = reason
             self.expired.set()
             for sock in self._sockets:
                 self._shut(sock)
 
     def __enter__(self):
-        self._timer.start()
+        self._thread.start()
         return self
 
     def __exit__(self, *exc_info):
-        self._timer.cancel()
+        self._done.set()
+        self._thread.join()
 
 
 def _opener(watchdog):
@@ -179,6 +218,7 @@ def _receive(response, file, digest, max_bytes, progress, watchdog):
         if watchdog.expired.is_set():
             break
         received += len(chunk)
+        watchdog.count(len(chunk))
         if max_bytes is not None and received > max_bytes:
             raise ValueError(f"the server sent more than {max_bytes} bytes, the most a gzip of "
                              f"this file can take: not the file asked for")
@@ -189,10 +229,11 @@ def _receive(response, file, digest, max_bytes, progress, watchdog):
     return received
 
 
-def _download_once(url, destination, expected_md5, timeout, deadline, max_bytes, stream):
-    """One attempt: stream ``url`` into ``destination`` atomically, checking length, size cap, deadline, MD5."""
-    received, start = 0, time.monotonic()
-    with Watchdog(deadline) as watchdog:
+def _download_once(url, destination, expected_md5, timeout, deadline, max_bytes, stream, min_rate, rate_window):
+    """One attempt: stream ``url`` into ``destination`` atomically, checking length, size cap, rate, deadline,
+    MD5."""
+    start = time.monotonic()
+    with Watchdog(deadline, min_rate, rate_window) as watchdog:
         try:
             with _opener(watchdog).open(url, timeout=min(timeout, deadline)) as response:
                 total = _content_length(response)
@@ -205,7 +246,7 @@ def _download_once(url, destination, expected_md5, timeout, deadline, max_bytes,
                 with atomic_open(destination) as file:
                     received = _receive(response, file, digest, max_bytes, progress, watchdog)
                     if watchdog.expired.is_set():
-                        raise TimeoutError("deadline")  # replaced below by the message that says it all
+                        raise TimeoutError(watchdog.reason)  # replaced below by the message that says it all
                     # http.client returns b"" when the server hangs up early, without an error: count the bytes.
                     if total is not None and received != total:
                         raise ConnectionError(f"connection closed after {received} of {total} bytes")
@@ -214,9 +255,14 @@ def _download_once(url, destination, expected_md5, timeout, deadline, max_bytes,
                 if progress:
                     progress.finish(received)
         except Exception:
-            if watchdog.expired.is_set():  # whatever the shut-down socket made the read raise
+            if watchdog.reason == "stalled":  # whatever the shut-down socket made the read raise
+                raise TimeoutError(f"the transfer stalled: {watchdog.bytes_in_window()} bytes in the last "
+                                   f"{rate_window:g} s, below the minimum rate of {min_rate:g} bytes/s (after "
+                                   f"{time.monotonic() - start:.1f} s and {watchdog.received} bytes); nothing was "
+                                   "kept") from None
+            if watchdog.expired.is_set():
                 raise TimeoutError(f"the download deadline passed after {time.monotonic() - start:.1f} s, with "
-                                   f"{received} bytes received; nothing was kept") from None
+                                   f"{watchdog.received} bytes received; nothing was kept") from None
             raise
 
 
@@ -226,13 +272,22 @@ def _check_seconds(value, argument):
     return float(value)
 
 
+def _check_rate(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        raise ValueError(f"min_rate must be a number of bytes per second >= 0 (0: no minimum), got {value!r}")
+    return float(value)
+
+
 def download_file(urls, destination, expected_md5, *, timeout=DEFAULT_TIMEOUT, deadline=DEFAULT_DEADLINE,
-                  max_bytes=None, stream=None) -> str:
+                  max_bytes=None, stream=None, min_rate=DEFAULT_MIN_RATE, rate_window=DEFAULT_RATE_WINDOW) -> str:
     """Download ``destination.name`` from the first of ``urls`` that delivers it with ``expected_md5``.
 
     ``timeout``: seconds a single read may wait for a byte.  ``deadline``: seconds for the whole call,
     every mirror included; when it passes, the attempt under way ends at once and no further mirror is
-    tried.  ``max_bytes``: an attempt that announces or sends more fails (None: no cap).
+    tried.  ``min_rate`` (bytes per second, 0: none) and ``rate_window`` (seconds): an attempt that
+    receives fewer than ``min_rate * rate_window`` bytes in any ``rate_window`` seconds has stalled and
+    ends (the next mirror is tried).  ``max_bytes``: an attempt that announces or sends more fails (None:
+    no cap).
 
     Returns the URL that worked.  Raises :class:`DownloadError` (listing each URL and its error) when
     none did; ``destination`` then does not exist and no temporary file is left.
@@ -240,6 +295,7 @@ def download_file(urls, destination, expected_md5, *, timeout=DEFAULT_TIMEOUT, d
     from http.client import HTTPException  # deferred with urllib.request
 
     timeout, deadline = _check_seconds(timeout, "timeout"), _check_seconds(deadline, "deadline")
+    min_rate, rate_window = _check_rate(min_rate), _check_seconds(rate_window, "rate_window")
     end = time.monotonic() + deadline
     stream = sys.stderr if stream is None else stream
     failures = []
@@ -249,7 +305,8 @@ def download_file(urls, destination, expected_md5, *, timeout=DEFAULT_TIMEOUT, d
             failures.append((url, TimeoutError("not tried: the download deadline had passed")))
             continue
         try:
-            _download_once(url, destination, expected_md5, timeout, remaining, max_bytes, stream)
+            _download_once(url, destination, expected_md5, timeout, remaining, max_bytes, stream, min_rate,
+                           rate_window)
             return url
         except (OSError, ValueError, HTTPException) as error:  # HTTP errors, timeouts, ChecksumError...
             failures.append((url, error))
@@ -259,14 +316,15 @@ def download_file(urls, destination, expected_md5, *, timeout=DEFAULT_TIMEOUT, d
 
 
 def fetch(name, data_dir=None, *, mirrors=None, md5=None, timeout=DEFAULT_TIMEOUT, deadline=DEFAULT_DEADLINE,
-          stream=None):
+          stream=None, min_rate=DEFAULT_MIN_RATE, rate_window=DEFAULT_RATE_WINDOW):
     """Download the files of data set ``name`` that are missing from its download directory.
 
     The directory is ``<root>/<name>/`` with ``root`` = ``data_dir``, else ``$NPAE_DATA``, else the user
     cache (:func:`npae.datasets.locate.download_root`).  Files already there (``.gz`` or not) are left
     alone: checking their content is the loaders' job.  ``mirrors`` and ``md5`` override the base URLs
     and the expected checksums (see the module docstring); progress goes to ``stream`` (stderr).
-    ``timeout`` bounds each read, ``deadline`` the whole fetch (all files, all mirrors), and each file
+    ``timeout`` bounds each read, ``deadline`` the whole fetch (all files, all mirrors), ``min_rate`` and
+    ``rate_window`` how slow an attempt may get before it counts as stalled (see :func:`download_file`), and each file
     may take at most :attr:`FileSpec.max_download_bytes <npae.datasets.catalog.FileSpec.max_download_bytes>`.
     Temporary files that killed downloads left in the directory are removed once stale
     (:func:`npae._files.remove_stale_partials`).
@@ -277,6 +335,7 @@ def fetch(name, data_dir=None, *, mirrors=None, md5=None, timeout=DEFAULT_TIMEOU
     """
     spec = dataset_spec(name)
     timeout, deadline = _check_seconds(timeout, "timeout"), _check_seconds(deadline, "deadline")
+    min_rate, rate_window = _check_rate(min_rate), _check_seconds(rate_window, "rate_window")
     end = time.monotonic() + deadline
     root, _ = download_root(data_dir)
     directory = root / spec.name
@@ -293,7 +352,7 @@ def fetch(name, data_dir=None, *, mirrors=None, md5=None, timeout=DEFAULT_TIMEOU
                 remaining = max(end - time.monotonic(), 1e-3)  # an expired deadline fails every mirror at once
                 download_file(urls, directory / file_spec.gz_name, expected[file_spec.gz_name],
                               timeout=timeout, deadline=remaining, max_bytes=file_spec.max_download_bytes,
-                              stream=stream)
+                              stream=stream, min_rate=min_rate, rate_window=rate_window)
     except BaseException:
         if created and not any(directory.iterdir()):
             directory.rmdir()

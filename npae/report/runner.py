@@ -19,7 +19,10 @@ exit status is then 1.
 """
 import inspect
 import os
+import shutil
+import signal
 import sys
+import tempfile
 import time
 import traceback
 from datetime import datetime
@@ -35,6 +38,7 @@ from .markdown import notice, seconds, table, verdict
 DATASET_FILES = {"mnist": "mnist", "fashion_mnist": "fashion-mnist"}
 DATASET_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
 TITLE = "npae reproduce: An Introduction to Autoencoders on this machine"
+STAGING_PREFIX = ".npae-staging."  # the report's folder while it is drawn, inside --out (same file system)
 
 
 class Part:
@@ -240,8 +244,44 @@ def _bce_floors(data):
     return {name: bce_per_pixel(x_test, x_test) for name, (_, (x_test, _)) in data.items()}
 
 
-def _write_report(out_dir, *, names, results, models, parts, quick, seed, sources, used_sample, data, command,
-                  started_at, load_at_start, total_seconds):
+def _write_report(out_dir, **report):
+    """Write the figures, report.md and report.html into a staging folder inside ``out_dir``, then move them
+    into place together (:func:`_publish`): a run interrupted while it draws leaves the previous report
+    and the figures it shows as they were, never an old report beside new figures.  Returns what
+    :func:`_compose_report` does."""
+    staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out_dir)
+    try:
+        checks, figures, documents = _compose_report(staging, **report)
+        for name, content in documents.items():
+            with atomic_open(os.path.join(staging, name)) as stream:  # fsync'd before the rename below
+                stream.write(content.encode("utf-8"))
+        _publish(staging, out_dir, [os.path.basename(path) for path in figures.written], list(documents))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return checks, len(figures.written)
+
+
+def _publish(staging, out_dir, figure_names, document_names):
+    """Move the staged figures, then the documents, from ``staging`` into ``out_dir`` (renames within one
+    file system: each atomic), with SIGINT and SIGTERM held back meanwhile, so that an interruption
+    comes after the last rename, never between two.  (A power cut between them is not covered.)"""
+    held = {signal.SIGINT, signal.SIGTERM}
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, held) if hasattr(signal, "pthread_sigmask") else None
+    try:
+        os.makedirs(os.path.join(out_dir, "figures"), exist_ok=True)
+        for name in figure_names:
+            os.replace(os.path.join(staging, "figures", name), os.path.join(out_dir, "figures", name))
+        for name in document_names:
+            os.replace(os.path.join(staging, name), os.path.join(out_dir, name))
+    finally:
+        if blocked is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+def _compose_report(out_dir, *, names, results, models, parts, quick, seed, sources, used_sample, data, command,
+                    started_at, load_at_start, total_seconds):
+    """Draw the figures into ``out_dir``/figures and compose the documents: ``(checks, FigureFolder,
+    {"report.md": text, "report.html": page})``."""
     figures = sections.FigureFolder(out_dir)
     by_name = {part.name: part for part in parts}
     bodies, checks = [], []
@@ -307,10 +347,7 @@ def _write_report(out_dir, *, names, results, models, parts, quick, seed, source
     ]
     text = "\n\n".join(["\n".join(header)] + bodies + ["\n".join(footer)]) + "\n"
     page = html.page(text, TITLE, images=html.embed_images(out_dir))
-    for name, content in (("report.md", text), ("report.html", page)):
-        with atomic_open(os.path.join(out_dir, name)) as stream:
-            stream.write(content.encode("utf-8"))
-    return checks, len(figures.written)
+    return checks, figures, {"report.md": text, "report.html": page}
 
 
 def _details(details):
