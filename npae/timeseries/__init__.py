@@ -15,10 +15,10 @@ Quick start::
     scores = detector.decision_function(series.test)     # (T,), larger = more anomalous
     flags = detector.predict(series.test)                # 0/1 per point at detector.threshold_
 """
-from .detector import SeriesAnomalyDetector, WindowPCA  # noqa: F401
+from .detector import DiscordDetector, SeriesAnomalyDetector, WindowPCA  # noqa: F401
 from .discord import discord, matrix_profile  # noqa: F401
 from .evaluation import ucr_hit  # noqa: F401
 from .windows import points_from_windows, sliding_windows  # noqa: F401
 
-__all__ = ["SeriesAnomalyDetector", "WindowPCA", "discord", "matrix_profile", "points_from_windows",
+__all__ = ["DiscordDetector", "SeriesAnomalyDetector", "WindowPCA", "discord", "matrix_profile", "points_from_windows",
            "sliding_windows", "ucr_hit"]
