@@ -83,7 +83,12 @@ class _PointScorer(Estimator):
 
 class _WindowReconstructor(_PointScorer):
     """Scores from reconstructing windows: z-scoring with the training series' statistics, windows, the
-    squared error of each point of each window (mean over channels), back to points (``reduce``)."""
+    squared error of each point of each window (mean over channels), back to points (``reduce``).
+
+    Each error is divided by the mean training error at the same position of a window (``position_error_``,
+    (w,)): an autoencoder rebuilds the first and last points of a window worst (they have context on one
+    side only), and the first and last points of a series are covered by window edges only, so without it
+    the top score of a clean series tends to sit at its very start or end."""
 
     def _normalized(self, x):
         return (x - self.mean_) / self.scale_
@@ -95,7 +100,19 @@ class _WindowReconstructor(_PointScorer):
             raise ValueError(f"reduce must be one of {REDUCTIONS}, got {self.reduce!r}")
         self.mean_ = x.mean(axis=0)
         self.scale_ = np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0)
-        self._fit_windows(sliding_windows(self._normalized(x), self.window, self.train_stride))
+        windows = sliding_windows(self._normalized(x), self.window, self.train_stride)
+        self._fit_windows(windows)
+        self.position_error_ = np.ones(self.window)
+        self.position_error_ = np.maximum(self._window_errors(windows).mean(axis=0), 1e-12)
+
+    def _window_errors(self, windows):
+        """Squared error of each point of each window (N, w), averaged over channels, divided by
+        ``position_error_``: the mean training error at that position of a window (see the class docstring)."""
+        errors = np.empty(windows.shape[:2])
+        for start in range(0, windows.shape[0], PREDICT_WINDOWS):
+            block = windows[start:start + PREDICT_WINDOWS]
+            errors[start:start + block.shape[0]] = ((self._reconstruct(block) - block) ** 2).mean(axis=2)
+        return errors / self.position_error_
 
     def reconstruct(self, series, starts=None):
         """(windows, reconstructions), both (N, w, C) in the series' units, for the windows starting at
@@ -107,12 +124,9 @@ class _WindowReconstructor(_PointScorer):
         return windows * self.scale_ + self.mean_, self._reconstruct(windows) * self.scale_ + self.mean_
 
     def _scores(self, x):
-        windows = sliding_windows(self._normalized(x), self.window)
-        errors = np.empty(windows.shape[:2])
-        for start in range(0, windows.shape[0], PREDICT_WINDOWS):
-            block = windows[start:start + PREDICT_WINDOWS]
-            errors[start:start + block.shape[0]] = ((self._reconstruct(block) - block) ** 2).mean(axis=2)
-        return points_from_windows(errors, x.shape[0], 1, self.reduce)
+        stride = check_positive_int(self.score_stride, "score_stride")
+        windows = sliding_windows(self._normalized(x), self.window, stride)
+        return points_from_windows(self._window_errors(windows), x.shape[0], stride, self.reduce)
 
 
 class SeriesAnomalyDetector(_WindowReconstructor):
@@ -124,7 +138,10 @@ class SeriesAnomalyDetector(_WindowReconstructor):
     model : "dense", "conv1d" (default), "lstm" (npae.timeseries.models), or an npae model of your own that
         takes and returns windows (N, w, C) (it is trained as it is, not copied).
     epochs : int, default 20;  batch_size : int, default 64
+    learning_rate : float, default 1e-3: Adam's, for a built-in model (yours keeps its own optimiser)
     train_stride : int, default 1.  Step between training windows (> 1 trains on fewer windows, faster).
+    score_stride : int, default 1.  Step between the windows that score a series: each point is then covered
+        by about w / score_stride windows instead of w (> 1 scores faster; the last window always ends at T).
     threshold : "max" (default, Keras' tutorial), "std" or "contamination" (module docstring)
     n_std : float, default 1.0 (rule "std");  contamination : float, default 0.01 (rule "contamination")
     reduce : "mean" (default), "max" or "min": how the windows covering a point combine
@@ -136,10 +153,12 @@ class SeriesAnomalyDetector(_WindowReconstructor):
     ``history_``, ``n_features_in_``.
     """
 
-    def __init__(self, window=128, model="conv1d", epochs=20, batch_size=64, train_stride=1, threshold="max",
-                 n_std=1.0, contamination=0.01, reduce="mean", seed=0, verbose=0):
+    def __init__(self, window=128, model="conv1d", epochs=20, batch_size=64, learning_rate=1e-3, train_stride=1,
+                 score_stride=1, threshold="max", n_std=1.0, contamination=0.01, reduce="mean", seed=0, verbose=0):
         self.window, self.model, self.epochs, self.batch_size = window, model, epochs, batch_size
-        self.train_stride, self.threshold, self.n_std, self.contamination = train_stride, threshold, n_std, contamination
+        self.learning_rate = learning_rate
+        self.train_stride, self.score_stride = train_stride, score_stride
+        self.threshold, self.n_std, self.contamination = threshold, n_std, contamination
         self.reduce, self.seed, self.verbose = reduce, seed, verbose
 
     def _fit_windows(self, windows):
@@ -148,7 +167,10 @@ class SeriesAnomalyDetector(_WindowReconstructor):
         seed = check_seed(self.seed)
         if isinstance(self.model, str):
             check_model_fits(self.model, self.window)
-            self.model_ = build_model(self.model, self.window, windows.shape[2], seed=seed or 0)
+            if not (is_real_number(self.learning_rate) and self.learning_rate > 0):
+                raise ValueError(f"learning_rate must be a number > 0, got {self.learning_rate!r}")
+            self.model_ = build_model(self.model, self.window, windows.shape[2], seed=seed or 0,
+                                      learning_rate=float(self.learning_rate))
         elif callable(getattr(self.model, "fit", None)) and callable(getattr(self.model, "predict", None)):
             self.model_ = self.model
         else:
@@ -164,9 +186,10 @@ class WindowPCA(_WindowReconstructor):
     """PCA on the flattened windows (w C values each), keeping ``n_components``: the linear baseline of
     :class:`SeriesAnomalyDetector`, same windows, same scores, same threshold rules (npae.PCA)."""
 
-    def __init__(self, window=128, n_components=8, train_stride=1, threshold="max", n_std=1.0, contamination=0.01,
-                 reduce="mean"):
+    def __init__(self, window=128, n_components=8, train_stride=1, score_stride=1, threshold="max", n_std=1.0,
+                 contamination=0.01, reduce="mean"):
         self.window, self.n_components, self.train_stride = window, n_components, train_stride
+        self.score_stride = score_stride
         self.threshold, self.n_std, self.contamination, self.reduce = threshold, n_std, contamination, reduce
 
     def _fit_windows(self, windows):

@@ -1,5 +1,6 @@
 """The window autoencoders of the tutorials, built from npae's layers.  Each maps windows (N, w, C) to
-reconstructions of the same shape, trained with the mean squared error and Adam (learning rate 1e-3).
+reconstructions of the same shape, trained with the mean squared error and Adam (learning rate 1e-3 by
+default, Keras' tutorial's).
 
     "dense"   TensorFlow's "Intro to Autoencoders" ECG model, on a flattened window:
               Flatten, Dense(w C, 32, relu), Dense(32, 16, relu), Dense(16, 8, relu),
@@ -29,7 +30,7 @@ def check_model_fits(kind, window):
                          f"of 4, got {window}")
 
 
-def build_model(kind, window, channels=1, *, seed=0, dtype="float32"):
+def build_model(kind, window, channels=1, *, seed=0, dtype="float32", learning_rate=LEARNING_RATE):
     """A fresh, seeded ``npae.Sequential`` of the kind ``kind`` for windows (w, C) (module docstring)."""
     check_model_fits(kind, window)
     w, C = window, channels
@@ -51,5 +52,5 @@ def build_model(kind, window, channels=1, *, seed=0, dtype="float32"):
         layers = [LSTM(C, 32, dtype=dtype, rng=next(seeds)), RepeatVector(w),
                   LSTM(32, 32, return_sequences=True, dtype=dtype, rng=next(seeds)),
                   TimeDistributed(dense(32, C))]
-    return Sequential(layers, loss="mse", optimizer={"name": "adam", "learning_rate": LEARNING_RATE},
+    return Sequential(layers, loss="mse", optimizer={"name": "adam", "learning_rate": learning_rate},
                       input_shape=(w, C), seed=seed)
