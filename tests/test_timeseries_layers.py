@@ -157,6 +157,35 @@ def test_lstm_equals_pytorch(batch, steps, inputs, hidden, return_sequences, rng
     np.testing.assert_allclose(layer.db, module.bias_hh_l0.grad.numpy(), rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("batch, steps, features, out", [(3, 5, 4, 2), (1, 1, 1, 3), (4, 7, 2, 2)])
+def test_repeat_vector_and_time_distributed_equal_pytorch(batch, steps, features, out, rng):
+    """RepeatVector(n) = x[:, None].expand(n); TimeDistributed(Dense) = nn.Linear on the last axis (weight W^T):
+    outputs and every gradient in float64."""
+    torch = pytest.importorskip("torch")
+    repeat = npae.RepeatVector(steps)
+    distributed = npae.TimeDistributed(npae.Dense(features, out, activation="tanh", dtype="float64", rng=1))
+    distributed.layer.b[:] = rng.standard_normal(out)
+    x = rng.standard_normal((batch, features))
+    repeated = repeat.forward(x, training=True)
+    y = distributed.forward(repeated, training=True)
+    grad_y = rng.standard_normal(y.shape)
+    distributed.zero_grad()
+    grad_x = repeat.backward(distributed.backward(grad_y))
+
+    x_t = torch.tensor(x, requires_grad=True)
+    linear = torch.nn.Linear(features, out).double()
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor(distributed.layer.W.T))
+        linear.bias.copy_(torch.tensor(distributed.layer.b))
+    y_t = torch.tanh(linear(x_t[:, None, :].expand(-1, steps, -1)))
+    y_t.backward(torch.tensor(grad_y))
+    np.testing.assert_allclose(y, y_t.detach().numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(grad_x, x_t.grad.numpy(), rtol=0, atol=1e-12)
+    dW, db = distributed.gradients()
+    np.testing.assert_allclose(dW, linear.weight.grad.numpy().T, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(db, linear.bias.grad.numpy(), rtol=0, atol=1e-12)
+
+
 def test_lstm_from_torch_round_trip(rng):
     """A torch nn.LSTM -> npae (weights W = weight_ih^T, U = weight_hh^T, b = bias_ih + bias_hh) -> same outputs."""
     torch = pytest.importorskip("torch")
