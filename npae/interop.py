@@ -34,7 +34,7 @@ PyTorch is optional: it is imported only inside these functions, and a missing P
 """
 import numpy as np
 
-__all__ = ["to_torch", "from_torch", "lstm_to_torch", "lstm_from_torch", "lstm_from_keras_weights"]
+__all__ = ["to_torch", "from_torch"]
 
 
 def _torch():
@@ -392,6 +392,9 @@ def from_torch(module, loss="mse", optimizer=None, seed=None):
 
 # ------------------------------------------------------------------------------------------------------
 # LSTM layers, both ways (PyTorch's nn.LSTM, Keras' get_weights()): see npae.LSTM for the layouts.
+__all__ += ["lstm_to_torch", "lstm_from_torch", "lstm_from_keras_weights"]
+
+
 def lstm_to_torch(layer):
     """An ``nn.LSTM(D, H, batch_first=True)`` with the weights of ``layer`` (an :class:`npae.LSTM`).
 

@@ -58,11 +58,15 @@ class _PointScorer(Estimator):
         x = as_series(series)
         self.n_features_in_ = x.shape[1]
         self._fit(x)
-        self.decision_scores_ = self._scores(x)
+        self.decision_scores_ = self._training_scores(x)
         self.thresholds_ = training_thresholds(self.decision_scores_, self.n_std, self.contamination)
         self.threshold_ = self.thresholds_[self.threshold]
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64)
         return self
+
+    def _training_scores(self, x):
+        """The scores of the training series itself (what the threshold rules read)."""
+        return self._scores(x)
 
     def _checked(self, series):
         if not hasattr(self, "threshold_"):
@@ -214,9 +218,9 @@ class DiscordDetector(_PointScorer):
         self.m = check_positive_int(self.m, "m")
         self.reference_ = x[:, 0].copy()
 
+    def _training_scores(self, x):
+        return centered_points(matrix_profile(x[:, 0], self.m), x.shape[0], self.m)           # self-join
+
     def _scores(self, x):
-        if x.shape[0] == self.reference_.shape[0] and np.array_equal(x[:, 0], self.reference_):
-            profile = matrix_profile(x[:, 0], self.m)                       # the training series: self-join
-        else:
-            profile = matrix_profile(x[:, 0], self.m, reference=self.reference_)
+        profile = matrix_profile(x[:, 0], self.m, reference=self.reference_)                 # AB-join
         return centered_points(profile, x.shape[0], self.m)
