@@ -227,6 +227,10 @@ def test_missing_and_corrupt_files(tmp_path, monkeypatch):
     (folder / "test.csv").write_bytes(text.replace(b"63.73215", b"63.73216"))  # one digit changed
     with pytest.raises(CorruptFileError, match="SHA-256"):
         load_series("ucr-anomaly-135", tmp_path)
+    with open(folder / "test.csv", "r+b") as stream:          # 5 GB, sparse: refused from its size, unread
+        stream.truncate(5 << 30)
+    with pytest.raises(CorruptFileError, match="far more than"):
+        load_series("ucr-anomaly-135", tmp_path)
     assert len(CHECKSUMS) == 9
 
 

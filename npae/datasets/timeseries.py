@@ -14,7 +14,8 @@ Where the files are looked for, in order (the first folder holding the data set'
    in the package, for "ucr-anomaly-135" only (see ``sample/timeseries/README.md``).
 
 The files are those of aeon 1.6.0's wheel (see the data folder's README: sources, licences), verified by
-SHA-256 before use: a file that differs is a :class:`CorruptFileError`, never a silently different result.
+SHA-256 before use: a file that differs is a :class:`CorruptFileError`, never a silently different result;
+a file larger than ``MAX_FILE_BYTES`` is refused before it is read.
 Formats: ``.csv`` with a header ``timestamp,value,is_anomaly``; ``.ts`` (sktime/aeon): ``#`` comments, ``@``
 header lines, then one series per line, ``v_1,...,v_n:label``.
 """
@@ -52,6 +53,7 @@ CHECKSUMS = {  # SHA-256 of each file, from the data folder's SHA256SUMS
     "ucr-anomaly-135/train.csv": "a531b6f4f556b17c0321d144c3f6b4a7bdf5e8464b2218566181702e77962c2b",
 }
 SAMPLE_SERIES = ("ucr-anomaly-135",)
+MAX_FILE_BYTES = 4 << 20  # the largest file is 291 KB: anything beyond 4 MB is not one of them, and is not read
 TIMESERIES_SAMPLE_DIR = SAMPLE_DIR / "timeseries"
 
 
@@ -95,6 +97,14 @@ def _verified_text(data, key, where):
         raise CorruptFileError(where, f"SHA-256 differs from that of {key} in the data folder's SHA256SUMS",
                                "Replace the file with a good copy (see ../shared/data/timeseries/README.md)")
     return data.decode("utf-8")
+
+
+def _read(path, key):
+    """The bytes of ``path``, verified against CHECKSUMS[key]; a file too large to be it is refused unread."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise CorruptFileError(path, f"{size:,} bytes, far more than {key} holds (at most {MAX_FILE_BYTES:,} read)")
+    return _verified_text(path.read_bytes(), key, path)
 
 
 def _find(name, files, data_dir):
@@ -168,8 +178,7 @@ def load_series(name, data_dir=None, sample=None):
     elif folder is None:
         raise _not_found(name, searched, "; the embedded sample holds " + ", ".join(SAMPLE_SERIES))
     else:
-        texts = {part: _verified_text((folder / file).read_bytes(), f"{name}/{file}", folder / file)
-                 for part, file in files.items()}
+        texts = {part: _read(folder / file, f"{name}/{file}") for part, file in files.items()}
         source = f"{place} ({folder})"
     train, train_labels = parse_labelled_csv(texts["train"], f"{name}/{files['train']}")
     test, labels = parse_labelled_csv(texts["test"], f"{name}/{files['test']}")
@@ -186,5 +195,5 @@ def load_ucr_classification(name, data_dir=None):
     folder, _, searched = _find(name, files, data_dir)
     if folder is None:
         raise _not_found(name, searched)
-    return tuple(parse_ts(_verified_text((folder / file).read_bytes(), f"{name}/{file}", folder / file),
-                          folder / file) for file in (files["train"], files["test"]))
+    return tuple(parse_ts(_read(folder / file, f"{name}/{file}"), folder / file)
+                 for file in (files["train"], files["test"]))
