@@ -154,6 +154,9 @@ def timeseries(result, figures):
                  "prints them, and the ROC AUC of the error for telling class 2 from class 1.  Conv1D needs a length "
                  "divisible by 4 (not GunPoint's 150); the LSTM runs on ItalyPowerDemand's 24 steps only.", "",
                  one_class_table(result["one_class"]), ""]
-    text.append(f"Run time: {seconds(result['seconds']['total'])} ({seconds(result['seconds']['series'])} for the "
-                f"labelled series, {seconds(result['seconds']['one_class'])} for the one-class part).")
+    timing = result["seconds"]
+    text.append(f"Run time: {seconds(timing['total'])} ({seconds(timing['series'])} for the labelled series, "
+                f"{seconds(timing['one_class'])} for the one-class part)"
+                + (f"; CPU time of the process, all its threads: {seconds(timing['cpu'])} (on a busy machine the "
+                   "wall clock can be several times longer)." if "cpu" in timing else "."))
     return Section("\n".join(text), [_check(result["rows"])])
