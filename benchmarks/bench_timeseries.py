@@ -122,7 +122,8 @@ def main():
         generator = torch.Generator().manual_seed(0)
         for kind, module in modules.items():
             torch_epoch(module, inputs[kind][:2 * BATCH], generator)
-            candidates[f"torch {kind}"] = (lambda module=module, data=inputs[kind]: torch_epoch(module, data, generator))
+            candidates[f"torch {kind}"] = (lambda module=module, data=inputs[kind]:
+                                           torch_epoch(module, data, generator))
     times = {name: [] for name in candidates}
     for _ in range(arguments.repeats):
         for name, function in candidates.items():
@@ -165,7 +166,8 @@ def main():
         series = load_series("ucr-anomaly-135").test
         matrix_profile_numba(series[:600], WINDOW, series[:600], WINDOW)          # compile
         discord = {"numba kernel (STOMP)": lambda: matrix_profile_numba(series, WINDOW, series, WINDOW),
-                   "NumPy reference (blocks of QT by BLAS)": lambda: matrix_profile_numpy(series, WINDOW, series, WINDOW)}
+                   "NumPy reference (blocks of QT by BLAS)":
+                       lambda: matrix_profile_numpy(series, WINDOW, series, WINDOW)}
         discord_times = {name: [] for name in discord}
         for _ in range(arguments.repeats):
             for name, function in discord.items():
@@ -173,7 +175,8 @@ def main():
         kernel = float(np.median(discord_times["numba kernel (STOMP)"]))
         print(f"\nmatrix profile, self-join, UCR test series ({series.size:,} points), m = {WINDOW}:")
         print(table([{"implementation": name, "median": f"{float(np.median(values)):.3f} s",
-                      "vs kernel": f"{float(np.median(values)) / kernel:.1f}x"} for name, values in discord_times.items()],
+                      "vs kernel": f"{float(np.median(values)) / kernel:.1f}x"}
+                     for name, values in discord_times.items()],
                     ["implementation", "median", "vs kernel"]))
     print(f"\nload average at the end: {load_average()}")
 

@@ -210,7 +210,8 @@ def test_lstm_keras_layout_loads_one_to_one(rng):
     from npae.interop import lstm_from_keras_weights
 
     D, H = 2, 3
-    kernel, recurrent, bias = rng.standard_normal((D, 4 * H)), rng.standard_normal((H, 4 * H)), rng.standard_normal(4 * H)
+    kernel, recurrent = rng.standard_normal((D, 4 * H)), rng.standard_normal((H, 4 * H))
+    bias = rng.standard_normal(4 * H)
     layer = lstm_from_keras_weights([kernel, recurrent, bias], dtype="float64")
     assert [p.shape for p in layer.parameters()] == [(D, 4 * H), (H, 4 * H), (4 * H,)]
     x = rng.standard_normal((1, 1, D))

@@ -93,7 +93,8 @@ def _series_part(names, settings, seed, data_dir, progress):
             metrics = point_metrics(scores, series.labels, detector.thresholds_)
             rows.append({"series": name, "method": method, "kind": kind, "hit": hit, "top": top, **metrics,
                          "fit_seconds": fitted - started, "score_seconds": scored - fitted,
-                         "epochs": settings["epochs"].get(method), "train_stride": getattr(detector, "train_stride", None)})
+                         "epochs": settings["epochs"].get(method),
+                         "train_stride": getattr(detector, "train_stride", None)})
             entry["scores"][method] = scores.astype(np.float32)
             entry["thresholds"][method] = detector.thresholds_["max"]
             if kind == "autoencoder" and (best is None or metrics["average_precision"] > best[0]):

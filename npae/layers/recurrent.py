@@ -39,11 +39,11 @@ class LSTM(Layer):
         c_t = f * c_{t-1} + i * g                            the cell: a running sum, gated
         h_t = o * tanh(c_t)
 
-    Backward through time.  L depends on h_t directly (dL/dh_t from the output: g_t for every t with
-    return_sequences, only g_T otherwise) and through h_{t+1} and c_{t+1}, the later steps.  Going from
-    t = T down to 1, with dh_{T+1}, dc_{T+1} = 0 carried between steps:
+    Backward through time.  L depends on h_t directly (e_t = the output's gradient at step t: every t with
+    return_sequences, only e_T otherwise, e_t = 0 for the others) and through h_{t+1} and c_{t+1}, the
+    later steps.  Going from t = T down to 1, with dz_{T+1}, dc_{T+1} = 0 carried between steps:
 
-        dh   = g_t + dz_{t+1} U^T                          (the output's gradient + the next step's, via h_t)
+        dh   = e_t + dz_{t+1} U^T                          (the output's gradient + the next step's, via h_t)
         dc   = dc_{t+1} f_{t+1} + dh * o * (1 - tanh(c_t)^2)  the cell path: c_{t+1} = f_{t+1} c_t + ...
         dz_i = dc * g * i (1 - i)        dz_f = dc * c_{t-1} * f (1 - f)
         dz_g = dc * i * (1 - g^2)        dz_o = dh * tanh(c_t) * o (1 - o)
@@ -57,9 +57,11 @@ class LSTM(Layer):
         dL/dx_t = dz_t W^T
 
     How it runs: x W + b for every step is one product before the loop; each step does one product
-    h_{t-1} U (forward), or dz_t U^T and the step's terms of dL/dW, dL/dU, dL/dx (backward), and one pass of
-    element-wise work (:mod:`npae.kernels.recurrent`).  Internally the arrays are time-major, (T, B, ...), so that one step's
-    rows are contiguous.  A training forward keeps x, the gates, c, tanh(c) and h of every step.
+    h_{t-1} U (forward), or dz_t U^T and the step's terms of dL/dW, dL/dU, dL/dx (backward), and one pass
+    of element-wise work (:mod:`npae.kernels.recurrent`).  Internally the arrays are time-major, (T, B, ...),
+    so that one step's rows are contiguous.  A training forward keeps x, the gates, c, tanh(c) and h of
+    every step.  References: A. Graves, *Supervised Sequence Labelling with Recurrent Neural Networks*
+    (2012), section 4.6 (the same equations, without peepholes); Keras' ``LSTMCell`` (layout, initialisers).
 
     Parameters
     ----------

@@ -150,7 +150,8 @@ def timeseries(result, figures):
         text += ["**TensorFlow's one-class protocol** (\"Intro to Autoencoders\", ECG part) on two UCR "
                  "classification sets: train on the training series of class 1 only (each series one window), "
                  "threshold = mean + 1 standard deviation of their reconstruction errors; a test series is "
-                 "\"normal\" when its error is below it.  Accuracy, precision and recall of \"normal\", as the tutorial "
+                 "\"normal\" when its error is below it.  Accuracy, precision and recall of \"normal\", as the "
+                 "tutorial "
                  "prints them, and the ROC AUC of the error for telling class 2 from class 1.  Conv1D needs a length "
                  "divisible by 4 (not GunPoint's 150); the LSTM runs on ItalyPowerDemand's 24 steps only.", "",
                  one_class_table(result["one_class"]), ""]

@@ -61,7 +61,8 @@ def points_from_windows(values, length, stride=1, reduce="mean"):
     """One score per point (T,) from ``values`` (N, w): values[n, j] belongs to point starts[n] + j.
 
     ``values`` are per-window, per-position numbers (e.g. the squared reconstruction error of each point
-    of each window); for one number per window, e (N,), pass ``np.repeat(e[:, None], w, axis=1)``.  ``reduce``: "mean", "max" or "min" over the covering windows (module docstring).
+    of each window); for one number per window, e (N,), pass ``np.repeat(e[:, None], w, axis=1)``.
+    ``reduce``: "mean", "max" or "min" over the covering windows (module docstring).
     """
     if reduce not in REDUCTIONS:
         raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
