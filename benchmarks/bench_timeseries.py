@@ -125,18 +125,26 @@ def main():
             candidates[f"torch {kind}"] = (lambda module=module, data=inputs[kind]:
                                            torch_epoch(module, data, generator))
     times = {name: [] for name in candidates}
+    cpu_times = {name: [] for name in candidates}   # CPU seconds of the process (all threads) per epoch
     for _ in range(arguments.repeats):
         for name, function in candidates.items():
+            cpu_started = time.process_time()
             times[name].append(median_time(function, 1)[0])
+            cpu_times[name].append(time.process_time() - cpu_started)
     medians = {name: float(np.median(values)) for name, values in times.items()}
+    cpu_medians = {name: float(np.median(values)) for name, values in cpu_times.items()}
     for kind in ("conv1d", "lstm"):
-        reference = medians.get(f"torch {kind}")
+        reference, cpu_reference = medians.get(f"torch {kind}"), cpu_medians.get(f"torch {kind}")
         for name in (f"npae {kind}", f"torch {kind}"):
             if name in medians:
                 rows.append({"candidate": name, "epoch (median)": f"{medians[name]:.2f} s",
                              "spread": f"{max(times[name]) - min(times[name]):.2f} s",
-                             "vs torch": f"{medians[name] / reference:.2f}x" if reference else "n/a"})
-    print(table(rows, ["candidate", "epoch (median)", "spread", "vs torch"]))
+                             "vs torch": f"{medians[name] / reference:.2f}x" if reference else "n/a",
+                             "CPU s (median)": f"{cpu_medians[name]:.2f} s",
+                             "CPU vs torch": f"{cpu_medians[name] / cpu_reference:.2f}x" if cpu_reference else "n/a"})
+    print(table(rows, ["candidate", "epoch (median)", "spread", "vs torch", "CPU s (median)", "CPU vs torch"]))
+    print("(CPU: the process's CPU time over the epoch, all its threads; on a machine shared with other jobs it is\n"
+          " steadier than the wall clock, which also counts the time spent waiting for a core)")
     print(f"targets: Conv1D <= 1.0x PyTorch, LSTM <= 2.0x PyTorch; load average now: {load_average()}\n")
 
     print("where the npae LSTM epoch goes (cProfile, up to 20 training steps, self time by function):")
