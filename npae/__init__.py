@@ -28,3 +28,4 @@ from .variational import VariationalAutoencoder  # noqa: F401
 from .anomaly import ReconstructionErrorDetector, train_ensemble  # noqa: F401
 from .knn import KNNClassifier  # noqa: F401
 from .pca import PCA  # noqa: F401
+from . import timeseries  # noqa: F401,E402  (npae.timeseries.SeriesAnomalyDetector after import npae)
