@@ -5,7 +5,7 @@ Conv1DTranspose(16) -> Conv1DTranspose(32) -> Conv1DTranspose(1), ReLUs, "same" 
 npae.Conv1DTranspose are the 2-D layers on images one pixel high).  Keras' threshold: the largest
 reconstruction error seen in training.  Learns the anomaly-free training part of the UCR series 135 and
 scores its test part; the matrix-profile discord, the field's strong baseline, runs beside it.
-Runs offline (the series is embedded in npae).  ~20 s on 2 cores.
+Runs offline (the series is embedded in npae).  A few seconds of CPU.
 
 Run:  python examples/timeseries_conv1d.py [--quick]
 """

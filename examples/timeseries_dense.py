@@ -4,7 +4,7 @@ A Dense autoencoder (flattened windows of 128 points, 32-16-8-16-32) learns the 
 points of the UCR anomaly archive's series 135; every point of the 7,501-point test part then gets a score
 (its reconstruction error, averaged over the windows covering it).  TensorFlow's threshold: mean + 1
 standard deviation of the training scores.  The UCR archive's rule: is the top-scored point within the
-labelled anomaly (points 4187..4198) +- 100?  Runs offline (the series is embedded in npae).  ~10 s on 2 cores.
+labelled anomaly (points 4187..4198) +- 100?  Runs offline (the series is embedded in npae).  A few seconds of CPU.
 
 Run:  python examples/timeseries_dense.py [--quick]
 """

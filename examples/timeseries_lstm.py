@@ -4,7 +4,7 @@ LSTM(1, 32) reads a window of 128 points into its last hidden state (the code), 
 code to every step of LSTM(32, 32, return_sequences=True), and TimeDistributed(Dense(32, 1)) maps each step
 back to a value.  Backpropagation through time is written out in npae.LSTM's docstring.  The LSTM is the
 slowest of the three models (128 sequential steps per window), so it trains on every 4th window for a few
-epochs here: compare its scores with the Dense and Conv1D examples.  Runs offline.  ~30 s on 2 cores.
+epochs here: compare its scores with the Dense and Conv1D examples.  Runs offline.  A few seconds of CPU.
 
 Run:  python examples/timeseries_lstm.py [--quick]
 """
