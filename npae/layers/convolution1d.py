@@ -30,6 +30,7 @@ from .. import _backend
 from .._validation import check_positive_int
 from .base import Layer
 from .convolution import Conv2D, Conv2DTranspose
+from .sequence import buffer_reuse_of
 
 
 class _Sequence2D(Layer):
@@ -52,14 +53,7 @@ class _Sequence2D(Layer):
         # Views made once (a model collects its parameters by identity): (1, k, a, b) -> (k, a, b).
         self.W, self.b, self.dW, self.db = kernel[0], bias, kernel_gradient[0], bias_gradient
 
-    # The inner layer reuses its buffers inside fit exactly when this one is told to.
-    @property
-    def _reuse_buffers(self):
-        return self.image_layer._reuse_buffers
-
-    @_reuse_buffers.setter
-    def _reuse_buffers(self, enabled):
-        self.image_layer._reuse_buffers = enabled
+    _reuse_buffers = buffer_reuse_of("image_layer")   # the inner layer reuses its buffers when this one does
 
     def get_config(self):
         config = self.image_layer.get_config()

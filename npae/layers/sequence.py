@@ -17,6 +17,19 @@ from .._validation import check_positive_int
 from .base import Layer
 
 
+def buffer_reuse_of(attribute):
+    """A ``_reuse_buffers`` property for a layer that wraps another (``self.<attribute>``): ``fit`` switches
+    buffer reuse on the layers of its model (see Layer.buffer); the wrapped layer follows."""
+
+    def get(self):
+        return getattr(self, attribute)._reuse_buffers
+
+    def set(self, enabled):
+        getattr(self, attribute)._reuse_buffers = enabled
+
+    return property(get, set)
+
+
 class RepeatVector(Layer):
     """Repeat a vector along a new time axis (Keras' ``RepeatVector(n)``).
 
@@ -66,13 +79,7 @@ class TimeDistributed(Layer):
         self.layer = layer
         self.dtype = getattr(layer, "dtype", None)
 
-    @property
-    def _reuse_buffers(self):
-        return self.layer._reuse_buffers
-
-    @_reuse_buffers.setter
-    def _reuse_buffers(self, enabled):
-        self.layer._reuse_buffers = enabled
+    _reuse_buffers = buffer_reuse_of("layer")
 
     def get_config(self):
         from ..registry import layers_config
