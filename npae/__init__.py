@@ -11,6 +11,7 @@ __version__ = "0.2.0"
 from ._backend import jit_enabled, set_jit  # noqa: F401
 from .layers import Dense, Layer, TiedDense  # noqa: F401  (first: npae.activations builds on npae.layers.base)
 from .layers import Conv2D, Conv2DTranspose, Flatten, MaxPool2D, Reshape, UpSampling2D  # noqa: F401
+from .layers import LSTM, Conv1D, Conv1DTranspose, RepeatVector, TimeDistributed  # noqa: F401
 from .constraints import MaxNorm  # noqa: F401
 from .activations import ELU, Activation, Identity, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh  # noqa: F401
 from .callbacks import EarlyStopping, History  # noqa: F401
@@ -30,3 +31,4 @@ from .pca import PCA  # noqa: F401
 from .layers.topk import TopK  # noqa: F401
 from .sparse_dictionary import TopKSparseAutoencoder  # noqa: F401
 from .sklearn import AutoencoderTransformer  # noqa: F401
+from . import timeseries  # noqa: F401,E402  (npae.timeseries.SeriesAnomalyDetector after import npae)

@@ -412,3 +412,70 @@ def from_torch(module, loss="mse", optimizer=None, seed=None):
                            loss=loss, optimizer=optimizer, seed=seed)
     return Sequential(_layers_from_torch(torch, _sequence(torch, module, "module"), "module"), loss=loss,
                       optimizer=optimizer, seed=seed)
+
+
+# ------------------------------------------------------------------------------------------------------
+# LSTM layers, both ways (PyTorch's nn.LSTM, Keras' get_weights()): see npae.LSTM for the layouts.
+__all__ += ["lstm_to_torch", "lstm_from_torch", "lstm_from_keras_weights"]
+
+
+def lstm_to_torch(layer):
+    """An ``nn.LSTM(D, H, batch_first=True)`` with the weights of ``layer`` (an :class:`npae.LSTM`).
+
+    Both use the gate order i, f, c (g), o: weight_ih_l0 = W^T (4H, D), weight_hh_l0 = U^T (4H, H),
+    bias_ih_l0 = b and bias_hh_l0 = 0 (torch adds the two biases).  Its output ``(sequence, (h_T, c_T))``:
+    ``sequence`` is the layer's output with ``return_sequences=True``, ``h_T[0]`` without."""
+    from .layers.recurrent import LSTM
+
+    if not isinstance(layer, LSTM):
+        raise ValueError(f"layer must be an npae.LSTM, got {layer!r}")
+    torch = _torch()
+    dtype = torch.float64 if layer.dtype == np.float64 else torch.float32
+    module = torch.nn.LSTM(layer.input_size, layer.hidden_size, batch_first=True).to(dtype)
+    with torch.no_grad():
+        module.weight_ih_l0.copy_(torch.from_numpy(layer.W.T.copy()))
+        module.weight_hh_l0.copy_(torch.from_numpy(layer.U.T.copy()))
+        module.bias_ih_l0.copy_(torch.from_numpy(layer.b.copy()))
+        module.bias_hh_l0.zero_()
+    return module
+
+
+def lstm_from_torch(module, return_sequences=False):
+    """An :class:`npae.LSTM` with the weights of a one-layer, unidirectional ``nn.LSTM(..., batch_first=True)``
+    without projection: W = weight_ih_l0^T, U = weight_hh_l0^T, b = bias_ih_l0 + bias_hh_l0."""
+    from .layers.recurrent import LSTM
+
+    torch = _torch()
+    if not isinstance(module, torch.nn.LSTM):
+        raise ValueError(f"module must be a torch.nn.LSTM, got {type(module).__name__}")
+    for name, wanted in (("num_layers", 1), ("bidirectional", False), ("proj_size", 0), ("batch_first", True),
+                         ("bias", True)):
+        if getattr(module, name) != wanted:
+            raise ValueError(f"lstm_from_torch takes an nn.LSTM with {name}={wanted!r} (npae's LSTM is one layer, "
+                             f"one direction, (batch, time, features)), got {name}={getattr(module, name)!r}")
+    weight = module.weight_ih_l0.detach()
+    dtype = "float64" if weight.dtype == torch.float64 else "float32"
+    layer = LSTM(module.input_size, module.hidden_size, return_sequences=return_sequences, dtype=dtype)
+    layer.W[...] = weight.numpy().T
+    layer.U[...] = module.weight_hh_l0.detach().numpy().T
+    layer.b[...] = (module.bias_ih_l0 + module.bias_hh_l0).detach().numpy()
+    return layer
+
+
+def lstm_from_keras_weights(weights, return_sequences=False, dtype="float32"):
+    """An :class:`npae.LSTM` from a Keras LSTM's ``get_weights()``: [kernel (D, 4H), recurrent_kernel (H, 4H),
+    bias (4H,)], gates i, f, c, o: npae's own layout, so the arrays are copied as they are."""
+    from .layers.recurrent import LSTM
+
+    try:
+        kernel, recurrent, bias = (np.asarray(w) for w in weights)
+    except (TypeError, ValueError):
+        raise ValueError("weights must be Keras' [kernel, recurrent_kernel, bias]") from None
+    if kernel.ndim != 2 or kernel.shape[1] % 4 or recurrent.shape != (kernel.shape[1] // 4, kernel.shape[1]) \
+            or bias.shape != (kernel.shape[1],):
+        raise ValueError(f"weights must have shapes (D, 4H), (H, 4H), (4H,), got {kernel.shape}, {recurrent.shape}, "
+                         f"{bias.shape}")
+    layer = LSTM(kernel.shape[0], kernel.shape[1] // 4, return_sequences=return_sequences, dtype=dtype)
+    for parameter, value in zip(layer.parameters(), (kernel, recurrent, bias)):
+        parameter[...] = value
+    return layer

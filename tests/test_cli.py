@@ -117,11 +117,13 @@ EXPECTED_FIRST_COLUMNS = {
     "convolutional": [["convolutional (paper's)", "FFA 784-32-784"],
                       ["reconstruction", "reconstruction", "denoising", "denoising"]],
     "beyond": [["plain", "sparse (activity_l1 = 0.0001)"], ["`re`", "`bce`"] * 3 + ["`elbo`"]],
+    "timeseries": [["ucr-anomaly-135"] * 5],   # offline: the embedded UCR series only (no one-class table)
 }
 FIGURES = {"reconstruction": ["reconstructions", "reconstruction-errors", "codes-2d"], "knn": ["knn"],
            "dimensionality": ["dimensionality"], "anomaly": ["anomaly"], "denoising": ["denoising"], "pca": ["pca"],
            "compression": ["compression"], "convolutional": ["convolutional-denoising", "convolutional-comparison"],
-           "beyond": ["vae-loss-curves", "vae-samples", "vae-reconstructions", "vae-latent-scatter", "vae-manifold"]}
+           "beyond": ["vae-loss-curves", "vae-samples", "vae-reconstructions", "vae-latent-scatter", "vae-manifold"],
+           "timeseries": ["timeseries-ucr-anomaly-135", "timeseries-reconstructions"]}
 
 
 EXPECTED_FIRST_COLUMNS["dictionary"] = [["16 in 32", "16 in 32", "32 in 16", "32 in 16"],

@@ -15,6 +15,7 @@ downloads them).  Module map:
     locate.py    search path and verification of a copy found
     download.py  mirrors, MD5, atomic writes, progress
     loaders.py   load_mnist, load_fashion_mnist, find_or_sample, anomaly_set, inject_anomalies
+    timeseries.py  load_series, load_ucr_classification (labelled series in NPAE_DATA/timeseries/)
     commands.py  what `npae data info` and `npae data fetch` run
     sample/      the embedded sample, its README and its build script
 """
@@ -41,3 +42,6 @@ __all__ = [
     "anomaly_set", "fetch", "find_or_sample", "inject_anomalies", "load_dataset", "load_fashion_mnist", "load_mnist",
     "read_idx", "write_idx",
 ]
+
+from .timeseries import LabelledSeries, load_series, load_ucr_classification  # noqa: E402
+__all__ += ["LabelledSeries", "load_series", "load_ucr_classification"]

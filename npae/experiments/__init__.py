@@ -11,6 +11,7 @@ Each module has ``run(data=None, *, quick=False, seed=0, ...) -> dict``, listed 
     compression     experiment 7: bytes per image against reconstruction quality
     convolutional   paper section 4: a convolutional denoiser against the FFA (figure 13), and at equal code size
     beyond          beyond the paper: sparse and variational autoencoders, anomaly scores (SCORES)
+    timeseries      beyond the paper: Dense, Conv1D and LSTM autoencoders on labelled series, with baselines
 
 Beside them, ``pytorch_reference`` (not an experiment) holds PyTorch's numbers for the reference FFAs,
 with the code that measured them: the reference of experiment 1 and of the training curves.
@@ -51,6 +52,8 @@ EXPERIMENTS = {experiment.name: experiment for experiment in (
                ("mnist",), ()),
     Experiment("beyond", 9, "Beyond the paper: sparse and variational autoencoders, anomaly scores",
                "none: the Keras blog and PyTorch's examples/vae", ("mnist", "fashion_mnist"), (32, 64, 128)),
+    Experiment("timeseries", 10, "Beyond the paper: anomalies in time series", "none: the TensorFlow and Keras "
+               "tutorials, the UCR anomaly archive", (), ()),
     Experiment("dictionary", 11, "Beyond the paper: sparse dictionaries (TopK autoencoders) and npae's own features",
                "none: Gao et al. 2024 and SAELens' synthetic benchmark", ("mnist",), (64,)),
 )}

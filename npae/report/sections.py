@@ -860,4 +860,6 @@ def training_curves(results, figures, *, models=None, bce_floors=None, compare_p
                  + ".  The distance to the floor is what measures a model."]
     text += ["", _image(link, "training curves")]
     return "\n".join(text)
+
+from .sections_timeseries import timeseries  # noqa: E402,F401  (section 10, in its own module)
 from .sections_dictionary import dictionary  # noqa: E402,F401  (experiment 11)
