@@ -9,8 +9,46 @@ from npae.report.markdown import verdict
 
 
 def test_verdict_words():
-    assert [verdict(holds) for holds in (True, False, None)] == ["yes", "**NO**", "not shown"]
+    assert [verdict(holds) for holds in (True, False, None, claims.SAMPLE)] == \
+        ["yes", "**NO**", "not shown", "not shown: sample"]
     assert verdict(np.bool_(False)) == "**NO**" and verdict(np.bool_(True)) == "yes"
+
+
+# ------------------------------------------------------------------------------------------------
+# The sample rule: one rule, in one place, applied by the report to every experiment run on the sample
+
+def test_on_the_sample_a_claim_that_needs_the_full_data_is_not_shown_whatever_its_number():
+    within_run = claims.denoiser_cleans(0.15, 0.30, 0.13)                  # NO, and the sample can judge it
+    against_the_paper = claims.shoe_ranks_first(3, 1001, 0.0567, 0.062)     # NO on the sample's 1,000 digits
+    lucky = claims.shoe_far_above_digits(2.5, 2.82)                         # yes, but on the sample all the same
+    judged = claims.judge_on_sample([within_run, against_the_paper, lucky])
+    assert [check.holds for check in judged] == [False, claims.SAMPLE, claims.SAMPLE]
+    assert [check.ours for check in judged] == [check.ours for check in (within_run, against_the_paper, lucky)]
+    assert claims.judge_on_sample([within_run]) == [within_run]
+    assert claims.Check("c", "p", "o", True).needs_full_data is False      # the default: the sample can judge it
+
+
+def test_the_sample_report_says_not_shown_sample_in_its_table_and_on_the_console(tmp_path):
+    """A whole run on the sample (anomaly, quick): both of its claims rest on the paper's 10,000 digits."""
+    from npae.progress import Progress
+    from npae.report.runner import reproduce
+
+    class Screen:
+        text = ""
+
+        def write(self, text):
+            Screen.text += text
+
+        def flush(self):
+            pass
+
+    assert reproduce(tmp_path, quick=True, sample=True, only=["anomaly"], progress=Progress(Screen())) == 0
+    report = (tmp_path / "report.md").read_text(encoding="utf-8")
+    rows = [line for line in report.splitlines() if line.startswith("| 4. ")]
+    assert len(rows) == 2 and all(row.endswith("| not shown: sample |") for row in rows), rows
+    assert "says *not shown: sample*" in report                             # the notice explains the verdict
+    assert Screen.text.count("[not shown: sample] 4. ") == 2
+    assert "[NO]" not in Screen.text
 
 
 # ------------------------------------------------------------------------------------------------

@@ -63,5 +63,8 @@ def ratio(value):
 
 
 def verdict(holds):
-    """True -> "yes", False -> "**NO**" (it must stand out), None -> "not shown" (see ``claims``)."""
-    return VERDICTS[None] if holds is None else VERDICTS[True] if holds else f"**{VERDICTS[False]}**"
+    """True -> "yes", False -> "**NO**" (it must stand out), None -> "not shown", SAMPLE -> "not shown:
+    sample" (see ``claims``)."""
+    if holds is None or isinstance(holds, str):
+        return VERDICTS[holds]
+    return VERDICTS[True] if holds else f"**{VERDICTS[False]}**"
