@@ -185,3 +185,20 @@ def eight_bits_suffice(psnr_float32_by_q, psnr_uint8_by_q, tolerance_db=0.5):
                  "beyond the paper",
                  ", ".join(f"{loss:.2f}".replace("-0.00", "0.00") + f" dB at q = {q}" for q, loss in losses.items()),
                  bool(all(loss <= tolerance_db for loss in losses.values())))
+
+
+# ------------------------------------------------------------------------------------------------
+# 8. Beyond feed-forward (paper section 4)
+
+def convolutional_denoises_better(conv_bce, ffa_bce, equal_training, paper_conv, paper_ffa):
+    """A convolutional autoencoder denoises better than the FFA 784-32-784: a lower BCE on the same noisy
+    test images.  When the convolutional model trained less than the FFA (``equal_training`` False), a
+    win still shows the claim (its handicap only worked against it), but a loss cannot refute it."""
+    claim = "a convolutional autoencoder denoises better than the FFA 784-32-784"
+    paper = f"figure 13; notebook val. BCE {paper_conv:.4f} vs {paper_ffa:.4f}"
+    ours = f"test BCE {conv_bce:.4f} (convolutional) vs {ffa_bce:.4f} (FFA)"
+    if conv_bce >= ffa_bce and not equal_training:
+        return Check(claim, paper, ours + ": the convolutional model trained less than the FFA, so this cannot "
+                     "decide; `--full-convolutional` trains both alike", None, needs_full_data=True)
+    return Check(claim, paper, ours + ("" if equal_training else ", the convolutional model with less training"),
+                 bool(conv_bce < ffa_bce), needs_full_data=True)
