@@ -29,7 +29,7 @@ from .._files import atomic_open
 from ..progress import Progress, counted, format_seconds
 from . import html, sections
 from .claims import VERDICTS, judge_on_sample
-from .machine import load_average, machine_rows
+from .machine import LoadWatch, load_average, machine_rows, slowed_by_load, usable_cores
 from .markdown import notice, seconds, table, verdict
 
 DATASET_FILES = {"mnist": "mnist", "fashion_mnist": "fashion-mnist"}
@@ -136,15 +136,23 @@ def reproduce(out_dir="npae-report", *, quick=False, only=None, seed=0, progress
         raise ValueError(f"unknown experiment(s) {', '.join(unknown)}; expected names from {', '.join(EXPERIMENTS)}")
     os.makedirs(out_dir, exist_ok=True)
     started, started_at, load_at_start = time.perf_counter(), datetime.now(), load_average()
+    watch = LoadWatch().__enter__()   # was the run slowed by other programs? (the report and the console say)
     progress.line(f"npae reproduce ({'QUICK run' if quick else 'full run'}): {', '.join(names)} -> "
                   f"{os.path.join(out_dir, 'report.md')} and report.html")
+    if load_at_start is not None and load_at_start > usable_cores() + 1:
+        progress.line(f"NOTICE: the machine is busy (load average {load_at_start:.1f} on {usable_cores()} cores): this "
+                      "run will take longer than on a quiet machine; the report will say how much, and what to do.")
     parts = []
 
     # No data, no experiments: a damaged file (CorruptFileError) is raised to the caller, not recorded.
     part = Part("data")
     needed = [name for name in DATASET_FILES if any(name in EXPERIMENTS[e].datasets for e in names)]
-    data, sources, used_sample = _load_data(needed, data_dir=data_dir, download=download, sample=sample,
-                                            progress=progress)
+    try:
+        data, sources, used_sample = _load_data(needed, data_dir=data_dir, download=download, sample=sample,
+                                                progress=progress)
+    except BaseException:
+        watch.stop()
+        raise
     part.seconds = time.perf_counter() - started
     part.note = "; ".join(f"{DATASET_TITLES[name]}: {source}" for name, source in sources.items())
     parts.append(part)
@@ -187,11 +195,12 @@ def reproduce(out_dir="npae-report", *, quick=False, only=None, seed=0, progress
 
     part = Part("report", "figures, report.md and report.html")
     checks, figure_count = [], 0
+    slowed = slowed_by_load(watch.summary(), os.environ.get("OPENBLAS_NUM_THREADS"))
     with _timed(part, parts):
         checks, figure_count = _write_report(
             out_dir, names=names, results=results, models=models, parts=parts, quick=quick, seed=seed,
             sources=sources, used_sample=used_sample, data=data, command=command, started_at=started_at,
-            load_at_start=load_at_start, total_seconds=lambda: time.perf_counter() - started)
+            load_at_start=load_at_start, slowed=slowed, total_seconds=lambda: time.perf_counter() - started)
     failed = [part for part in parts if part.error]
     report_path = os.path.join(out_dir, "report.md")
     progress.line(f"report: {report_path} and report.html ({counted(figure_count, 'figure')}), "
@@ -200,6 +209,8 @@ def reproduce(out_dir="npae-report", *, quick=False, only=None, seed=0, progress
                      if failed else ""))
     for check in checks:
         progress.line(f"  [{VERDICTS[check.holds]}] {check.claim}: {check.ours}")
+    for index, text in enumerate(slowed or []):   # last, where it is seen: why the run took so long
+        progress.line(("NOTICE: SLOWED BY OTHER PROGRAMS. " if index == 0 else "  ") + text)
     return 1 if failed else 0
 
 
@@ -244,7 +255,7 @@ def _bce_floors(data):
 
 
 def _write_report(out_dir, *, names, results, models, parts, quick, seed, sources, used_sample, data, command,
-                  started_at, load_at_start, total_seconds):
+                  started_at, load_at_start, total_seconds, slowed=None):
     figures = sections.FigureFolder(out_dir)
     by_name = {part.name: part for part in parts}
     bodies, checks = [], []
@@ -276,6 +287,8 @@ def _write_report(out_dir, *, names, results, models, parts, quick, seed, source
         header += [notice("EMBEDDED SAMPLE, NOT THE FULL DATA", _sample_notes(used_sample, data)), ""]
     if quick:
         header += [notice("QUICK RUN: REDUCED WORK", _quick_notes()), ""]
+    if slowed:
+        header += [notice("SLOWED BY OTHER PROGRAMS: THE TIMES ARE NOT THIS MACHINE'S", slowed), ""]
     failed = [part for part in parts if part.error]
     if failed:
         header += [notice("SOME PARTS FAILED", [f"{part.name}: {part.error[0]}" for part in failed]), ""]
