@@ -288,7 +288,7 @@ def _write_report(out_dir, *, names, results, models, parts, quick, seed, source
     if quick:
         header += [notice("QUICK RUN: REDUCED WORK", _quick_notes()), ""]
     if slowed:
-        header += [notice("SLOWED BY OTHER PROGRAMS: THE TIMES ARE NOT THIS MACHINE'S", slowed), ""]
+        header += [notice("SLOWED BY OTHER PROGRAMS: TIMES LONGER THAN ON A QUIET MACHINE", slowed), ""]
     failed = [part for part in parts if part.error]
     if failed:
         header += [notice("SOME PARTS FAILED", [f"{part.name}: {part.error[0]}" for part in failed]), ""]
