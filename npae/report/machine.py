@@ -96,7 +96,7 @@ def usable_cores():
 class LoadWatch:
     """Samples the 1-minute load average every few seconds while a run goes on, and the run's CPU time.
 
-    ``with LoadWatch() as watch: ...`` then :meth:`summary`.  A daemon thread that only reads
+    ``with LoadWatch() as watch: ...`` (or ``watch = LoadWatch().start()``), then :meth:`summary`.  A daemon thread that only reads
     ``os.getloadavg()``: it costs nothing measurable and never keeps the interpreter alive.
     """
 
@@ -115,12 +115,15 @@ class LoadWatch:
             if self._stop.wait(self.interval):
                 return
 
-    def __enter__(self):
+    def start(self):
+        """Start sampling; returns self (``with LoadWatch() as watch`` does this)."""
         import time
 
         self._wall, self._cpu = time.perf_counter(), time.process_time()
         self._thread.start()
         return self
+
+    __enter__ = start
 
     def __exit__(self, *exc_info):
         self.stop()

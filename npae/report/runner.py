@@ -136,7 +136,7 @@ def reproduce(out_dir="npae-report", *, quick=False, only=None, seed=0, progress
         raise ValueError(f"unknown experiment(s) {', '.join(unknown)}; expected names from {', '.join(EXPERIMENTS)}")
     os.makedirs(out_dir, exist_ok=True)
     started, started_at, load_at_start = time.perf_counter(), datetime.now(), load_average()
-    watch = LoadWatch().__enter__()   # was the run slowed by other programs? (the report and the console say)
+    watch = LoadWatch().start()   # was the run slowed by other programs? (the report and the console say)
     progress.line(f"npae reproduce ({'QUICK run' if quick else 'full run'}): {', '.join(names)} -> "
                   f"{os.path.join(out_dir, 'report.md')} and report.html")
     if load_at_start is not None and load_at_start > usable_cores() + 1:
