@@ -5,8 +5,14 @@ npae.interop.to_torch gives an nn.Module with the same weights and the same outp
 model's get_weights() list loads into npae as it is, because npae stores its layers as Keras does
 (Dense W of shape (in, out), then the bias).   Run:  python examples/interop.py   (a few seconds)
 """
+import sys
+
 import numpy as np
-import torch
+
+try:
+    import torch
+except ImportError:                      # PyTorch is optional for npae, and needed here
+    sys.exit("interop.py needs PyTorch: pip install torch   (CPU build: see pytorch.org)")
 
 import npae
 from npae import interop

@@ -23,7 +23,7 @@ print(found.message, file=sys.stderr)
 (x_train, _), (x_test, y_test) = found.data
 EPOCHS = 1 if "--quick" in sys.argv[1:] else 20    # --quick: a smoke test (the tests use it)
 vae = npae.VariationalAutoencoder([784, 256, 2], seed=0)
-vae.fit(x_train, epochs=EPOCHS, batch_size=128, verbose=1)
+vae.fit(x_train, epochs=EPOCHS, batch_size=128, verbose=0)
 print(f"test loss {vae.evaluate(x_test):.1f} nats per image")
 
 codes = vae.encode(x_test)                                              # (10000, 2): mu(x)

@@ -23,7 +23,7 @@ print(found.message, file=sys.stderr)
 EPOCHS = 1 if "--quick" in sys.argv[1:] else 10    # PyTorch's example: 10; --quick: a smoke test
 vae = npae.VariationalAutoencoder([784, 400, 20], init="pytorch_uniform", seed=0,
                                   optimizer=npae.Adam(learning_rate=1e-3, epsilon=1e-8))   # PyTorch's Adam
-history = vae.fit(x_train, epochs=EPOCHS, batch_size=128, validation_data=x_test, verbose=1).history
+history = vae.fit(x_train, epochs=EPOCHS, batch_size=128, validation_data=x_test, verbose=0).history
 print(f"test loss {vae.evaluate(x_test):.2f} nats per image (PyTorch's example: about 105.8)")
 
 

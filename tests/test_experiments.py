@@ -130,6 +130,10 @@ def test_convolutional_experiment_and_its_report_section(sample, tmp_path):
     assert {key: images.shape for key, images in result["figure"].items()} == {
         "noisy": (10, 784), "ffa": (10, 784), "convolutional": (10, 784), "clean": (10, 784)}
     assert result["full_run_estimate_seconds"] == pytest.approx(result["seconds_per_step"] * 30 * 320)
+    # the stable estimate: the quiet machine's measured step, not this (possibly loaded) run's
+    assert result["full_run_quiet_estimate_seconds"] == pytest.approx(0.362 * 9600 * (1 + 0.25 / 3))
+    assert result["equal_training"] and result["ffa_setup"] == result["setup"]     # quick: both models alike
+    assert conv["test_bce"] < ffa["test_bce"] and result["test_images"] == 1000
     section = sections.convolutional(result, sections.FigureFolder(str(tmp_path)))
     assert "quick set-up: the first 1,500 MNIST training images" in section.markdown
     assert "--full-convolutional" in section.markdown and section.checks[0].holds is True

@@ -9,8 +9,46 @@ from npae.report.markdown import verdict
 
 
 def test_verdict_words():
-    assert [verdict(holds) for holds in (True, False, None)] == ["yes", "**NO**", "not shown"]
+    assert [verdict(holds) for holds in (True, False, None, claims.SAMPLE)] == \
+        ["yes", "**NO**", "not shown", "not shown: sample"]
     assert verdict(np.bool_(False)) == "**NO**" and verdict(np.bool_(True)) == "yes"
+
+
+# ------------------------------------------------------------------------------------------------
+# The sample rule: one rule, in one place, applied by the report to every experiment run on the sample
+
+def test_on_the_sample_a_claim_that_needs_the_full_data_is_not_shown_whatever_its_number():
+    within_run = claims.denoiser_cleans(0.15, 0.30, 0.13)                  # NO, and the sample can judge it
+    against_the_paper = claims.shoe_ranks_first(3, 1001, 0.0567, 0.062)     # NO on the sample's 1,000 digits
+    lucky = claims.shoe_far_above_digits(2.5, 2.82)                         # yes, but on the sample all the same
+    judged = claims.judge_on_sample([within_run, against_the_paper, lucky])
+    assert [check.holds for check in judged] == [False, claims.SAMPLE, claims.SAMPLE]
+    assert [check.ours for check in judged] == [check.ours for check in (within_run, against_the_paper, lucky)]
+    assert claims.judge_on_sample([within_run]) == [within_run]
+    assert claims.Check("c", "p", "o", True).needs_full_data is False      # the default: the sample can judge it
+
+
+def test_the_sample_report_says_not_shown_sample_in_its_table_and_on_the_console(tmp_path):
+    """A whole run on the sample (anomaly, quick): both of its claims rest on the paper's 10,000 digits."""
+    from npae.progress import Progress
+    from npae.report.runner import reproduce
+
+    class Screen:
+        text = ""
+
+        def write(self, text):
+            Screen.text += text
+
+        def flush(self):
+            pass
+
+    assert reproduce(tmp_path, quick=True, sample=True, only=["anomaly"], progress=Progress(Screen())) == 0
+    report = (tmp_path / "report.md").read_text(encoding="utf-8")
+    rows = [line for line in report.splitlines() if line.startswith("| 4. ")]
+    assert len(rows) == 2 and all(row.endswith("| not shown: sample |") for row in rows), rows
+    assert "says *not shown: sample*" in report                             # the notice explains the verdict
+    assert Screen.text.count("[not shown: sample] 4. ") == 2
+    assert "[NO]" not in Screen.text
 
 
 # ------------------------------------------------------------------------------------------------
@@ -130,3 +168,32 @@ def test_a_speed_ratio_below_one_reads_as_slower_not_as_faster():
     assert _speed_text(2.2) == "2.2x faster"
     assert _speed_text(0.7) == "1.4x slower"   # a quick run's small sets: the bounds' fit costs more than it saves
     assert _speed_text(None) == _speed_text(float("nan")) == "speed not measured"
+
+
+def test_a_convolutional_model_trained_less_can_show_the_claim_but_not_refute_it():
+    """Section 8's default set-up: the FFA gets the notebook's 30 epochs on every image, the convolutional
+    model 2 epochs on 4,800: a win for the handicapped model shows the claim, a loss decides nothing."""
+    win = claims.convolutional_denoises_better(0.1190, 0.1301, False, 0.0970, 0.1301)
+    loss = claims.convolutional_denoises_better(0.1400, 0.1301, False, 0.0970, 0.1301)
+    assert win.holds is True and "with less training" in win.ours
+    assert loss.holds is None and "`--full-convolutional` trains both alike" in loss.ours
+    assert claims.convolutional_denoises_better(0.1400, 0.1301, True, 0.0970, 0.1301).holds is False
+    assert all(check.needs_full_data for check in (win, loss))
+
+
+def test_small_numbers_read_as_what_they_are():
+    from npae.report.markdown import ratio, signed_percent
+
+    assert [ratio(value) for value in (0.041, 0.7, 3.44, 48.2)] == ["0.041x", "0.7x", "3.4x", "48x"]   # never "0.0x"
+    assert [signed_percent(value) for value in (0.2173, -0.00004, 0.00004, -0.012)] == \
+        ["+21.73 %", "0.00 %", "0.00 %", "-1.20 %"]                                                  # never "-0.00 %"
+
+
+def test_every_claim_names_its_subject():
+    """No claim starts with "..." (a subject cut off, as "MNIST, R^8: ... at a large speed-up" did)."""
+    import inspect
+
+    from npae.report import sections
+
+    source = inspect.getsource(sections)
+    assert ": ... " not in source and '"... ' not in source

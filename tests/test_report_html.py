@@ -73,7 +73,7 @@ def test_paragraphs_lists_quotes_and_code_blocks():
 
 def test_images_go_through_the_callback():
     html = render("![curves](figures/training-curves.png)", images=lambda source: "data:image/png;base64,AAAA")
-    assert html == '<p><img src="data:image/png;base64,AAAA" alt="curves" loading="eager"></p>'
+    assert html == '<p class="figure"><img src="data:image/png;base64,AAAA" alt="curves" loading="eager"></p>'
 
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
@@ -110,3 +110,18 @@ def test_the_page_is_a_complete_document_for_phones():
     assert {"name": "viewport", "content": "width=device-width, initial-scale=1"} in metas
     assert "max-width" in html and "overflow-x: auto" in html
     assert not [tag for tag, _ in parser.tags if tag in ("script", "link", "iframe")]
+
+
+def test_a_table_of_prose_becomes_cards_on_a_phone_and_a_table_of_numbers_scrolls():
+    prose = render("| claim | holds |\n|:---|:---:|\n| " + "a claim of the paper, long enough to be prose" + " | yes |")
+    assert prose.startswith('<div class="table stack">')
+    assert '<td style="text-align: center" data-label="holds">yes</td>' in prose
+    numbers = render("| q | MSE |\n|---|---:|\n| 8 | 0.0300 |")
+    assert numbers.startswith('<div class="table">') and "data-label" not in numbers
+    assert "@media (max-width: 40rem)" in page("x", "t") and '.stack td::before { content: attr(data-label)' in page("x", "t")
+
+
+def test_a_paragraph_of_images_is_a_figure_that_keeps_a_legible_size():
+    assert render("![a](a.png) ![b](b.png)").startswith('<p class="figure"><img src="a.png"')
+    assert render("see ![a](a.png)").startswith("<p>see ")
+    assert ".figure img { max-width: 52rem" in page("x", "t")

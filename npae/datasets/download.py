@@ -357,4 +357,6 @@ def fetch(name, data_dir=None, *, mirrors=None, md5=None, timeout=DEFAULT_TIMEOU
         if created and not any(directory.iterdir()):
             directory.rmdir()
         raise
+    from .offline import forget  # a download that worked: the loaders may try again after the next failure
+    forget(spec.name)
     return directory

@@ -24,12 +24,14 @@ more bytes than the file can take is a ``ValueError``; the others are HTTP and c
 class DataNotFoundError(FileNotFoundError):
     """A data set is nowhere on the search path and could not be downloaded.
 
-    ``searched`` lists ``(place, path, status)`` for every location looked at, in search order.
+    ``searched`` lists ``(place, path, status)`` for every location looked at, in search order;
+    ``summary`` says the same in two lines (what the embedded sample's NOTICE prints).
     """
 
-    def __init__(self, message, searched=()):
+    def __init__(self, message, searched=(), summary=""):
         super().__init__(message)
         self.searched = list(searched)
+        self.summary = summary or message
 
     def __str__(self):
         return self.args[0]

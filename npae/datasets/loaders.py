@@ -50,7 +50,10 @@ def _check_flag(value, argument):
 # Finding the full data, or explaining why it is not there.
 
 def _not_found(spec, probes, data_dir, download_error):
-    """The DataNotFoundError for ``spec``: every place searched, the download outcome, what to do."""
+    """The DataNotFoundError for ``spec``: every place searched, the download outcome, what to do.
+
+    ``download_error``: None (offline: not tried), the OSError of the download, or the string of a
+    failure remembered from an earlier run (:mod:`npae.datasets.offline`)."""
     lines = [f"{spec.title} ('{spec.name}') was not found. Searched, in order:"]
     if data_dir is None:
         lines.append("  -  data_dir argument: not given")
@@ -58,11 +61,18 @@ def _not_found(spec, probes, data_dir, download_error):
         lines.append("  -  NPAE_DATA: not set")
     for place_number, found in enumerate(probes, start=1):
         lines.append(f"  {place_number}. {found.location}: {found.describe()}")
+    target = download_root(data_dir)[0] / spec.name
     if download_error is None:
-        lines.append("Downloading was switched off (download=False).")
+        lines.append("Downloading was not tried: offline (--offline, or download=False).")
+        outcome = "downloading was not tried (offline)"
+    elif isinstance(download_error, str):
+        lines.append(f"Downloading into {target} failed {download_error}")
+        outcome = "the mirrors were unreachable " + download_error.splitlines()[0].rstrip(":")
     else:
-        target = download_root(data_dir)[0] / spec.name
         lines.append(f"Downloading into {target} failed: " + str(download_error).replace("\n", "\n    "))
+        failures = getattr(download_error, "failures", None)
+        first = f"{failures[0][1]}" if failures else str(download_error).splitlines()[0]
+        outcome = f"it could not be downloaded ({first})"
     file_names = ", ".join(file_spec.gz_name for file_spec in spec.files)
     lines += [
         "To provide the data, do one of:",
@@ -73,7 +83,10 @@ def _not_found(spec, probes, data_dir, download_error):
         f"  - or use the small embedded sample: {LOADER_NAMES[spec.name]}(sample=True).",
     ]
     searched = [(found.location.place, str(found.location.path), found.describe()) for found in probes]
-    return DataNotFoundError("\n".join(lines), searched)
+    summary = (f"{spec.name} is not on this machine (`npae data info` lists the places searched) and {outcome}.\n"
+               f"For the full data: set NPAE_DATA to a folder holding {spec.name}/, or run `npae data fetch` "
+               "where the internet is reachable.")
+    return DataNotFoundError("\n".join(lines), searched, summary)
 
 
 def read_full(spec, data_dir, splits, download):
@@ -90,13 +103,22 @@ def read_full(spec, data_dir, splits, download):
             return read_verified(location, spec, splits), str(location)
     if not download:
         raise _not_found(spec, probes, data_dir, None)
-    from .download import fetch  # deferred: imports urllib on use only
+    from . import offline
+    from .download import fetch, mirror_urls  # deferred: imports urllib on use only
 
+    mirrors = mirror_urls(spec.name)
+    recent = offline.recent_failure(spec.name, mirrors)
+    if recent is not None:  # offline a moment ago: do not try every mirror again on every run
+        ago, wait, reason = recent
+        when = "under a minute ago" if ago < 60 else f"{ago / 60:.0f} min ago"
+        raise _not_found(spec, probes, data_dir, f"{when}; not retried for another {max(wait / 60, 1):.0f} min "
+                         "(`npae data fetch` retries now):\n    " + reason.replace("\n", "\n    "))
     root, place = download_root(data_dir)
     print(f"npae: {spec.name} was not found locally; downloading it into {root / spec.name}", file=sys.stderr)
     try:
         location = Location(place, fetch(spec.name, data_dir))
     except OSError as error:  # DownloadError, or a target directory that cannot be created
+        offline.remember(spec.name, mirrors, error)
         raise _not_found(spec, probes, data_dir, error) from error
     return read_verified(location, spec, splits), f"{location}, downloaded"
 
@@ -245,7 +267,7 @@ def find_or_sample(name, data_dir=None, *, download=True, flatten=True, normaliz
         used_sample = False
     except DataNotFoundError as error:
         arrays, source = read_sample(spec, SPLITS), None
-        reason = str(error)
+        reason = error.summary
         used_sample = True
     data = _assemble(arrays, flatten, normalize, dtype)
     n_train, n_test = len(data[0][1]), len(data[1][1])

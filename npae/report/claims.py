@@ -1,12 +1,22 @@
 """The paper's conclusions as verdicts: each function tests exactly what its sentence claims.
 
-A verdict is one of three:
+A verdict is one of four:
 
-    True    "yes"        the numbers of this run show the claim
-    False   "NO"         they contradict it
-    None    "not shown"  they cannot decide it (too few images to tell the difference from noise,
-                          training stopped too far from the optimum the claim is about, ...); the
-                          "this run" text then says why
+    True    "yes"                the numbers of this run show the claim
+    False   "NO"                 they contradict it
+    None    "not shown"          they cannot decide it (too few images to tell the difference from noise,
+                                  training stopped too far from the optimum the claim is about, ...); the
+                                  "this run" text then says why
+    SAMPLE  "not shown: sample"  the run used the embedded sample, and the claim is one that only the
+                                  full data can judge (see below)
+
+The sample rule, one rule applied to every claim (:func:`judge_on_sample`, called by the report for each
+experiment that ran on the embedded sample): a claim whose criterion is a number measured on the full
+data (the paper's, PyTorch's, a target) or one that grows with the number of images (an accuracy gap, a
+speed-up, a rank among all the test digits) is marked ``needs_full_data=True`` where it is made; on the
+sample such a claim is "not shown: sample" whatever its number, which is still shown.  A claim that
+compares two things measured in this very run (q = 16 against q = 64, the denoised against the noisy
+images, the same search two ways) keeps its verdict: the sample can judge it.
 
 Each function takes the numbers of one experiment and returns a :class:`Check`; none reads a
 result dict, so each verdict can be tested on numbers chosen by hand (``tests/test_report_claims.py``).
@@ -14,7 +24,8 @@ result dict, so each verdict can be tested on numbers chosen by hand (``tests/te
 import math
 from typing import NamedTuple
 
-VERDICTS = {True: "yes", False: "NO", None: "not shown"}
+SAMPLE = "sample"
+VERDICTS = {True: "yes", False: "NO", None: "not shown", SAMPLE: "not shown: sample"}
 
 
 class Check(NamedTuple):
@@ -23,7 +34,13 @@ class Check(NamedTuple):
     claim: str
     paper: str
     ours: str
-    holds: object     # True, False, or None: the data of this run cannot show it (``ours`` says why)
+    holds: object     # True, False, None (this run cannot show it: ``ours`` says why) or SAMPLE
+    needs_full_data: bool = False   # only the full data can judge it: on the sample, "not shown: sample"
+
+
+def judge_on_sample(checks):
+    """The sample rule (module docstring): each claim that needs the full data becomes "not shown: sample"."""
+    return [check._replace(holds=SAMPLE) if check.needs_full_data else check for check in checks]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -100,14 +117,16 @@ def cube_spans_the_axis(rows, threshold=0.9):
 # 4. Anomaly detection
 
 def shoe_ranks_first(rank, n_scored, shoe_error, paper_error):
+    """The paper's shoe has the largest RE of all (of 10,000 digits: the sample has fewer, and a weaker model)."""
     return Check("the shoe has the largest RE of all", f"rank 1, RE {paper_error}",
-                 f"rank {rank:,} of {n_scored:,}, RE {shoe_error:.4f}", bool(rank == 1))
+                 f"rank {rank:,} of {n_scored:,}, RE {shoe_error:.4f}", bool(rank == 1), needs_full_data=True)
 
 
 def shoe_far_above_digits(shoe_over_digit, paper_shoe_over_digit, factor=2.0):
     """The shoe's RE is far above every digit's: at least ``factor`` times the largest digit RE."""
     return Check(f"the shoe's RE is far above every digit's (at least {factor:g} times the largest digit RE)",
-                 f"{paper_shoe_over_digit:.2f} times", f"{shoe_over_digit:.2f} times", bool(shoe_over_digit >= factor))
+                 f"{paper_shoe_over_digit:.2f} times", f"{shoe_over_digit:.2f} times", bool(shoe_over_digit >= factor),
+                 needs_full_data=True)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -166,3 +185,20 @@ def eight_bits_suffice(psnr_float32_by_q, psnr_uint8_by_q, tolerance_db=0.5):
                  "beyond the paper",
                  ", ".join(f"{loss:.2f}".replace("-0.00", "0.00") + f" dB at q = {q}" for q, loss in losses.items()),
                  bool(all(loss <= tolerance_db for loss in losses.values())))
+
+
+# ------------------------------------------------------------------------------------------------
+# 8. Beyond feed-forward (paper section 4)
+
+def convolutional_denoises_better(conv_bce, ffa_bce, equal_training, paper_conv, paper_ffa):
+    """A convolutional autoencoder denoises better than the FFA 784-32-784: a lower BCE on the same noisy
+    test images.  When the convolutional model trained less than the FFA (``equal_training`` False), a
+    win still shows the claim (its handicap only worked against it), but a loss cannot refute it."""
+    claim = "a convolutional autoencoder denoises better than the FFA 784-32-784"
+    paper = f"figure 13; notebook val. BCE {paper_conv:.4f} vs {paper_ffa:.4f}"
+    ours = f"test BCE {conv_bce:.4f} (convolutional) vs {ffa_bce:.4f} (FFA)"
+    if conv_bce >= ffa_bce and not equal_training:
+        return Check(claim, paper, ours + ": the convolutional model trained less than the FFA, so this cannot "
+                     "decide; `--full-convolutional` trains both alike", None, needs_full_data=True)
+    return Check(claim, paper, ours + ("" if equal_training else ", the convolutional model with less training"),
+                 bool(conv_bce < ffa_bce), needs_full_data=True)

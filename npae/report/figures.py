@@ -240,7 +240,7 @@ def dimensionality_figure(path, result, title):
         side_ax.set_ylabel("side l of the cube")
         side_ax.set_ylim(0, 1.05)
         side_ax.grid(alpha=0.3, which="both")
-        side_ax.legend(fontsize=8, loc="lower right")
+        _legend_below(figure, side_ax)   # inside the axes it would sit on the curve
         ratio_ax.plot(d, [row["distance_ratio"] for row in rows], "o-", color="C2")
         ratio_ax.set_xscale("log")
         ratio_ax.set_ylim(0, 1.05)
@@ -347,7 +347,13 @@ def grouped_bars(path, groups, title, ylabel, references=None):
         ax.set_xticks(range(len(labels)), labels, fontsize=8)
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3, axis="y")
-        ax.legend(fontsize=8)
+        _legend_below(figure, ax)        # inside the axes it would hide the tallest bars
+
+
+def _legend_below(figure, ax):
+    """The legend of ``ax`` under the figure, outside every axes: it can hide no data."""
+    handles, labels = ax.get_legend_handles_labels()
+    figure.legend(handles, labels, fontsize=8, loc="outside lower center", ncol=min(len(handles), 3))
 
 
 # ------------------------------------------------------------------------------------------------

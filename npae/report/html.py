@@ -3,9 +3,11 @@
 The page is made from the very text of ``report.md`` (nothing is written twice), so a section added
 to the report later needs no HTML of its own.  It is self-contained: the figures are embedded as
 ``data:`` URIs, the style sheet is inline, and nothing is fetched from the network (a link to
-another site stays a link: following it is the reader's choice).  It reads on a phone: a viewport
-meta tag, a bounded text width, images that shrink to fit and wide tables that scroll sideways
-inside their own box.
+another site stays a link: following it is the reader's choice).  It reads on a phone (390 px): a viewport
+meta tag, a bounded text width, wide tables of numbers that scroll sideways inside their own box,
+tables of prose (the claims and their verdicts) that become one card per row, each cell under its
+header's name, so that no column is off-screen; and figures that keep a legible size (up to 52rem, their
+labels about as large as the text) inside a box that scrolls sideways, instead of shrinking to a third.
 
 The Markdown is the subset the report uses, rendered as GitHub renders it:
 
@@ -47,7 +49,7 @@ code { font: 0.88em ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; ba
        padding: 0.1em 0.3em; border-radius: 4px; }
 pre { overflow-x: auto; background: #f6f8fa; padding: 0.8rem; border-radius: 6px; }
 pre code { background: none; padding: 0; }
-.table { overflow-x: auto; margin: 0.8rem 0; }
+.table, .figure { overflow-x: auto; margin: 0.8rem 0; }
 table { border-collapse: collapse; font-size: 0.9rem; }
 th, td { border: 1px solid #d1d9e0; padding: 0.3rem 0.6rem; vertical-align: top; }
 th { background: #f6f8fa; }
@@ -57,7 +59,16 @@ blockquote { margin: 0.8rem 0; padding: 0 1rem; color: #59636e; border-left: 0.2
 .notice-title { font-weight: 600; margin: 0.3rem 0; }
 .notice-warning, .notice-caution { border-color: #bf8700; background: #fff8e5; }
 .notice-caution { border-color: #cf222e; background: #ffebe9; }
+@media (max-width: 40rem) {
+  .figure img { max-width: 52rem; width: auto; margin: 0.5rem 0; }
+  .stack table, .stack tbody, .stack tr, .stack td { display: block; }
+  .stack thead { display: none; }
+  .stack tr { border: 1px solid #d1d9e0; margin: 0 0 0.6rem; }
+  .stack td { border: none; text-align: left !important; padding: 0.15rem 0.6rem; }
+  .stack td::before { content: attr(data-label) ": "; font-weight: 600; }
+}
 """
+PROSE_CELL = 40   # characters: a table with a longer cell is prose, and becomes cards on a phone
 
 
 # ------------------------------------------------------------------------------------------------
@@ -176,18 +187,19 @@ def _table(lines, images):
     headers, rule, body = _split_row(lines[0]), _split_row(lines[1]), [_split_row(line) for line in lines[2:]]
     aligns = [_alignment(cell) for cell in rule] + [None] * len(headers)
 
+    body = [(cells + [""] * len(headers))[:len(headers)] for cells in body]   # GitHub pads short rows, drops extra
+    stack = any(len(text) > PROSE_CELL for cells in body for text in cells)
+
     def cell(tag, text, column):
         style = f' style="text-align: {aligns[column]}"' if aligns[column] else ""
+        label = f' data-label="{escape(_plain(headers[column]))}"' if stack and tag == "td" else ""
         # As GitHub does, "\|" is a pipe in a cell before anything else, even inside a code span.
-        return f"<{tag}{style}>{inline(text.replace(chr(92) + '|', '|'), images)}</{tag}>"
+        return f"<{tag}{style}{label}>{inline(text.replace(chr(92) + '|', '|'), images)}</{tag}>"
 
     head = "".join(cell("th", text, column) for column, text in enumerate(headers))
-    rows = []
-    for cells in body:
-        cells = (cells + [""] * len(headers))[:len(headers)]     # GitHub pads short rows, drops extra cells
-        rows.append("<tr>" + "".join(cell("td", text, column) for column, text in enumerate(cells)) + "</tr>")
-    return (f'<div class="table"><table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n' + "\n".join(rows)
-            + "\n</tbody></table></div>")
+    rows = ["<tr>" + "".join(cell("td", text, column) for column, text in enumerate(cells)) + "</tr>" for cells in body]
+    return (f'<div class="table{" stack" if stack else ""}"><table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n'
+            + "\n".join(rows) + "\n</tbody></table></div>")
 
 
 def _slug(text, used):
@@ -239,7 +251,9 @@ def _blocks(lines, images, used_ids):
             while end < len(lines) and lines[end].strip() and not _starts_block(lines, end):
                 end += 1
             end = max(end, index + 1)
-            out.append("<p>" + inline(" ".join(text.strip() for text in lines[index:end]), images) + "</p>")
+            text = " ".join(text.strip() for text in lines[index:end])
+            figure = re.fullmatch(r"(\s*!\[[^\]]*\]\([^)]*\))+\s*", text)      # nothing but images: a figure
+            out.append(('<p class="figure">' if figure else "<p>") + inline(text, images) + "</p>")
             index = end
     return "\n".join(out)
 

@@ -3,7 +3,7 @@ import math
 
 from .claims import VERDICTS
 
-__all__ = ["table", "notice", "number", "percent", "seconds", "ratio", "verdict"]
+__all__ = ["table", "notice", "number", "percent", "signed_percent", "seconds", "ratio", "verdict"]
 
 
 def _cell(value):
@@ -44,6 +44,12 @@ def percent(fraction, digits=2):
     return "n/a" if fraction is None else f"{100 * fraction:.{digits}f} %"
 
 
+def signed_percent(fraction, digits=2):
+    """0.2176 -> "+21.76 %"; a difference that rounds to zero is "0.00 %", never "-0.00 %"."""
+    text = f"{100 * fraction:+.{digits}f}"
+    return (text if float(text) != 0 else f"{0:.{digits}f}") + " %"
+
+
 def seconds(value):
     """Seconds with a sensible number of digits: 0.012 s, 1.23 s, 45.6 s, 812 s."""
     if value is None:
@@ -56,12 +62,17 @@ def seconds(value):
 
 
 def ratio(value):
-    """A speed-up or compression factor: 3.4x, 48x, 1200x."""
+    """A speed-up or compression factor: 3.4x, 48x, 1200x; below 1, two significant digits (0.041x)."""
     if value is None or not math.isfinite(value):
         return "n/a"
+    if value < 0.95:  # two significant digits: never "0.0x"
+        return f"{value:.2g}x"
     return f"{value:.1f}x" if value < 10 else f"{value:.0f}x"
 
 
 def verdict(holds):
-    """True -> "yes", False -> "**NO**" (it must stand out), None -> "not shown" (see ``claims``)."""
-    return VERDICTS[None] if holds is None else VERDICTS[True] if holds else f"**{VERDICTS[False]}**"
+    """True -> "yes", False -> "**NO**" (it must stand out), None -> "not shown", SAMPLE -> "not shown:
+    sample" (see ``claims``)."""
+    if holds is None or isinstance(holds, str):
+        return VERDICTS[holds]
+    return VERDICTS[True] if holds else f"**{VERDICTS[False]}**"
