@@ -385,7 +385,7 @@ def decode(stream, tables, n_codes):
 
 MAGIC = b"NPAEAC"
 VERSION = 1
-_HEADER = struct.Struct("<6sBBIHH")     # magic, version, kind, n_codes, q, alphabet_size
+_HEADER = struct.Struct("<6sBBIHHI")    # magic, version, kind, n_codes, q, alphabet_size, model_id
 _TABLE_HEAD = struct.Struct("<HH")      # first symbol with frequency > 0, number of symbols stored
 _TRAILER = struct.Struct("<II")         # stream length in bytes, CRC-32 of every other byte of the file
 KINDS = {"indices": 0, "uniform": 1}    # what the codes mean: indices (VQ) or uniformly quantised values
@@ -394,9 +394,10 @@ KINDS = {"indices": 0, "uniform": 1}    # what the codes mean: indices (VQ) or u
 class EncodedCodes:
     """What one file holds: ``codes`` (N, q) ints in [0, alphabet_size), their ``kind`` ("indices" or
     "uniform"), for "uniform" the per-column ``offset`` and ``step`` (q,) float32 of the quantiser
-    (value = offset + code * step), and the ``tables`` of the model."""
+    (value = offset + code * step), the ``tables`` of the model, and ``model_id``, a 32-bit number naming
+    the decoder the codes are meant for (``npae compress`` stores a CRC-32 of the model's weights; 0: none)."""
 
-    def __init__(self, codes, alphabet_size, kind="indices", offset=None, step=None, tables=None):
+    def __init__(self, codes, alphabet_size, kind="indices", offset=None, step=None, tables=None, model_id=0):
         self.codes = _check_codes(codes, alphabet_size)
         self.alphabet_size = int(alphabet_size)
         if kind not in KINDS:
@@ -410,6 +411,9 @@ class EncodedCodes:
                 raise ValueError(f"uniform codes need offset and step of shape ({q},), finite, step > 0")
         self.offset, self.step = offset, step
         self.tables = frequency_tables(self.codes, alphabet_size) if tables is None else _check_tables(tables, q)
+        if isinstance(model_id, bool) or not isinstance(model_id, (int, np.integer)) or not 0 <= model_id < 2**32:
+            raise ValueError(f"model_id must be an integer in [0, 2^32), got {model_id!r}")
+        self.model_id = int(model_id)
 
     def values(self):
         """The dequantised values offset + code * step (N, q) float32 (the codes themselves for indices)."""
@@ -436,7 +440,7 @@ def pack(encoded):
     n, q = encoded.codes.shape
     if n >= 2**32 or q >= 2**16 or encoded.alphabet_size > 2**16 - 1:
         raise ValueError("too many codes for this format (at most 2^32 - 1 rows, 65,535 columns and symbols)")
-    header = _HEADER.pack(MAGIC, VERSION, KINDS[encoded.kind], n, q, encoded.alphabet_size)
+    header = _HEADER.pack(MAGIC, VERSION, KINDS[encoded.kind], n, q, encoded.alphabet_size, encoded.model_id)
     quantiser = b"" if encoded.kind == "indices" else \
         encoded.offset.astype("<f4").tobytes() + encoded.step.astype("<f4").tobytes()
     model = b"".join(_pack_table(row) for row in encoded.tables)
@@ -461,7 +465,7 @@ def unpack(data):
         return data[position:position + size], position + size
 
     head, position = take(0, _HEADER.size, "header")
-    magic, version, kind_code, n, q, alphabet_size = _HEADER.unpack(head)
+    magic, version, kind_code, n, q, alphabet_size, model_id = _HEADER.unpack(head)
     if magic != MAGIC:
         raise ValueError("not an npae entropy-coded file (the first bytes are not 'NPAEAC')")
     if version != VERSION:
@@ -494,4 +498,4 @@ def unpack(data):
     if zlib.crc32(stream, zlib.crc32(data[:position - _TRAILER.size])) != checksum:
         raise ValueError("the file is damaged: its CRC-32 does not match the one stored in it")
     codes = decode(stream, tables, n)
-    return EncodedCodes(codes, alphabet_size, kinds[kind_code], offset, step, tables)
+    return EncodedCodes(codes, alphabet_size, kinds[kind_code], offset, step, tables, model_id)

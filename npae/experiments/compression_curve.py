@@ -19,6 +19,7 @@ and decoded from what was read: the bytes counted are the bytes decoded.  A deco
 counted (a JPEG decoder is not either); the text gives their size.
 """
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -27,16 +28,28 @@ from ..image_quality import mean_absolute_error, ssim
 from ..knn import KNNClassifier
 from ..metrics import psnr
 
-# Settings (see the docstring); full run / quick run.
-N_IMAGES = {False: 2000, True: 500}          # test digits every method is scored on
-N_KNN = {False: 1000, True: 300}             # of those, how many the 7-NN accuracy reads
-JPEG_QUALITIES = (5, 10, 20, 40, 70, 90)
-WEBP_QUALITIES = (0, 20, 60)
-PCA_SIZES = (4, 8, 16, 32, 64)
-CODE_BITS = (3, 5)                           # levels 2^b per code number for PCA and the autoencoder
-VQ_TRAINING = {False: (12000, 2), True: (3000, 1)}     # (training digits, epochs) of the VQ-VAE
-RD_LAMBDAS = (30.0, 100.0, 300.0, 1000.0)
-RD_TRAINING = {False: (60000, 3), True: (10000, 1)}    # (training digits, epochs) per lambda
+
+
+class Settings(NamedTuple):
+    """How much work the comparison does (see SETTINGS: the full run's and the quick run's)."""
+
+    n_images: int                 # test digits every method is scored on
+    n_knn: int                    # of those, how many the 7-NN accuracy reads
+    jpeg_qualities: tuple
+    webp_qualities: tuple
+    pca_sizes: tuple
+    code_bits: tuple              # levels 2^b per code number, for PCA and the autoencoders
+    vq_training: tuple            # (training digits, epochs) of the VQ-VAE
+    rd_lambdas: tuple
+    rd_training: tuple            # (training digits, epochs) of each rate-distortion model
+
+
+SETTINGS = {
+    False: Settings(2000, 1000, (5, 10, 20, 40, 70, 90), (0, 20, 60), (4, 8, 16, 32, 64), (3, 5), (12000, 2),
+                    (100.0, 1000.0, 10000.0), (60000, 2)),
+    True: Settings(500, 300, (5, 10, 30, 70), (0, 40), (4, 16, 64), (3, 5), (3000, 1),
+                   (100.0, 10000.0), (10000, 1)),
+}
 RD_LATENT, RD_HIDDEN = 32, 256
 TARGET_BYTES = 50                            # the claim: "at 50 bytes per digit or fewer ..."
 N_SHOWN = 8                                  # digits kept per point for the side-by-side figure
@@ -63,12 +76,12 @@ class Scorer:
                 "knn_accuracy": accuracy, "shown": decoded[:N_SHOWN].copy(), **extra}
 
 
-def codec_rows(scorer, images):
+def codec_rows(scorer, images, settings):
     """JPEG, WebP, WebP lossless and PNG, one file per digit."""
     rows = []
-    settings = [("JPEG", q) for q in JPEG_QUALITIES] + [("WebP", q) for q in WEBP_QUALITIES] + \
-               [("WebP lossless", None), ("PNG", None)]
-    for codec, quality in settings:
+    runs = [("JPEG", q) for q in settings.jpeg_qualities] + [("WebP", q) for q in settings.webp_qualities] + \
+           [("WebP lossless", None), ("PNG", None)]
+    for codec, quality in runs:
         decoded, file_bytes, payload = image_codecs.run_codec(images, codec, quality)
         rows.append(scorer.row(codec, "lossless" if quality is None else f"quality {quality}",
                                decoded.reshape(len(images), -1) / 255.0, payload.mean(), file_bytes.mean()))
@@ -100,7 +113,7 @@ def coded_file(encoded):
     return loaded, sizes, len(data)
 
 
-def latent_rows(scorer, method, latent_by_q, decode, bits_options=CODE_BITS):
+def latent_rows(scorer, method, latent_by_q, decode, bits_options):
     """One row per (q, b): quantise, code, read back, decode."""
     rows = []
     n = scorer.x.shape[0]
@@ -114,11 +127,11 @@ def latent_rows(scorer, method, latent_by_q, decode, bits_options=CODE_BITS):
     return rows
 
 
-def vq_vae_row(scorer, x_train, quick, seed, progress):
+def vq_vae_row(scorer, x_train, settings, seed, progress):
     from ..progress import fit_with_progress
     from ..vqvae import codebook_usage, initialize_codebook, vq_decode, vq_encode, vq_vae
 
-    rows, epochs = VQ_TRAINING[quick]
+    rows, epochs = settings.vq_training
     train = x_train[:rows].reshape(-1, 28, 28, 1)
     model = vq_vae(seed=seed, ema=0.99)
     initialize_codebook(model, train[:1000], seed=seed)
@@ -138,15 +151,15 @@ def vq_vae_row(scorer, x_train, quick, seed, progress):
     return row, info
 
 
-def rate_distortion_rows(scorer, x_train, quick, seed, progress):
+def rate_distortion_rows(scorer, x_train, settings, seed, progress):
     from ..progress import fit_with_progress
     from ..rate_distortion import prior_bits, rate_distortion_autoencoder, rd_decode, rd_encode
 
-    rows_used, epochs = RD_TRAINING[quick]
+    rows_used, epochs = settings.rd_training
     train = x_train[:rows_used]
     rows, infos = [], []
     n = scorer.x.shape[0]
-    for lam in RD_LAMBDAS:
+    for lam in settings.rd_lambdas:
         model = rate_distortion_autoencoder(RD_LATENT, RD_HIDDEN, lam=lam, seed=seed)
         started = time.perf_counter()
         fit_with_progress(model, train, None, epochs=epochs, batch_size=128, progress=progress,
@@ -162,7 +175,7 @@ def rate_distortion_rows(scorer, x_train, quick, seed, progress):
         infos.append({"lam": lam, "seconds": seconds, "prior_bytes": float(prior_bits(model, codes).mean() / 8),
                       "stream_bytes": sizes["stream"] / n,
                       "active_latents": int(np.sum(codes.max(axis=0) > codes.min(axis=0)))})
-    return rows, {"training_images": int(train.shape[0]), "epochs": epochs, "models": infos}
+    return rows, {"training_images": int(train.shape[0]), "epochs": epochs, "models": infos, "latent_size": RD_LATENT}
 
 
 def verdict(rows, target=TARGET_BYTES, count="file_bytes"):
@@ -188,19 +201,21 @@ def verdict(rows, target=TARGET_BYTES, count="file_bytes"):
     return answer
 
 
-def run_curve(x_train, y_train, x_test, y_test, models=None, *, quick=False, seed=0, progress=None):
-    """Every method of the docstring on the first ``N_IMAGES[quick]`` test digits; returns a dict with
+def run_curve(x_train, y_train, x_test, y_test, models=None, *, quick=False, seed=0, progress=None, settings=None):
+    """Every method of the docstring on the first ``settings.n_images`` test digits (``settings``: default
+    ``SETTINGS[quick]``); returns a dict with
     ``rows`` (method, setting, payload_bytes, file_bytes, psnr, mae, ssim, knn_accuracy, kind, shown),
     ``vq`` and ``rd`` (training details), ``verdicts`` and ``seconds`` per part."""
     from ..pca import PCA
 
+    settings = SETTINGS[bool(quick)] if settings is None else settings
     seconds = {}
-    n = min(N_IMAGES[quick], x_test.shape[0])
+    n = min(settings.n_images, x_test.shape[0])
     x, y = x_test[:n].astype(np.float32), y_test[:n]
     images = to_uint8(x).reshape(n, 28, 28)
     x = images.reshape(n, -1) / np.float32(255)   # what the codecs see: the uint8 pixels themselves
     started = time.perf_counter()
-    scorer = Scorer(x, y, x_train, y_train, N_KNN[quick])
+    scorer = Scorer(x, y, x_train, y_train, settings.n_knn)
     rows = []
 
     def timed(name, function, *args):
@@ -209,19 +224,20 @@ def run_curve(x_train, y_train, x_test, y_test, models=None, *, quick=False, see
         seconds[name] = time.perf_counter() - begin
         return out
 
-    rows += [dict(row, kind="codec") for row in timed("codecs", codec_rows, scorer, images)]
+    rows += [dict(row, kind="codec") for row in timed("codecs", codec_rows, scorer, images, settings)]
     rows += [dict(row, kind="generic") for row in timed("zlib and lzma", generic_rows, scorer, images)]
 
     def pca_rows():
-        pca = PCA(max(PCA_SIZES)).fit(x_train)
+        largest = max(settings.pca_sizes)
+        pca = PCA(largest).fit(x_train)
         scores = pca.transform(x)
-        keep = {q: scores[:, :q] for q in PCA_SIZES}
+        keep = {q: scores[:, :q] for q in settings.pca_sizes}
 
         def decode(q, values):
-            padded = np.zeros((values.shape[0], max(PCA_SIZES)), dtype=np.float64)
+            padded = np.zeros((values.shape[0], largest), dtype=np.float64)
             padded[:, :q] = values
             return pca.inverse_transform(padded)
-        return latent_rows(scorer, "PCA", keep, decode)
+        return latent_rows(scorer, "PCA", keep, decode, settings.code_bits)
 
     rows += [dict(row, kind="learned") for row in timed("PCA codes", pca_rows)]
     models = dict(models or {})
@@ -229,12 +245,12 @@ def run_curve(x_train, y_train, x_test, y_test, models=None, *, quick=False, see
         latent = {q: models[q].encode(x) for q in sorted(models)}
         rows += [dict(row, kind="learned") for row in timed(
             "autoencoder codes", latent_rows, scorer, "autoencoder", latent,
-            lambda q, values: models[q].decode(values))]
-    vq_row, vq = timed("VQ-VAE", vq_vae_row, scorer, x_train, quick, seed, progress)
+            lambda q, values: models[q].decode(values), settings.code_bits)]
+    vq_row, vq = timed("VQ-VAE", vq_vae_row, scorer, x_train, settings, seed, progress)
     rows.append(dict(vq_row, kind="learned"))
-    rd_rows, rd = timed("rate-distortion AE", rate_distortion_rows, scorer, x_train, quick, seed, progress)
+    rd_rows, rd = timed("rate-distortion AE", rate_distortion_rows, scorer, x_train, settings, seed, progress)
     rows += [dict(row, kind="learned") for row in rd_rows]
     seconds["total"] = time.perf_counter() - started
-    return {"n_images": n, "n_knn": scorer.n_knn, "rows": rows, "vq": vq, "rd": rd, "originals": x[:N_SHOWN],
+    return {"n_images": n, "n_knn": scorer.n_knn, "n_train": int(x_train.shape[0]), "rows": rows, "vq": vq, "rd": rd, "originals": x[:N_SHOWN],
             "verdicts": [verdict(rows, count="file_bytes"), verdict(rows, count="payload_bytes")],
             "seconds": seconds, "pixels_bytes": 784}
