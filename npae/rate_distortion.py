@@ -159,9 +159,15 @@ class FactorizedPrior(Layer):
         return (grad_y + grad_v).astype(self.dtype)
 
 
-def rate_distortion_autoencoder(latent_size=32, hidden=256, lam=100.0, seed=0, dtype="float32", optimizer=None):
+def rate_distortion_autoencoder(latent_size=32, hidden=256, lam=100.0, seed=0, dtype="float32", optimizer=None,
+                                init_gain=8.0):
     """Dense(784, hidden, relu), Dense(hidden, q), QuantizationNoise, FactorizedPrior, Dense(q, hidden, relu),
-    Dense(hidden, 784, sigmoid) with loss MSE + bits / (lam x 784): see the module docstring."""
+    Dense(hidden, 784, sigmoid) with loss MSE + bits / (lam x 784): see the module docstring.
+
+    ``init_gain``: the code layer's initial weights are Glorot's times this.  With Glorot's alone the codes
+    start within +-0.5 of 0, so rounding (or the noise) erases them and the first few hundred steps only
+    learn to grow them; starting them spread over several integers, the rate term has something to trade
+    from the first step (the prior's scales start at 1 either way)."""
     if isinstance(lam, bool) or not isinstance(lam, (int, float, np.floating)) or not np.isfinite(lam) or lam <= 0:
         raise ValueError(f"lam must be a finite number > 0, got {lam!r}")
     init_rng, _, noise_rng = random_streams(seed)
@@ -170,6 +176,7 @@ def rate_distortion_autoencoder(latent_size=32, hidden=256, lam=100.0, seed=0, d
               FactorizedPrior(latent_size, rate_weight=1.0 / (lam * PIXELS), dtype=dtype),
               Dense(latent_size, hidden, "relu", dtype=dtype, rng=init_rng),
               Dense(hidden, PIXELS, "sigmoid", dtype=dtype, rng=init_rng)]
+    layers[1].W *= layers[1].W.dtype.type(init_gain)
     return Sequential(layers, loss="mse", optimizer=optimizer, seed=seed)
 
 

@@ -113,14 +113,15 @@ EXPECTED_FIRST_COLUMNS = {
                 None],
     "denoising": [["noisy", "noisy, clipped to [0, 1]", "denoised"]],
     "pca": [["8", "16", "32", "64"], None],
-    "compression": [[q for q in ("8", "16", "32", "64") for _ in range(3)], ["8", "16", "32", "64"]],
+    "compression": [[q for q in ("8", "16", "32", "64") for _ in range(3)], ["8", "16", "32", "64"], None, None],
     "convolutional": [["convolutional (paper's)", "FFA 784-32-784"],
                       ["reconstruction", "reconstruction", "denoising", "denoising"]],
     "beyond": [["plain", "sparse (activity_l1 = 0.0001)"], ["`re`", "`bce`"] * 3 + ["`elbo`"]],
 }
 FIGURES = {"reconstruction": ["reconstructions", "reconstruction-errors", "codes-2d"], "knn": ["knn"],
            "dimensionality": ["dimensionality"], "anomaly": ["anomaly"], "denoising": ["denoising"], "pca": ["pca"],
-           "compression": ["compression"], "convolutional": ["convolutional-denoising", "convolutional-comparison"],
+           "compression": ["compression", "compression-curve", "compression-curve-files", "compression-side-by-side"],
+           "convolutional": ["convolutional-denoising", "convolutional-comparison"],
            "beyond": ["vae-loss-curves", "vae-samples", "vae-reconstructions", "vae-latent-scatter", "vae-manifold"]}
 
 
