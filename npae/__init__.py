@@ -27,3 +27,5 @@ from .variational import VariationalAutoencoder  # noqa: F401
 from .anomaly import ReconstructionErrorDetector, train_ensemble  # noqa: F401
 from .knn import KNNClassifier  # noqa: F401
 from .pca import PCA  # noqa: F401
+from .layers.vector_quantizer import VectorQuantizer  # noqa: F401
+from .rate_distortion import FactorizedPrior, QuantizationNoise  # noqa: F401
