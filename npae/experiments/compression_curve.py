@@ -184,7 +184,9 @@ def verdict(rows, target=TARGET_BYTES, count="file_bytes"):
     learned = [row for row in rows if row["kind"] == "learned" and row[count] <= target]
     codecs = {name: [row for row in rows if row["method"] == name] for name in ("JPEG", "WebP")}
     best_learned = max(learned, key=lambda row: row["psnr"], default=None)
-    answer = {"target": target, "count": count, "learned": best_learned, "codecs": {}}
+    nonlinear = max((row for row in learned if not row["method"].startswith("PCA")), key=lambda row: row["psnr"],
+                    default=None)
+    answer = {"target": target, "count": count, "learned": best_learned, "nonlinear": nonlinear, "codecs": {}}
     holds = best_learned is not None
     for name, candidates in codecs.items():
         within = [row for row in candidates if row[count] <= target]
