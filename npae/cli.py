@@ -655,7 +655,7 @@ def build_parser():
 
     compress = commands.add_parser(
         "compress", parents=[user_data], formatter_class=formatter,
-        help="your data's codes, quantised and arithmetic-coded into one file",
+        help="your data's codes, arithmetic-coded into one file",
         description=_wrap("Encode DATA with a saved model, quantise each code number uniformly to 2^bits levels "
                           "and arithmetic-code them under their measured frequencies (stored in the file)."),
         epilog="example:  npae compress -m model.npz images.npy -o images.npac --bits 6")

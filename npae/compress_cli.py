@@ -36,7 +36,11 @@ def compress_rows(model, x, bits):
 
     if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 1 <= bits <= MAX_BITS:
         raise ValueError(f"bits must be an integer from 1 to {MAX_BITS}, got {bits!r}")
+    if not (callable(getattr(model, "encode", None)) and callable(getattr(model, "decode", None))):
+        raise ValueError(f"compress needs an autoencoder (a model with encode and decode), got {type(model).__name__}")
     latent = np.asarray(model.encode(x), dtype=np.float64)
+    if latent.ndim != 2:
+        raise ValueError(f"the model's codes have shape {latent.shape[1:]}; compress takes flat codes (N, q)")
     codes, offset, step = uniform_codes(latent, bits)
     return entropy_coding.EncodedCodes(codes, 2 ** bits, "uniform", offset, step,
                                        model_id=model_fingerprint(model))

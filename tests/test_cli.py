@@ -411,7 +411,7 @@ def test_usage_errors_and_help(capsys):
     assert run(["train"], capsys)[0] == 2                               # DATA and -o missing
     assert run([], capsys)[0] == 2
     assert run(["frobnicate"], capsys)[0] == 2
-    for command in ("reproduce", "data", "train", "encode", "knn", "anomaly"):
+    for command in ("reproduce", "data", "train", "encode", "knn", "anomaly", "compress", "decompress"):
         status, out, _ = run([command, "--help"], capsys)
         assert status == 0 and out.startswith(f"usage: npae {command}")
     status, out, _ = run(["--help"], capsys)
