@@ -160,9 +160,10 @@ class FactorizedPrior(Layer):
 
 
 def rate_distortion_autoencoder(latent_size=32, hidden=256, lam=100.0, seed=0, dtype="float32", optimizer=None,
-                                init_gain=8.0):
-    """Dense(784, hidden, relu), Dense(hidden, q), QuantizationNoise, FactorizedPrior, Dense(q, hidden, relu),
-    Dense(hidden, 784, sigmoid) with loss MSE + bits / (lam x 784): see the module docstring.
+                                init_gain=8.0, input_size=PIXELS):
+    """Dense(d, hidden, relu), Dense(hidden, q), QuantizationNoise, FactorizedPrior, Dense(q, hidden, relu),
+    Dense(hidden, d, sigmoid) with loss MSE + bits / (lam x d), d = ``input_size`` (784 pixels): see the
+    module docstring.
 
     ``init_gain``: the code layer's initial weights are Glorot's times this.  With Glorot's alone the codes
     start within +-0.5 of 0, so rounding (or the noise) erases them and the first few hundred steps only
@@ -171,11 +172,12 @@ def rate_distortion_autoencoder(latent_size=32, hidden=256, lam=100.0, seed=0, d
     if isinstance(lam, bool) or not isinstance(lam, (int, float, np.floating)) or not np.isfinite(lam) or lam <= 0:
         raise ValueError(f"lam must be a finite number > 0, got {lam!r}")
     init_rng, _, noise_rng = random_streams(seed)
-    layers = [Dense(PIXELS, hidden, "relu", dtype=dtype, rng=init_rng), Dense(hidden, latent_size, dtype=dtype, rng=init_rng),
+    layers = [Dense(input_size, hidden, "relu", dtype=dtype, rng=init_rng),
+              Dense(hidden, latent_size, dtype=dtype, rng=init_rng),
               QuantizationNoise(seed=int(noise_rng.integers(2**31))),
-              FactorizedPrior(latent_size, rate_weight=1.0 / (lam * PIXELS), dtype=dtype),
+              FactorizedPrior(latent_size, rate_weight=1.0 / (lam * input_size), dtype=dtype),
               Dense(latent_size, hidden, "relu", dtype=dtype, rng=init_rng),
-              Dense(hidden, PIXELS, "sigmoid", dtype=dtype, rng=init_rng)]
+              Dense(hidden, input_size, "sigmoid", dtype=dtype, rng=init_rng)]
     layers[1].W *= layers[1].W.dtype.type(init_gain)
     return Sequential(layers, loss="mse", optimizer=optimizer, seed=seed)
 
