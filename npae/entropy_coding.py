@@ -123,6 +123,13 @@ def _check_codes(codes, alphabet_size):
     return codes.astype(np.int64, copy=False)
 
 
+def _as_table_array(tables):
+    tables = np.asarray(tables)
+    if tables.ndim != 2 or tables.shape[1] < 2:
+        raise ValueError(f"tables must be a 2-D array (q, alphabet_size >= 2) of frequencies, got shape {tables.shape}")
+    return tables
+
+
 def _check_tables(tables, q):
     tables = np.asarray(tables)
     if tables.ndim != 2 or tables.shape[0] != q or tables.dtype.kind not in "iu":
@@ -342,8 +349,8 @@ _decode = kernel_pair(decode_numpy, _decode_kernel, name="arithmetic_decode")
 def encode(codes, tables):
     """The arithmetic-coded bytes of ``codes`` (N, q) under ``tables`` (q, A) (from :func:`frequency_tables`
     of these or other codes).  A symbol whose frequency is 0 cannot be coded: ValueError."""
-    tables = np.asarray(tables)
-    codes = _check_codes(codes, tables.shape[-1] if tables.ndim == 2 else 0)
+    tables = _as_table_array(tables)
+    codes = _check_codes(codes, tables.shape[1])
     tables = _check_tables(tables, codes.shape[1])
     if np.any(np.take_along_axis(tables.T, codes, axis=0) == 0):
         raise ValueError("codes contain a symbol whose frequency in tables is 0: it cannot be coded")
@@ -361,8 +368,8 @@ def decode(stream, tables, n_codes):
     to *some* codes (an arithmetic code has no redundancy to check): use :func:`pack`/:func:`unpack`,
     whose CRC-32 catches altered bytes.
     """
-    tables = np.asarray(tables)
-    tables = _check_tables(tables, tables.shape[0] if tables.ndim == 2 else -1)
+    tables = _as_table_array(tables)
+    tables = _check_tables(tables, tables.shape[0])
     if isinstance(n_codes, bool) or not isinstance(n_codes, (int, np.integer)) or n_codes < 1:
         raise ValueError(f"n_codes must be an integer >= 1, got {n_codes!r}")
     if not isinstance(stream, (bytes, bytearray, memoryview)):

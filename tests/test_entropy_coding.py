@@ -86,6 +86,8 @@ def test_encode_refuses_a_symbol_the_model_does_not_have():
         ec.encode(np.array([[4]]), tables)
     with pytest.raises(ValueError, match="summing to"):
         ec.encode(np.array([[0]]), np.array([[1, 2, 3, 4]]))
+    with pytest.raises(ValueError, match="tables must be a 2-D array"):
+        ec.encode(np.array([[0]]), np.array([65536]))
 
 
 def packed(rng, kind="indices"):
