@@ -18,7 +18,6 @@ from ._files import atomic_write
 from ._memory import check_allocation
 
 EXTENSION = ".npac"
-MAX_BITS = 15    # 2^15 levels: the container's alphabets go up to 65,535 symbols
 
 
 def model_fingerprint(model):
@@ -31,17 +30,13 @@ def model_fingerprint(model):
 
 def compress_rows(model, x, bits):
     """The :class:`EncodedCodes` of rows x (N, d) under ``model``'s encoder, each code number quantised
-    uniformly to 2^bits levels over its range in x (see npae.experiments.compression_curve.uniform_codes)."""
-    from .experiments.compression_curve import uniform_codes
-
-    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 1 <= bits <= MAX_BITS:
-        raise ValueError(f"bits must be an integer from 1 to {MAX_BITS}, got {bits!r}")
+    uniformly to 2^bits levels over its range in x (:func:`npae.entropy_coding.uniform_quantize`)."""
     if not (callable(getattr(model, "encode", None)) and callable(getattr(model, "decode", None))):
         raise ValueError(f"compress needs an autoencoder (a model with encode and decode), got {type(model).__name__}")
     latent = np.asarray(model.encode(x), dtype=np.float64)
     if latent.ndim != 2:
         raise ValueError(f"the model's codes have shape {latent.shape[1:]}; compress takes flat codes (N, q)")
-    codes, offset, step = uniform_codes(latent, bits)
+    codes, offset, step = entropy_coding.uniform_quantize(latent, bits)
     return entropy_coding.EncodedCodes(codes, 2 ** bits, "uniform", offset, step,
                                        model_id=model_fingerprint(model))
 

@@ -50,7 +50,7 @@ import numpy as np
 from ._memory import check_allocation
 from .kernels._jit import kernel_pair, numba_kernel
 
-__all__ = ["TOTAL", "frequency_tables", "encode", "decode", "encode_numpy", "decode_numpy", "pack", "unpack",
+__all__ = ["TOTAL", "frequency_tables", "uniform_quantize", "encode", "decode", "encode_numpy", "decode_numpy", "pack", "unpack",
            "EncodedCodes", "information_bits"]
 
 PRECISION = 32
@@ -93,6 +93,23 @@ def frequency_tables(codes, alphabet_size):
                 row[symbol] -= excess
                 excess = 0
     return scaled
+
+
+def uniform_quantize(values, bits):
+    """Each column of ``values`` (N, q) on 2^bits evenly spaced levels over its own [min, max]:
+    ``(codes (N, q) int64 in [0, 2^bits), offset (q,), step (q,))`` with value ~ offset + code x step
+    (error at most step / 2).  A constant column gets step 1 and code 0: restored exactly."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 2 or values.shape[0] == 0 or not np.all(np.isfinite(values)):
+        raise ValueError(f"values must be a non-empty, finite 2-D array (N, q), got shape {values.shape}")
+    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 1 <= bits <= 15:
+        raise ValueError(f"bits must be an integer from 1 to 15, got {bits!r}")
+    levels = 2 ** bits
+    offset = values.min(axis=0)
+    step = (values.max(axis=0) - offset) / (levels - 1)
+    step = np.where(step > 0, step, 1.0).astype(np.float32)
+    codes = np.clip(np.rint((values - offset) / step), 0, levels - 1).astype(np.int64)
+    return codes, offset.astype(np.float32), step
 
 
 def information_bits(codes, tables):

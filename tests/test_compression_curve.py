@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from npae.entropy_coding import uniform_quantize
 from npae.experiments import compression_curve as cc
 from npae.report import sections
 
@@ -51,7 +52,7 @@ def test_quality_rises_with_the_bytes_spent(curve):
 
 def test_uniform_codes_by_hand():
     latent = np.array([[0.0, 5.0], [1.0, 5.0], [0.6, 5.0]])
-    codes, offset, step = cc.uniform_codes(latent, 2)                  # 4 levels over [0, 1]: step 1/3
+    codes, offset, step = uniform_quantize(latent, 2)                  # 4 levels over [0, 1]: step 1/3
     np.testing.assert_array_equal(codes, [[0, 0], [3, 0], [2, 0]])      # 0.6 / (1/3) = 1.8 rounds to 2
     np.testing.assert_allclose(step, [1 / 3, 1.0], rtol=1e-6)
     np.testing.assert_array_equal(offset, [0.0, 5.0])

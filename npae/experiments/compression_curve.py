@@ -24,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import entropy_coding, image_codecs
+from ..entropy_coding import uniform_quantize
 from ..image_quality import mean_absolute_error, ssim
 from ..knn import KNNClassifier
 from ..metrics import psnr
@@ -94,16 +95,6 @@ def generic_rows(scorer, images):
                        size / len(images)) for name, size in image_codecs.generic_compression(images).items()]
 
 
-def uniform_codes(latent, bits):
-    """Per-feature uniform quantiser to 2^b levels over the set's [min, max]: (codes, offset, step)."""
-    levels = 2 ** bits
-    offset = latent.min(axis=0)
-    step = (latent.max(axis=0) - offset) / (levels - 1)
-    step = np.where(step > 0, step, 1.0).astype(np.float32)
-    codes = np.clip(np.rint((latent - offset) / step), 0, levels - 1).astype(np.int64)
-    return codes, offset.astype(np.float32), step
-
-
 def coded_file(encoded):
     """(what a reader gets back from the file's bytes, sizes in bytes per part, total bytes)."""
     data, sizes = entropy_coding.pack(encoded)
@@ -119,7 +110,7 @@ def latent_rows(scorer, method, latent_by_q, decode, bits_options):
     n = scorer.x.shape[0]
     for q, latent in latent_by_q.items():
         for bits in bits_options:
-            codes, offset, step = uniform_codes(latent, bits)
+            codes, offset, step = uniform_quantize(latent, bits)
             loaded, sizes, total = coded_file(entropy_coding.EncodedCodes(codes, 2 ** bits, "uniform", offset, step))
             rows.append(scorer.row(f"{method} {bits}-bit", f"q = {q}", decode(q, loaded.values()),
                                    sizes["stream"] / n, total / n, q=q, bits=bits,
