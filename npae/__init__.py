@@ -32,3 +32,5 @@ from .layers.topk import TopK  # noqa: F401
 from .sparse_dictionary import TopKSparseAutoencoder  # noqa: F401
 from .sklearn import AutoencoderTransformer  # noqa: F401
 from . import timeseries  # noqa: F401,E402  (npae.timeseries.SeriesAnomalyDetector after import npae)
+from .layers.vector_quantizer import VectorQuantizer  # noqa: F401
+from .rate_distortion import FactorizedPrior, QuantizationNoise  # noqa: F401

@@ -7,6 +7,8 @@
     npae encode -m MODEL.npz DATA -o CODES.npy                latent features (or reconstructions)
     npae knn TRAIN TEST --train-labels LABELS                 k-nearest-neighbour classification
     npae anomaly -m MODEL.npz DATA                            reconstruction errors, the oddest rows first
+    npae compress -m MODEL.npz DATA -o CODES.npac             codes quantised and arithmetic-coded
+    npae decompress -m MODEL.npz CODES.npac -o OUT.npy        rows back from such a file
 
 Data files: ``.npy``, ``.npz`` (``FILE.npz:KEY`` picks an array) or ``.csv`` (numbers separated by
 commas, an optional line of column names), one observation per row; images of any shape are flattened.
@@ -341,6 +343,43 @@ def command_encode(args):
     return OK
 
 
+def command_compress(args):
+    from .compress_cli import EXTENSION, compress_rows, write_compressed
+
+    say = _Printer(args.quiet)
+    check_output(args.output, (EXTENSION,), "-o")
+    check_not_input(args.output, [args.input, args.model])
+    model = _load_model(args.model)
+    notes = []
+    x, _, note = load_rows(args.input, args.scale, notes)
+    _check_features(x, model, args.input, args.model)
+    encoded = compress_rows(model, x, args.bits)
+    sizes = write_compressed(args.output, encoded)
+    total = sum(sizes.values())
+    say(f"wrote {args.output}: {x.shape[0]:,} rows in {total:,} bytes ({total / x.shape[0]:.1f} per row; the "
+        f"arithmetic-coded stream {sizes['stream']:,}, probability tables {sizes['model']:,}, quantiser "
+        f"{sizes['quantiser']:,}, header {sizes['header']}), {args.bits}-bit codes (input: "
+        f"{'; '.join([note, *notes])})")
+    return OK
+
+
+def command_decompress(args):
+    from .compress_cli import decompress_codes, read_compressed
+
+    say = _Printer(args.quiet)
+    check_output(args.output, RESULT_EXTENSIONS, "-o")
+    check_not_input(args.output, [args.input, args.model])
+    model = _load_model(args.model)
+    encoded = read_compressed(args.input)
+    rows = decompress_codes(model, encoded, repr(args.input))
+    if args.scale_back:
+        rows = rows * np.float32(255)
+    write_array(args.output, rows, ",".join(f"x{j}" for j in range(rows.shape[1])))
+    say(f"wrote {args.output}: {rows.shape[0]:,} x {rows.shape[1]:,} decoded rows"
+        + (", multiplied by 255" if args.scale_back else ""))
+    return OK
+
+
 def _load_train_and_test(args, notes):
     """(training rows, test rows, note on the scale), both scaled alike: with ``--scale auto`` decided on
     each file alone, a test set with one non-integer value would stay in 0..255 while the training set
@@ -671,6 +710,29 @@ def build_parser():
     anomaly.add_argument("-o", "--output", metavar="OUT",
                          help="write the scores (.npy), or index-aligned scores and flags (.csv)")
     anomaly.set_defaults(handler=command_anomaly)
+
+    compress = commands.add_parser(
+        "compress", parents=[user_data], formatter_class=formatter,
+        help="your data's codes, arithmetic-coded into one file",
+        description=_wrap("Encode DATA with a saved model, quantise each code number uniformly to 2^bits levels "
+                          "and arithmetic-code them under their measured frequencies (stored in the file)."),
+        epilog="example:  npae compress -m model.npz images.npy -o images.npac --bits 6")
+    compress.add_argument("-m", "--model", required=True, metavar="MODEL.npz", help="a model saved by npae train")
+    compress.add_argument("input", metavar="DATA", help=data_help)
+    compress.add_argument("-o", "--output", required=True, metavar="OUT.npac", help="the compressed file")
+    compress.add_argument("--bits", type=_integer(1), default=6,
+                          help="levels 2^bits per code number, 1 to 15 (default: %(default)s)")
+    compress.set_defaults(handler=command_compress)
+
+    decompress = commands.add_parser(
+        "decompress", parents=[quiet], formatter_class=formatter, help="rows back from a file of npae compress",
+        description=_wrap("Decode a file written by npae compress with the same model (checked) into rows."),
+        epilog="example:  npae decompress -m model.npz images.npac -o decoded.npy")
+    decompress.add_argument("-m", "--model", required=True, metavar="MODEL.npz", help="the model that compressed it")
+    decompress.add_argument("input", metavar="CODES.npac", help="a file written by npae compress")
+    decompress.add_argument("-o", "--output", required=True, metavar="OUT", help="a .npy or .csv file")
+    decompress.add_argument("--scale-back", action="store_true", help="multiply the decoded rows by 255")
+    decompress.set_defaults(handler=command_decompress)
     return parser
 
 

@@ -483,45 +483,7 @@ def pca(result, figures):
 
 
 # ------------------------------------------------------------------------------------------------
-# 7. Compression
-
-def compression(result, figures):
-    rows = result["rows"]
-    path, link = figures.path("compression")
-    storages = list(dict.fromkeys(row["storage"] for row in rows))
-    latent_sizes = list(dict.fromkeys(row["latent_size"] for row in rows))
-    by_key = {(row["latent_size"], row["storage"]): row for row in rows}
-    series = {f"codes stored as {storage}": ([by_key[q, storage]["bytes_per_image"] for q in latent_sizes],
-                                             [by_key[q, storage]["psnr"] for q in latent_sizes],
-                                             [f"q={q}" for q in latent_sizes]) for storage in storages}
-    plots.tradeoff_figure(path, series, "Decoded test images: quality against bytes per image (raw: 784)",
-                          "bytes per image (log scale)", "PSNR (dB, higher is better)")
-    table_rows = [[row["latent_size"], row["storage"], f"{row['bytes_per_image']:.2f}", ratio(row["ratio"]),
-                   ratio(row["ratio_with_decoder"]), f"{row['mse']:.5f}", f"{row['psnr']:.1f} dB"] for row in rows]
-    file_rows = [[entry["latent_size"], f"{entry['bytes']:,}", ratio(entry["ratio"]),
-                  number(entry["max_difference_after_reload"], 2)] for entry in result["files"]]
-    text = [
-        "## 7. Compression (paper section 3.6)",
-        "",
-        f"The encoder turns each 784-byte test digit ({result['n_images']:,} of them) into q numbers; only the "
-        "decoder can turn them back.  Ratio: 784 bytes of pixels against the bytes of the codes (with the "
-        f"decoder's weights: a self-contained set).  Models: the paper's FFA, {_epochs_text(result)}.",
-        "",
-        table(["q", "stored as", "bytes per image", "ratio", "ratio with decoder", "MSE", "PSNR"], table_rows),
-        "",
-        "One file per q (uint8 codes of the whole test set plus the decoder), written and read back:",
-        "",
-        table(["q", "bytes on disk", "ratio", "largest pixel difference after reloading"], file_rows),
-        "",
-        _image(link, "PSNR against the code size"),
-    ]
-    best = max(rows, key=lambda row: row["ratio"])
-    checks = [claims.encoder_compresses(best["ratio"], best["latent_size"], best["storage"], best["mse"], best["psnr"])]
-    if {"float32", "uint8"} <= set(storages):
-        checks.append(claims.eight_bits_suffice({q: by_key[q, "float32"]["psnr"] for q in latent_sizes},
-                                                {q: by_key[q, "uint8"]["psnr"] for q in latent_sizes}))
-    return Section("\n".join(text), checks)
-
+# 7. Compression: npae/report/sections_compression.py (imported at the end of this module)
 
 # ------------------------------------------------------------------------------------------------
 # 9. Beyond the paper
@@ -882,5 +844,6 @@ def training_curves(results, figures, *, models=None, bce_floors=None, compare_p
     text += ["", _image(link, "training curves")]
     return "\n".join(text)
 
+from .sections_compression import compression  # noqa: E402,F401  (section 7, in its own module)
 from .sections_timeseries import timeseries  # noqa: E402,F401  (section 10, in its own module)
 from .sections_dictionary import dictionary  # noqa: E402,F401  (experiment 11)
