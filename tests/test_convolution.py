@@ -95,6 +95,22 @@ def test_gather_taps_kernel_matches_reference(kernel, pads, size, out_size, rng)
         np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
 
 
+@pytest.mark.parametrize("kernel, pads, size, out_size", [((3, 3), (0, 0), (6, 5), (4, 3)), ((3, 3), (1, 1), (5, 6), (5, 6)),
+                                                     ((3, 3), (2, 2), (4, 4), (6, 6)), ((2, 3), (0, 1), (4, 5), (4, 5))])
+def test_stencil_kernels_match_references(kernel, pads, size, out_size, rng):
+    """scalar_stencil and scalar_weight_stencil (one-channel convolutions): Numba against NumPy, float64."""
+    s, taps = _random(rng, (2,) + size), _random(rng, kernel + (5,))
+    expected, got = (np.full((2,) + out_size + (5,), 7.0) for _ in range(2))
+    kernels.scalar_stencil_numpy(s, taps, *pads, expected)
+    kernels.scalar_stencil_numba(s, taps, *pads, got)
+    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
+    v = _random(rng, (2,) + out_size + (5,))
+    expected, got = (np.full(kernel + (5,), 7.0) for _ in range(2))
+    kernels.scalar_weight_stencil_numpy(s, v, *pads, expected)
+    kernels.scalar_weight_stencil_numba(s, v, *pads, got)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("rows, inner, columns", [(301, 9, 64), (257, 64, 9), (100, 1, 3), (64, 9, 1)])
 def test_narrow_product_kernels_match_references(rows, inner, columns, dtype, rng):
@@ -205,16 +221,23 @@ def strategies(request):
     correlation.forced.clear()
 
 
-STRATEGY_CASES = [(computation, name, geometry) for computation, names in correlation.STRATEGIES.items()
-                  for name in names for geometry in GEOMETRIES if name == "im2col" or geometry[1] == 1]
+def _strategy_cases():
+    cases = []
+    for computation, names in correlation.STRATEGIES.items():
+        for name in names:
+            for geometry, geometry_id in zip(GEOMETRIES, GEOMETRY_IDS):
+                for channels in [(3, 2), (2, 3), (1, 4), (4, 1)]:
+                    layer = npae.Conv2D(*channels, geometry[0], stride=geometry[1], padding=geometry[2])
+                    if correlation.applies(name, computation, layer._convolution_geometry(*geometry[3:]), *channels):
+                        cases.append(pytest.param(computation, name, geometry, channels,
+                                                  id=f"{computation}-{name}-{geometry_id}-{channels[0]}to{channels[1]}"))
+    return cases
 
 
-@pytest.mark.parametrize("computation, strategy, geometry", STRATEGY_CASES,
-                         ids=[f"{c}-{s}-{GEOMETRY_IDS[GEOMETRIES.index(g)]}" for c, s, g in STRATEGY_CASES])
-@pytest.mark.parametrize("channels", [(3, 2), (2, 3), (1, 4), (4, 1)], ids=["3to2", "2to3", "1to4", "4to1"])
+@pytest.mark.parametrize("computation, strategy, geometry, channels", _strategy_cases())
 def test_every_strategy_equals_the_formula(computation, strategy, geometry, channels, rng):
     """Each way of computing correlate / input_grad / weight_grad (float64, Numba kernels) gives the NumPy
-    formula's numbers (NPAE_JIT=0), on every geometry where the strategy applies (taps, shifted: stride 1)."""
+    formula's numbers (NPAE_JIT=0), on every geometry and channel count where the strategy applies."""
     kernel, stride, padding, height, width = geometry
     layer = npae.Conv2D(*channels, kernel, stride=stride, padding=padding, dtype="float64", rng=0)
     geometry = layer._convolution_geometry(height, width)

@@ -190,6 +190,82 @@ def gather_taps_numba(taps, kernel_h, kernel_w, pad_top, pad_left, out):
 
 
 # --------------------------------------------------------------------------------------------------------
+# Stencils: a convolution with one input or one output channel, where a matrix product has nothing to do
+# (an inner dimension or an output width of 1).  A scalar image s times a vector per kernel tap.
+# --------------------------------------------------------------------------------------------------------
+def scalar_stencil_numpy(s, taps, pad_top, pad_left, out):
+    """out (N, Ho, Wo, O) <- sum_{di, dj} s[n, i + di - pad_top, j + dj - pad_left] taps[di, dj, :], for
+    s (N, H, W) one channel (0 outside the image) and taps (kh, kw, O)."""
+    kernel_h, kernel_w, _ = taps.shape
+    _, out_h, out_w, _ = out.shape
+    padded = _padded(s[:, :, :, None], pad_top, pad_left, out_h + kernel_h - 1, out_w + kernel_w - 1, 0)
+    out[...] = sum(padded[:, di:di + out_h, dj:dj + out_w] * taps[di, dj] for di in range(kernel_h)
+                   for dj in range(kernel_w))
+
+
+@numba_kernel(fused_multiply_add=True)
+def scalar_stencil_numba(s, taps, pad_top, pad_left, out):
+    """Each output pixel's O values in one pass: kh kw multiply-adds of a vector of O (vectorised), the
+    padding skipped by a bounds test per tap.  No im2col copy, no product with an inner dimension of 1."""
+    batch, height, width = s.shape
+    kernel_h, kernel_w, _ = taps.shape
+    _, out_h, out_w, outputs = out.shape
+    for n in range(batch):
+        for i in range(out_h):
+            for j in range(out_w):
+                target = out[n, i, j]
+                target[:] = 0
+                for di in range(kernel_h):
+                    row = i + di - pad_top
+                    if row < 0 or row >= height:
+                        continue
+                    for dj in range(kernel_w):
+                        column = j + dj - pad_left
+                        if column < 0 or column >= width:
+                            continue
+                        value = s[n, row, column]
+                        weights = taps[di, dj]
+                        for o in range(outputs):
+                            target[o] += value * weights[o]
+
+
+def scalar_weight_stencil_numpy(s, v, pad_top, pad_left, out):
+    """out (kh, kw, C) <- sum_{n, i, j} s[n, i, j] v[n, i + di - pad_top, j + dj - pad_left, :] for
+    s (N, Hs, Ws) one channel and v (N, Hv, Wv, C) (0 outside v): a weight gradient with one channel."""
+    kernel_h, kernel_w, _ = out.shape
+    _, height, width = s.shape
+    padded = _padded(v, pad_top, pad_left, height + kernel_h - 1, width + kernel_w - 1, 0)
+    for di in range(kernel_h):
+        for dj in range(kernel_w):
+            out[di, dj] = np.tensordot(s, padded[:, di:di + height, dj:dj + width], axes=3)
+
+
+@numba_kernel(fused_multiply_add=True)
+def scalar_weight_stencil_numba(s, v, pad_top, pad_left, out):
+    """One pass over s; out (kh kw C values) stays in the L1 cache, each pixel adding kh kw vectors of C."""
+    batch, height, width = s.shape
+    _, rows, columns, _ = v.shape
+    kernel_h, kernel_w, channels = out.shape
+    out[...] = 0
+    for n in range(batch):
+        for i in range(height):
+            for j in range(width):
+                value = s[n, i, j]
+                for di in range(kernel_h):
+                    row = i + di - pad_top
+                    if row < 0 or row >= rows:
+                        continue
+                    for dj in range(kernel_w):
+                        column = j + dj - pad_left
+                        if column < 0 or column >= columns:
+                            continue
+                        source = v[n, row, column]
+                        target = out[di, dj]
+                        for c in range(channels):
+                            target[c] += value * source[c]
+
+
+# --------------------------------------------------------------------------------------------------------
 # Max pooling: out[n, i, j, c] = max over the p x p window; argmax = the window position (di p + dj) of it
 # --------------------------------------------------------------------------------------------------------
 def max_pool_forward_numpy(x, pool, stride, pad_top, pad_left, out, argmax):
@@ -379,5 +455,7 @@ max_pool_backward = kernel_pair(max_pool_backward_numpy, max_pool_backward_numba
 upsample_nearest = kernel_pair(upsample_nearest_numpy, upsample_nearest_numba)
 upsample_nearest_backward = kernel_pair(upsample_nearest_backward_numpy, upsample_nearest_backward_numba)
 gather_taps = kernel_pair(gather_taps_numpy, gather_taps_numba)
+scalar_stencil = kernel_pair(scalar_stencil_numpy, scalar_stencil_numba)
+scalar_weight_stencil = kernel_pair(scalar_weight_stencil_numpy, scalar_weight_stencil_numba)
 narrow_product = kernel_pair(narrow_product_numpy, narrow_product_numba)
 narrow_transposed_product = kernel_pair(narrow_transposed_product_numpy, narrow_transposed_product_numba)

@@ -32,6 +32,10 @@ views of the windows: what a learner reads).  Otherwise :func:`strategy` picks o
   the pixel under tap (di, dj) of output pixel r (a flat index) is pixel r + di Wp + dj: a shifted,
   contiguous view of the grid as a (N Hp Wp, C) matrix.  So dW[di, dj] = X_grid[shifted]^T G_grid, one
   tall product per tap over every pixel (BLAS' best case) on views: nothing copied but a padded x and g.
+* ``stencil`` (stride 1, one input channel for correlate, one output channel for input_grad, either for
+  weight_grad): plain Numba loops (``kernels.scalar_stencil``, ``kernels.scalar_weight_stencil``): a
+  scalar image times a vector of weights per tap, where a product would have an inner dimension or an
+  output width of 1 (the first and last layers of the paper's model).
 
 ``benchmarks/bench_conv.py`` times every strategy against im2col on each of the paper's layers; the
 rules in :func:`strategy` are what won there (its docstring gives the numbers).
@@ -45,8 +49,8 @@ from ..kernels import convolution as kernels
 
 Geometry = namedtuple("Geometry", "kernel stride pads")   # (kh, kw), (s_h, s_w), (p_t, p_l)
 
-STRATEGIES = {"correlate": ("im2col", "taps"), "input_grad": ("im2col", "taps"),
-              "weight_grad": ("im2col", "shifted")}
+STRATEGIES = {"correlate": ("im2col", "taps", "stencil"), "input_grad": ("im2col", "taps", "stencil"),
+              "weight_grad": ("im2col", "shifted", "stencil")}
 forced = {}  # {computation: strategy}: set by the tests and the benchmark to run one strategy everywhere
 
 # The im2col matrix of a whole batch is large (150 images of the paper's 64 -> 1 convolution: 271 MB in
@@ -63,17 +67,39 @@ NARROW_PRODUCT_WIDTH = 9             # see product and transposed_product
 WIDE_PRODUCT_COLUMNS = 16
 
 
+def applies(how, computation, geometry, channels, outputs):
+    """Whether strategy ``how`` can compute ``computation`` for a kernel of ``channels`` -> ``outputs``."""
+    if how == "im2col":
+        return True
+    if geometry.stride != (1, 1):
+        return False
+    if how == "stencil":
+        return {"correlate": channels == 1, "input_grad": outputs == 1,
+                "weight_grad": channels == 1 or outputs == 1}[computation]
+    return True
+
+
 def strategy(computation, geometry, channels, outputs):
     """Which way ``computation`` ("correlate", "input_grad" or "weight_grad") runs for a kernel of
-    ``channels`` -> ``outputs`` channels (C, O in the module docstring): ``forced`` if set, else the
-    rule measured by benchmarks/bench_conv.py."""
+    ``channels`` -> ``outputs`` channels (C, O in the module docstring): ``forced`` if set, else the rule
+    that won in benchmarks/bench_conv.py on the paper's five layers (batch 150, float32; medians of
+    interleaved runs on a shared 2-core AMD EPYC, so differences under ~10% are noise):
+
+    * a stride: im2col, the only strategy that takes one;
+    * one channel in (C = 1) or out (O = 1): the stencils, where a product would have an inner dimension
+      or an output width of 1 (64 -> 1: input_grad 26 ms against 107 with taps and 153 with im2col,
+      weight_grad 19 against 86 shifted and 127 im2col; 1 -> 64: correlate 24 against 27 im2col and 95
+      taps, weight_grad 19 against 20 im2col; one BLAS thread, load 13 on the 2 cores);
+    * otherwise taps and shifted views (64 -> 32, one BLAS thread: correlate 222 ms against 238,
+      input_grad 193 against 248, weight_grad 214 against 230; 32 -> 64 transposed: 187 / 163 / 183
+      against 207 / 222 / 201).
+    """
     if computation in forced:
         return forced[computation]
-    if geometry.stride != (1, 1):
-        return "im2col"
-    if computation == "weight_grad":
-        return "shifted"
-    return "taps"
+    for how in ("stencil", "taps", "shifted"):
+        if how in STRATEGIES[computation] and applies(how, computation, geometry, channels, outputs):
+            return how
+    return "im2col"
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -86,6 +112,9 @@ def correlate(x, W, geometry, out, buffer):
         out[...] = np.tensordot(_window_view(x, geometry, out.shape), W, axes=3)
         return out
     how = strategy("correlate", geometry, W.shape[2], W.shape[3])
+    if how == "stencil":   # one input channel: x is a scalar image, each tap a vector of O weights
+        kernels.scalar_stencil(x.reshape(x.shape[:3]), W.reshape(W.shape[:2] + W.shape[3:]), *geometry.pads, out)
+        return out
     if how == "taps":
         return _taps(x, _taps_matrix(W, buffer), geometry.kernel, geometry.pads, out, buffer)
     return _correlate_im2col(x, W, geometry, out, buffer)
@@ -100,8 +129,12 @@ def correlate_input_grad(g, W, geometry, out, buffer):
                        out, False)
         return out
     how = strategy("input_grad", geometry, W.shape[2], W.shape[3])
-    if how == "taps":   # a correlation of g with W turned by 180 degrees, channel axes swapped
-        flipped = W[::-1, ::-1].transpose(0, 1, 3, 2)                              # (kh, kw, O, C)
+    flipped = W[::-1, ::-1].transpose(0, 1, 3, 2)        # (kh, kw, O, C): W turned by 180 degrees, axes swapped
+    if how == "stencil":   # one output channel: g is a scalar image, each (flipped) tap a vector of C weights
+        taps = np.ascontiguousarray(flipped.reshape(kh, kw, W.shape[2]))
+        kernels.scalar_stencil(g.reshape(g.shape[:3]), taps, kh - 1 - pad_top, kw - 1 - pad_left, out)
+        return out
+    if how == "taps":   # a correlation of g with the flipped kernel
         return _taps(g, _taps_matrix(flipped, buffer), geometry.kernel, (kh - 1 - pad_top, kw - 1 - pad_left),
                      out, buffer)
     return _input_grad_im2col(g, W, geometry, out, buffer)
@@ -114,6 +147,8 @@ def correlate_weight_grad(x, g, geometry, dW, buffer):
         dW += np.tensordot(_window_view(x, geometry, g.shape), g, axes=([0, 1, 2], [0, 1, 2]))
         return dW
     how = strategy("weight_grad", geometry, dW.shape[2], dW.shape[3])
+    if how == "stencil":
+        return _weight_grad_stencil(x, g, geometry, dW, buffer)
     if how == "shifted":
         return _weight_grad_shifted(x, g, geometry, dW, buffer)
     return _weight_grad_im2col(x, g, geometry, dW, buffer)
@@ -206,6 +241,23 @@ def _weight_grad_shifted(x, g, geometry, dW, buffer):
             shift = di * grid_w + dj
             transposed_product(x_rows[shift:shift + rows], g_rows[:rows], term)  # (C, O)
             dW[di, dj] += term
+    return dW
+
+
+def _weight_grad_stencil(x, g, geometry, dW, buffer):
+    """dW with one output channel: dW[di, dj, :, 0] += sum_{n, i, j} g[n, i, j] x[n, i + di - p_t, j + dj - p_l, :];
+    with one input channel the same sum read from x's side: dW[di, dj, 0, :] += sum_{n, y, x'} x[n, y, x']
+    g[n, y - di + p_t, x' - dj + p_l, :], taps turned by 180 degrees (di' = kh - 1 - di)."""
+    (kh, kw), _, (pad_top, pad_left) = geometry
+    channels, outputs = dW.shape[2:]
+    if outputs == 1:
+        term = buffer("weight_gradient_term", (kh, kw, channels), dW.dtype)
+        kernels.scalar_weight_stencil(g.reshape(g.shape[:3]), x, pad_top, pad_left, term)
+        dW[:, :, :, 0] += term
+    else:
+        term = buffer("weight_gradient_term", (kh, kw, outputs), dW.dtype)
+        kernels.scalar_weight_stencil(x.reshape(x.shape[:3]), g, kh - 1 - pad_top, kw - 1 - pad_left, term)
+        dW[:, :, 0, :] += term[::-1, ::-1]
     return dW
 
 
