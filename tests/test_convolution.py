@@ -559,3 +559,22 @@ def test_a_convolutional_autoencoder_checks_its_shapes_at_once_or_on_first_use(r
         later.decode(np.zeros((1, 3, 3, 2), np.float32))
     assert later.predict(rng.uniform(0, 1, (2, 8, 8, 1))).shape == (2, 8, 8, 1)  # learned from predict
     assert later.latent_shape == (3, 3, 2)
+
+
+def test_blocks_on_several_threads_give_the_same_bits_every_time(rng):
+    """The layers split a batch into blocks of images computed on every core (npae.layers.correlation.in_blocks):
+    whichever thread takes which block, a training step gives the same bits, and the formula's numbers."""
+    x = rng.uniform(0, 1, (40, 12, 12, 6)).astype(np.float32)
+    results = []
+    for jit in (True, True, False):
+        with npae._backend.jit(jit):
+            for layer in (npae.Conv2D(6, 5, 3, rng=0), npae.Conv2D(6, 1, 3, padding="same", rng=0),
+                          npae.Conv2DTranspose(6, 4, 3, rng=0), npae.Conv2D(6, 3, 3, stride=2, rng=0)):
+                out = layer.forward(x, training=True)
+                grad = layer.backward(np.cos(out))
+                results.append((out, grad, layer.dW.copy(), layer.db.copy()))
+    first, second, reference = results[:4], results[4:8], results[8:]
+    for a, b, c in zip(first, second, reference):
+        for fast, again, formula in zip(a, b, c):
+            np.testing.assert_array_equal(fast, again)
+            np.testing.assert_allclose(fast, formula, rtol=2e-4, atol=2e-4)

@@ -65,7 +65,7 @@ def im2col_numpy(x, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, c
     columns[...] = windows.reshape(batch, out_h, out_w, -1)
 
 
-@numba_kernel
+@numba_kernel(release_gil=True)
 def im2col_numba(x, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, columns):
     """Same as the reference without the padded copy: a bounds test per window row, then one contiguous
     copy of kw C values (or C values per pixel where the row crosses the padding).  Slice assignments:
@@ -119,7 +119,7 @@ def col2im_numpy(columns, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_l
         out[...] = inside
 
 
-@numba_kernel
+@numba_kernel(release_gil=True)
 def col2im_numba(columns, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, out, accumulate):
     """Same as the reference without the padded array: the columns are read once, in order, each window
     row added onto its run of kw C values of ``out`` with one slice addition (8x faster than a scalar
@@ -163,7 +163,7 @@ def gather_taps_numpy(taps, kernel_h, kernel_w, pad_top, pad_left, out):
     out[...] = sum(padded[:, di:di + out_h, dj:dj + out_w, di, dj] for di in range(kernel_h) for dj in range(kernel_w))
 
 
-@numba_kernel
+@numba_kernel(release_gil=True)
 def gather_taps_numba(taps, kernel_h, kernel_w, pad_top, pad_left, out):
     """Each output pixel's O sums in one pass over its window (a bounds test per tap for the padding); the
     inner loop adds O contiguous values, which LLVM vectorises.  Written once per output: no zero fill and
@@ -203,7 +203,7 @@ def scalar_stencil_numpy(s, taps, pad_top, pad_left, out):
                    for dj in range(kernel_w))
 
 
-@numba_kernel(fused_multiply_add=True)
+@numba_kernel(fused_multiply_add=True, release_gil=True)
 def scalar_stencil_numba(s, taps, pad_top, pad_left, out):
     """Each output pixel's O values in one pass: kh kw multiply-adds of a vector of O (vectorised), the
     padding skipped by a bounds test per tap.  No im2col copy, no product with an inner dimension of 1."""
@@ -240,7 +240,7 @@ def scalar_weight_stencil_numpy(s, v, pad_top, pad_left, out):
             out[di, dj] = np.tensordot(s, padded[:, di:di + height, dj:dj + width], axes=3)
 
 
-@numba_kernel(fused_multiply_add=True)
+@numba_kernel(fused_multiply_add=True, release_gil=True)
 def scalar_weight_stencil_numba(s, v, pad_top, pad_left, out):
     """One pass over s; out (kh kw C values) stays in the L1 cache, each pixel adding kh kw vectors of C."""
     batch, height, width = s.shape
@@ -291,7 +291,7 @@ def max_pool_forward_numpy(x, pool, stride, pad_top, pad_left, out, argmax):
     out[...] = maximum
 
 
-@numba_kernel
+@numba_kernel(release_gil=True)
 def max_pool_forward_numba(x, pool, stride, pad_top, pad_left, out, argmax):
     """One pass over each window with the channel innermost, PyTorch's loop: the maximum starts at -inf at
     the first pixel inside the image, and a pixel replaces it if it is larger or NaN."""
@@ -333,7 +333,7 @@ def max_pool_backward_numpy(grad_out, argmax, pool, stride, pad_top, pad_left, g
                  False)
 
 
-@numba_kernel
+@numba_kernel(release_gil=True)
 def max_pool_backward_numba(grad_out, argmax, pool, stride, pad_top, pad_left, grad_x):
     """One add per output value, onto the pixel its window's maximum came from."""
     batch, height, width, channels = grad_x.shape
@@ -357,7 +357,7 @@ def upsample_nearest_numpy(x, size, out):
     out[...] = np.repeat(np.repeat(x, size, axis=1), size, axis=2)
 
 
-@numba_kernel
+@numba_kernel(release_gil=True)
 def upsample_nearest_numba(x, size, out):
     """Row by row: each input row of C values is copied s times along the width, and that output row s
     times along the height; no intermediate array (the reference makes two)."""
@@ -381,7 +381,7 @@ def upsample_nearest_backward_numpy(grad_out, size, grad_x):
     grad_x[...] = grad_out.reshape(batch, height, size, width, size, channels).sum(axis=(2, 4))
 
 
-@numba_kernel
+@numba_kernel(release_gil=True)
 def upsample_nearest_backward_numba(grad_out, size, grad_x):
     """Accumulates in the order of grad_out, the channel innermost."""
     batch, height, width, channels = grad_x.shape
@@ -403,7 +403,7 @@ def narrow_product_numpy(a, b, out):
     np.matmul(a, b, out=out)
 
 
-@numba_kernel(fused_multiply_add=True)
+@numba_kernel(fused_multiply_add=True, release_gil=True)
 def narrow_product_numba(a, b, out):
     """Row by row, the N sums of a row in a local accumulator, each of the K terms a SIMD multiply-add over
     them; single threaded.  Measured for the (117,600 x 9) @ (9 x 64) product of the paper's model on a
@@ -429,7 +429,7 @@ def narrow_transposed_product_numpy(a, b, out):
     np.matmul(a.T, b, out=out)
 
 
-@numba_kernel(fused_multiply_add=True)
+@numba_kernel(fused_multiply_add=True, release_gil=True)
 def narrow_transposed_product_numba(a, b, out):
     """One pass over the K rows of a and b, in order; out (p q values) stays in the L1 cache and each
     row adds p SIMD multiply-adds over q columns to it.  Single threaded: for the paper's first layer's

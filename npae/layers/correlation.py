@@ -40,11 +40,16 @@ views of the windows: what a learner reads).  Otherwise :func:`strategy` picks o
 ``benchmarks/bench_conv.py`` times every strategy against im2col on each of the paper's layers; the
 rules in :func:`strategy` are what won there (its docstring gives the numbers).
 """
+import concurrent.futures
+import itertools
+import os
+import threading
 from collections import namedtuple
 
 import numpy as np
 
 from .. import _backend
+from ..kernels import blas
 from ..kernels import convolution as kernels
 
 Geometry = namedtuple("Geometry", "kernel stride pads")   # (kh, kw), (s_h, s_w), (p_t, p_l)
@@ -113,8 +118,7 @@ def correlate(x, W, geometry, out, buffer):
         return out
     how = strategy("correlate", geometry, W.shape[2], W.shape[3])
     if how == "stencil":   # one input channel: x is a scalar image, each tap a vector of O weights
-        kernels.scalar_stencil(x.reshape(x.shape[:3]), W.reshape(W.shape[:2] + W.shape[3:]), *geometry.pads, out)
-        return out
+        return _stencil(x.reshape(x.shape[:3]), W.reshape(W.shape[:2] + W.shape[3:]), geometry.pads, out)
     if how == "taps":
         return _taps(x, _taps_matrix(W, buffer), geometry.kernel, geometry.pads, out, buffer)
     return _correlate_im2col(x, W, geometry, out, buffer)
@@ -132,8 +136,7 @@ def correlate_input_grad(g, W, geometry, out, buffer):
     flipped = W[::-1, ::-1].transpose(0, 1, 3, 2)        # (kh, kw, O, C): W turned by 180 degrees, axes swapped
     if how == "stencil":   # one output channel: g is a scalar image, each (flipped) tap a vector of C weights
         taps = np.ascontiguousarray(flipped.reshape(kh, kw, W.shape[2]))
-        kernels.scalar_stencil(g.reshape(g.shape[:3]), taps, kh - 1 - pad_top, kw - 1 - pad_left, out)
-        return out
+        return _stencil(g.reshape(g.shape[:3]), taps, (kh - 1 - pad_top, kw - 1 - pad_left), out)
     if how == "taps":   # a correlation of g with the flipped kernel
         return _taps(g, _taps_matrix(flipped, buffer), geometry.kernel, (kh - 1 - pad_top, kw - 1 - pad_left),
                      out, buffer)
@@ -161,6 +164,57 @@ def _window_view(x, geometry, output_shape):
 
 
 # --------------------------------------------------------------------------------------------------------
+# Blocks of images, on every core
+# --------------------------------------------------------------------------------------------------------
+def in_blocks(blocks, work):
+    """work(index, start, stop, slot) for every (start, stop) block of images, on WORKERS threads at once
+    (``slot`` < WORKERS names the thread's own scratch arrays), each with a single-threaded BLAS.
+
+    Why threads over blocks rather than OpenBLAS' own threads: OpenBLAS splits each product into fixed
+    shares and waits for the slowest, so on a machine whose cores also run other programs every product
+    waits for a descheduled thread (the paper's step: 12.9 s against 3.8 s, load ~18 on 2 cores); here a
+    thread that is held up simply takes fewer blocks.  The numbers do not depend on which thread took
+    which block (every block's product runs on one BLAS thread; sums over blocks are added in block
+    order), so a seeded run stays bitwise reproducible.  The Numba kernels release the GIL.
+    """
+    if WORKERS == 1 or len(blocks) == 1:
+        for index, (start, stop) in enumerate(blocks):
+            work(index, start, stop, 0)
+        return
+    with blas.single_threaded():
+        pending = [_executor().submit(_in_worker, work, index, start, stop) for index, (start, stop) in enumerate(blocks)]
+        for job in pending:
+            job.result()   # re-raises a worker's exception here
+
+
+WORKERS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+_workers = None
+_slots = threading.local()
+_slot_counter = itertools.count()
+
+
+def _executor():
+    global _workers
+    if _workers is None:
+        _workers = concurrent.futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="npae-blocks")
+    return _workers
+
+
+def _in_worker(work, index, start, stop):
+    slot = getattr(_slots, "slot", None)
+    if slot is None:
+        slot = _slots.slot = next(_slot_counter) % WORKERS
+    work(index, start, stop, slot)
+
+
+def parallel_blocks(images, bytes_per_image, block_bytes):
+    """(start, stop) blocks of about ``block_bytes`` of scratch each, and at least 2 WORKERS blocks when
+    there are that many images (so that a held-up thread leaves work for the others)."""
+    per_block = max(1, min(block_bytes // max(bytes_per_image, 1), -(-images // (2 * WORKERS))))
+    return [(start, min(start + per_block, images)) for start in range(0, images, per_block)]
+
+
+# --------------------------------------------------------------------------------------------------------
 # im2col: any stride
 # --------------------------------------------------------------------------------------------------------
 def _correlate_im2col(x, W, geometry, out, buffer):
@@ -168,10 +222,12 @@ def _correlate_im2col(x, W, geometry, out, buffer):
     batch, out_h, out_w, outputs = out.shape
     window = kh * kw * W.shape[2]
     W_col = W.reshape(window, outputs)                                            # (kh kw C, O)
-    for start, stop in image_blocks(batch, out_h * out_w * window * x.itemsize, outputs):
-        columns = buffer("columns", (stop - start, out_h, out_w, window), x.dtype)
+
+    def block(index, start, stop, slot):
+        columns = buffer(f"columns/{slot}", (stop - start, out_h, out_w, window), x.dtype)
         kernels.im2col(x[start:stop], kh, kw, sh, sw, pad_top, pad_left, columns)  # (n, Ho, Wo, kh kw C)
         product(columns.reshape(-1, window), W_col, out[start:stop].reshape(-1, outputs))
+    in_blocks(image_blocks(batch, out_h * out_w * window * x.itemsize, outputs), block)
     return out
 
 
@@ -180,10 +236,12 @@ def _input_grad_im2col(g, W, geometry, out, buffer):
     batch, out_h, out_w, outputs = g.shape
     window = kh * kw * W.shape[2]
     W_col = W.reshape(window, outputs)
-    for start, stop in image_blocks(batch, out_h * out_w * window * g.itemsize, outputs):
-        grad_columns = buffer("columns", (stop - start, out_h, out_w, window), g.dtype)
+
+    def block(index, start, stop, slot):
+        grad_columns = buffer(f"columns/{slot}", (stop - start, out_h, out_w, window), g.dtype)
         product(g[start:stop].reshape(-1, outputs), W_col.T, grad_columns.reshape(-1, window))  # g W_col^T
         kernels.col2im(grad_columns, kh, kw, sh, sw, pad_top, pad_left, out[start:stop], False)
+    in_blocks(image_blocks(batch, out_h * out_w * window * g.itemsize, outputs), block)
     return out
 
 
@@ -191,17 +249,26 @@ def _weight_grad_im2col(x, g, geometry, dW, buffer):
     (kh, kw), (sh, sw), (pad_top, pad_left) = geometry
     batch, out_h, out_w, outputs = g.shape
     window = kh * kw * x.shape[3]
-    term = buffer("weight_gradient_term", (window, outputs), dW.dtype)
-    for start, stop in image_blocks(batch, out_h * out_w * window * x.itemsize, outputs):
-        columns = buffer("columns", (stop - start, out_h, out_w, window), x.dtype)
+    blocks = image_blocks(batch, out_h * out_w * window * x.itemsize, outputs)
+    terms = buffer("weight_gradient_terms", (len(blocks), window, outputs), dW.dtype)
+
+    def block(index, start, stop, slot):
+        columns = buffer(f"columns/{slot}", (stop - start, out_h, out_w, window), x.dtype)
         kernels.im2col(x[start:stop], kh, kw, sh, sw, pad_top, pad_left, columns)
-        transposed_product(columns.reshape(-1, window), g[start:stop].reshape(-1, outputs), term)  # X_col^T g
-        dW += term.reshape(dW.shape)
+        transposed_product(columns.reshape(-1, window), g[start:stop].reshape(-1, outputs), terms[index])  # X_col^T g
+    in_blocks(blocks, block)
+    return _add_in_order(dW, terms.reshape((len(blocks),) + dW.shape))
+
+
+def _add_in_order(dW, terms):
+    """dW += terms[0] + terms[1] + ..., in block order whichever thread computed them (reproducible)."""
+    for term in terms:
+        dW += term
     return dW
 
 
 # --------------------------------------------------------------------------------------------------------
-# taps and shifted views: stride 1
+# taps, shifted views and stencils: stride 1
 # --------------------------------------------------------------------------------------------------------
 def _taps_matrix(W, buffer):
     """W (kh, kw, C, O) as W_taps (C, kh kw O): W_taps[c, (di kw + dj) O + o] = W[di, dj, c, o]."""
@@ -216,32 +283,46 @@ def _taps(x, W_taps, kernel, pads, out, buffer):
     images whose taps stay in the cache from the product to the gather."""
     batch, height, width, channels = x.shape
     taps_per_pixel = W_taps.shape[1]
-    for start, stop in image_blocks(batch, height * width * taps_per_pixel * x.itemsize, taps_per_pixel,
-                                    TAPS_BLOCK_BYTES):
-        taps = buffer("taps", (stop - start, height, width, taps_per_pixel), x.dtype)
+
+    def block(index, start, stop, slot):
+        taps = buffer(f"taps/{slot}", (stop - start, height, width, taps_per_pixel), x.dtype)
         product(x[start:stop].reshape(-1, channels), W_taps, taps.reshape(-1, taps_per_pixel))
         kernels.gather_taps(taps, *kernel, *pads, out[start:stop])
+    in_blocks(parallel_blocks(batch, height * width * taps_per_pixel * x.itemsize, TAPS_BLOCK_BYTES), block)
     return out
 
 
 def _weight_grad_shifted(x, g, geometry, dW, buffer):
     """dW[di, dj] += X_grid[r + di Wp + dj]^T G_grid[r] over the flat pixels r of the padded grid (module
-    docstring): x and g copied once into grids of (Ho + kh - 1) x (Wo + kw - 1) pixels, zeros around."""
+    docstring): each block's x and g copied once into grids of (Ho + kh - 1) x (Wo + kw - 1) pixels."""
     (kh, kw), _, (pad_top, pad_left) = geometry
     batch, height, width, channels = x.shape
     _, out_h, out_w, outputs = g.shape
     grid_h, grid_w = out_h + kh - 1, out_w + kw - 1
-    x_grid = _in_grid(buffer("x_grid", (batch, grid_h, grid_w, channels), x.dtype), x, pad_top, pad_left)
-    g_grid = _in_grid(buffer("g_grid", (batch, grid_h, grid_w, outputs), g.dtype), g, 0, 0)
-    x_rows, g_rows = x_grid.reshape(-1, channels), g_grid.reshape(-1, outputs)
-    rows = x_rows.shape[0] - (kh - 1) * grid_w - (kw - 1)     # the last output pixel's flat index + 1
-    term = buffer("weight_gradient_term", (channels, outputs), dW.dtype)
-    for di in range(kh):
-        for dj in range(kw):
-            shift = di * grid_w + dj
-            transposed_product(x_rows[shift:shift + rows], g_rows[:rows], term)  # (C, O)
-            dW[di, dj] += term
-    return dW
+    blocks = parallel_blocks(batch, grid_h * grid_w * (channels + outputs) * x.itemsize, TAPS_BLOCK_BYTES)
+    terms = buffer("weight_gradient_terms", (len(blocks), kh, kw, channels, outputs), dW.dtype)
+
+    def block(index, start, stop, slot):
+        x_grid = _in_grid(buffer(f"x_grid/{slot}", (stop - start, grid_h, grid_w, channels), x.dtype),
+                          x[start:stop], pad_top, pad_left)
+        g_grid = _in_grid(buffer(f"g_grid/{slot}", (stop - start, grid_h, grid_w, outputs), g.dtype),
+                          g[start:stop], 0, 0)
+        x_rows, g_rows = x_grid.reshape(-1, channels), g_grid.reshape(-1, outputs)
+        rows = x_rows.shape[0] - (kh - 1) * grid_w - (kw - 1)     # the last output pixel's flat index + 1
+        for di in range(kh):
+            for dj in range(kw):
+                shift = di * grid_w + dj
+                transposed_product(x_rows[shift:shift + rows], g_rows[:rows], terms[index, di, dj])  # (C, O)
+    in_blocks(blocks, block)
+    return _add_in_order(dW, terms)
+
+
+def _stencil(s, taps, pads, out):
+    """out[n, i, j] <- sum_{di, dj} s[n, i + di - p_t, j + dj - p_l] taps[di, dj] (kernels.scalar_stencil)."""
+    def block(index, start, stop, slot):
+        kernels.scalar_stencil(s[start:stop], taps, *pads, out[start:stop])
+    in_blocks(parallel_blocks(out.shape[0], out[0].nbytes, TAPS_BLOCK_BYTES), block)
+    return out
 
 
 def _weight_grad_stencil(x, g, geometry, dW, buffer):
@@ -251,13 +332,19 @@ def _weight_grad_stencil(x, g, geometry, dW, buffer):
     (kh, kw), _, (pad_top, pad_left) = geometry
     channels, outputs = dW.shape[2:]
     if outputs == 1:
-        term = buffer("weight_gradient_term", (kh, kw, channels), dW.dtype)
-        kernels.scalar_weight_stencil(g.reshape(g.shape[:3]), x, pad_top, pad_left, term)
-        dW[:, :, :, 0] += term
+        scalars, vectors, pads, width = g.reshape(g.shape[:3]), x, (pad_top, pad_left), channels
     else:
-        term = buffer("weight_gradient_term", (kh, kw, outputs), dW.dtype)
-        kernels.scalar_weight_stencil(x.reshape(x.shape[:3]), g, kh - 1 - pad_top, kw - 1 - pad_left, term)
-        dW[:, :, 0, :] += term[::-1, ::-1]
+        scalars, vectors, pads, width = x.reshape(x.shape[:3]), g, (kh - 1 - pad_top, kw - 1 - pad_left), outputs
+    blocks = parallel_blocks(x.shape[0], x[0].nbytes + g[0].nbytes, TAPS_BLOCK_BYTES)
+    terms = buffer("weight_gradient_terms", (len(blocks), kh, kw, width), dW.dtype)
+
+    def block(index, start, stop, slot):
+        kernels.scalar_weight_stencil(scalars[start:stop], vectors[start:stop], *pads, terms[index])
+    in_blocks(blocks, block)
+    if outputs == 1:
+        _add_in_order(dW[:, :, :, 0], terms)
+    else:
+        _add_in_order(dW[:, :, 0, :], terms[:, ::-1, ::-1])
     return dW
 
 
@@ -282,7 +369,7 @@ def product(a, b, out):
     if a.shape[1] <= NARROW_PRODUCT_WIDTH and b.shape[1] >= WIDE_PRODUCT_COLUMNS:
         kernels.narrow_product(np.ascontiguousarray(a), np.ascontiguousarray(b), out)
     else:
-        np.matmul(a, b, out=out)
+        blas.matmul(a, b, out)
     return out
 
 
@@ -307,7 +394,7 @@ def transposed_product(a, b, out):
             kernels.narrow_transposed_product(np.ascontiguousarray(a), np.ascontiguousarray(b), result)
             out[...] = result
         return out
-    np.matmul(b.T, a, out=out.T)
+    blas.matmul(b.T, a, out.T)
     return out
 
 
