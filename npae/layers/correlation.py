@@ -95,9 +95,13 @@ def strategy(computation, geometry, channels, outputs):
       or an output width of 1 (64 -> 1: input_grad 26 ms against 107 with taps and 153 with im2col,
       weight_grad 19 against 86 shifted and 127 im2col; 1 -> 64: correlate 24 against 27 im2col and 95
       taps, weight_grad 19 against 20 im2col; one BLAS thread, load 13 on the 2 cores);
-    * otherwise taps and shifted views (64 -> 32, one BLAS thread: correlate 222 ms against 238,
-      input_grad 193 against 248, weight_grad 214 against 230; 32 -> 64 transposed: 187 / 163 / 183
-      against 207 / 222 / 201).
+    * otherwise taps and shifted views.  One BLAS thread, load ~13: 64 -> 32 correlate 222 ms against 238
+      with im2col, input_grad 193 against 248, weight_grad 214 against 230; the 32 -> 64 transposed layer
+      187 / 163 / 183 against 207 / 222 / 201, but the 32 -> 32 one 136 / 132 / 114 against 112 / 124 / 112.
+      A second run (blocks on 2 threads, load ~19) gave taps 0.95x and 0.94x im2col's time on 64 -> 32
+      but 1.15-1.21x on both transposed layers, and shifted 0.65-0.89x everywhere: taps wins by less
+      than the noise of this machine; it is kept because it copies nothing from the input (its scratch,
+      kh kw O values per pixel, is written and read back in cache-sized blocks).
     """
     if computation in forced:
         return forced[computation]
