@@ -10,9 +10,14 @@ in, clean out; needs NPAE_DATA), per step; npae through ``fit`` (its buffers reu
 Both apply the max-norm constraint of the paper's model after each step.
 
 The GEMM floor: the im2col matrix products of each convolution (forward X_col W_col, dL/dW = X_col^T dL/dz,
-dL/dX_col = dL/dz W_col^T; the first layer needs no dL/dx) and nothing else, timed on preallocated arrays:
-what an im2col implementation on this BLAS cannot go below.  A direct Numba loop (no im2col) of the 64->32
-forward is timed against im2col + BLAS: the measurement behind the choice in npae.kernels.convolution.
+dL/dX_col = dL/dz W_col^T; the first layer needs no dL/dx) and nothing else, timed on preallocated arrays
+with OpenBLAS' own threads: what an im2col implementation on this BLAS would not go below on a quiet machine.
+GFLOP/s count the convolution's multiply-adds (2 N Ho Wo kh kw C_in C_out per product) and are printed
+beside the sgemm peak measured in the same run (a 2048^3 float32 product, one thread and all threads).
+
+Strategies: each of the three computations of every layer (npae.layers.correlation: correlate, input_grad,
+weight_grad) by each strategy that applies (im2col, taps, shifted, stencil), forced, interleaved: the
+measurement behind the rules in npae.layers.correlation.strategy.
 
 Everything runs interleaved (one repeat of every candidate, then the next repeat), with the same thread
 count for BLAS, PyTorch and NumPy; medians and spreads (max - min) are printed, with the load average.
@@ -187,7 +192,11 @@ def bench_layers():
             candidates["gemm floor"] = floor
         result = interleaved(candidates, arguments.repeats)
         npae.set_jit(True)
-        rows.append(result_row("layer (forward + backward, batch 150)", label, result))
+        row = result_row("layer (forward + backward, batch 150)", label, result)
+        if kind in ("conv", "transpose"):
+            products = 3 if need_input_grad else 2
+            row["numba GFLOP/s"] = f"{products * layer_flops(layer, shape) / result['numba'][0] / 1e9:.1f}"
+        rows.append(row)
         print(f"  measured {label} (load {load_average():.1f})", file=sys.stderr, flush=True)
     return rows
 
@@ -276,55 +285,90 @@ def bench_training():
     return rows
 
 
-# ---------------------------------------------------------------------------------------------- direct loops
-def direct_convolution_numba():
-    import numba
-
-    @numba.njit(cache=True, error_model="numpy")
-    def convolve(x, W, out):
-        """out[n, i, j, :] = sum_{di, dj, c} x[n, i + di, j + dj, c] W[di, dj, c, :]: valid, stride 1, the
-        output channels innermost (a vector of C_out accumulated in place)."""
-        batch, _, _, channels = x.shape
-        kernel_h, kernel_w = W.shape[0], W.shape[1]
-        _, out_h, out_w, _ = out.shape
-        for n in range(batch):
-            for i in range(out_h):
-                for j in range(out_w):
-                    accumulator = out[n, i, j]
-                    accumulator[:] = 0
-                    for di in range(kernel_h):
-                        for dj in range(kernel_w):
-                            pixel = x[n, i + di, j + dj]
-                            for c in range(channels):
-                                accumulator += pixel[c] * W[di, dj, c]
-    return convolve
+# ---------------------------------------------------------------------------------------------- strategies
+def layer_flops(layer, shape):
+    """2 N Ho Wo kh kw C_in C_out: the multiply-adds of one of the convolution's three products, batch BATCH."""
+    kh, kw = layer.kernel_size
+    if isinstance(layer, npae.Conv2D):
+        out_h, out_w, _ = layer.output_shape(shape)
+        return 2.0 * BATCH * out_h * out_w * kh * kw * layer.in_channels * layer.out_channels
+    return 2.0 * BATCH * shape[0] * shape[1] * kh * kw * layer.in_channels * layer.out_channels
 
 
-def bench_direct():
-    layer = npae.Conv2D(64, 32, 3)
-    x = rng.uniform(0, 1, (BATCH, 26, 26, 64)).astype(np.float32)
-    out = np.empty((BATCH, 24, 24, 32), np.float32)
-    convolve = direct_convolution_numba()
-    convolve(x, layer.W, out)
-    np.testing.assert_allclose(out, layer.forward(x) - layer.b, rtol=1e-4, atol=1e-4)
-    layer._reuse_buffers = True
-    result = interleaved({"im2col + BLAS": lambda: layer.forward(x), "direct Numba loops": lambda: convolve(x, layer.W, out)},
-                         arguments.repeats)
-    return [{"Conv2D 64->32 forward, batch 150": name, "time": milliseconds(value),
-             "ratio": f"{value[0] / result['im2col + BLAS'][0]:.2f}x"} for name, value in result.items()]
+def sgemm_peak():
+    """GFLOP/s of a 2048^3 float32 product: (one BLAS thread, all threads), interleaved medians."""
+    from npae.kernels import blas
+
+    a = rng.standard_normal((2048, 2048), dtype=np.float32)
+    out = np.empty_like(a)
+
+    def one_thread():
+        with blas.single_threaded():
+            np.matmul(a, a, out=out)
+    result = interleaved({"one thread": one_thread, "all threads": lambda: np.matmul(a, a, out=out)}, arguments.repeats)
+    return {name: 2 * 2048 ** 3 / median / 1e9 for name, (median, _) in result.items()}
+
+
+def bench_strategies(peak):
+    from npae.layers import correlation
+
+    rows = []
+    for label, factory, shape, kind, _, _ in layer_cases():
+        if kind not in ("conv", "transpose"):
+            continue
+        layer = factory()
+        layer._reuse_buffers = True
+        transposed = isinstance(layer, npae.Conv2DTranspose)
+        x = rng.uniform(0, 1, (BATCH,) + shape).astype(np.float32)
+        g = rng.standard_normal((BATCH,) + layer.output_shape(shape), dtype=np.float32)
+        geometry = layer._convolution_geometry(*shape[:2])
+        source, result = (g, x) if transposed else (x, g)   # the correlation's input and output (module docstring)
+        W, dW = layer.W, np.zeros_like(layer.W)
+        calls = {"correlate": lambda: correlation.correlate(source, W, geometry, np.empty_like(result), layer.buffer),
+                 "input_grad": lambda: correlation.correlate_input_grad(result, W, geometry, np.empty_like(source),
+                                                                        layer.buffer),
+                 "weight_grad": lambda: correlation.correlate_weight_grad(source, result, geometry, dW, layer.buffer)}
+        candidates = {}
+        chosen = {computation: correlation.strategy(computation, geometry, W.shape[2], W.shape[3])
+                  for computation in correlation.STRATEGIES}
+        for computation, names in correlation.STRATEGIES.items():
+            for name in names:
+                if correlation.applies(name, computation, geometry, W.shape[2], W.shape[3]):
+                    def run(computation=computation, name=name):
+                        correlation.forced[computation] = name
+                        try:
+                            calls[computation]()
+                        finally:
+                            correlation.forced.clear()
+                    candidates[(computation, name)] = run
+        result_times = interleaved(candidates, arguments.repeats)
+        flops = layer_flops(layer, shape)
+        for (computation, name), value in result_times.items():
+            im2col = result_times[(computation, "im2col")][0]
+            rows.append({"layer (batch 150)": label, "computation": computation,
+                         "strategy": name + (" *" if name == chosen[computation] else ""), "time": milliseconds(value),
+                         "GFLOP/s": f"{flops / value[0] / 1e9:.1f}",
+                         "of 1-thread peak": f"{flops / value[0] / 1e9 / peak['one thread']:.0%}",
+                         "vs im2col": f"{value[0] / im2col:.2f}x"})
+        print(f"  measured strategies of {label} (load {load_average():.1f})", file=sys.stderr, flush=True)
+    return rows
 
 
 print(header("npae convolution benchmark: float32, batch 150", ["torch"]))
-print(f"threads: BLAS/torch {threads}; Numba kernels single-threaded; load average (1 min) at the start "
-      f"{load_average():.2f} on {os.cpu_count()} cores\n")
+print(f"threads: BLAS/torch {threads} (npae's convolutions: {threads} threads over blocks of images, one BLAS thread "
+      f"each); load average (1 min) at the start {load_average():.2f} on {os.cpu_count()} cores.  The machine is "
+      "shared (8 engineers ran tests and benchmarks on it): compare the ratios measured in the same run, not the times.\n")
 started = time.perf_counter()
 npae.Conv2D(1, 1, 1).forward(np.zeros((1, 1, 1, 1), np.float32))  # compile / load the kernels
 kernels.im2col(np.zeros((1, 3, 3, 1), np.float32), 3, 3, 1, 1, 0, 0, np.zeros((1, 1, 1, 9), np.float32))
 print(f"first call of the kernels (compile or load from cache): {time.perf_counter() - started:.2f} s\n")
+peak = sgemm_peak()
+print("sgemm peak (2048^3 float32): " + ", ".join(f"{name} {value:.1f} GFLOP/s" for name, value in peak.items()) + "\n")
 if not arguments.skip_layers:
     rows = bench_layers()
-    print(table(rows, list(rows[0])), "\n")
-    rows = bench_direct()
+    print(table(rows, list(dict.fromkeys(key for row in rows for key in row))), "\n")
+    rows = bench_strategies(peak)
+    print("strategies (* = the one npae.layers.correlation.strategy picks)")
     print(table(rows, list(rows[0])), "\n")
 rows = bench_training()
 print(table(rows, list(rows[0])))

@@ -9,6 +9,7 @@ cache load) is made, and its result checked against the reference, before anythi
 """
 import argparse
 import os
+import re
 import statistics
 import sys
 import time
@@ -37,6 +38,10 @@ weights = [rng.standard_normal(D * H).astype(f32) for _ in range(3)] + [np.abs(r
 source = rng.uniform(0, 1, (60000, D)).astype(f32)
 indices = rng.permutation(60000)[:B]
 
+BYTES_PER_ELEMENT = {"bias_relu_forward": 8, "bias_identity_forward": 8, "exp_negative_abs": 8, "bias_sigmoid_forward": 8,
+                     "sigmoid_bce_from_logits": 12, "mean_squared_error": 12, "sigmoid_backward": 12,
+                     "relu_backward": 12, "column_sums": 4, "row_mean_squared_error": 8, "gather_rows": 8,
+                     "adam_update": 32, "sgd_momentum_update": 20}   # read + written, float32
 CASES = {  # name: (arguments, elements processed per call)
     "bias_relu_forward": (lambda: (hidden.copy(), bias[:H]), B * H),
     "bias_identity_forward": (lambda: (z.copy(), bias), B * D),
@@ -44,9 +49,9 @@ CASES = {  # name: (arguments, elements processed per call)
     "bias_sigmoid_forward": (lambda: (z.copy(), bias), B * D),
     "sigmoid_bce_from_logits": (lambda: (z, target, f32(1 / z.size), np.empty_like(z)), B * D),
     "mean_squared_error": (lambda: (probabilities, target, f32(2 / z.size), np.empty_like(z)), B * D),
-    "sigmoid_backward": (lambda: (probabilities, target, np.empty_like(z), np.empty(D, f32)), B * D),
-    "relu_backward": (lambda: (hidden, hidden, np.empty_like(hidden), np.empty(H, f32)), B * H),
-    "column_sums": (lambda: (z, np.empty(D, f32)), B * D),
+    "sigmoid_backward": (lambda: (probabilities, target, np.empty_like(z), np.empty(D, f32), False), B * D),
+    "relu_backward": (lambda: (hidden, hidden, np.empty_like(hidden), np.empty(H, f32), False), B * H),
+    "column_sums": (lambda: (z, np.empty(D, f32), False), B * D),
     "row_mean_squared_error": (lambda: (probabilities, target, np.empty(B)), B * D),
     "gather_rows": (lambda: (source, indices, np.empty((B, D), f32)), B * D),
     "adam_update": (lambda: (*[w.copy() for w in weights], f32(1e-3), f32(0.9), f32(0.999), f32(1e-7),
@@ -66,7 +71,39 @@ def per_call_seconds(function, arguments_factory):
     return statistics.median(times)
 
 
+def vector_instructions(kernel, example_arguments):
+    """(packed, scalar) floating-point arithmetic instructions in the kernel's machine code, and the widest
+    register the packed ones use.  Compiled again without the disk cache (Numba cannot show cached code),
+    with the kernel's own options."""
+    import numba
+
+    fresh = numba.njit(error_model="numpy", fastmath={"contract"} if kernel.fused_multiply_add else False,
+                       nogil=kernel.release_gil)(kernel._with_compiled_callees())
+    fresh(*example_arguments)
+    assembly = "\n".join(fresh.inspect_asm().values()).splitlines()
+    arithmetic = r"\s+v(?:add|sub|mul|div|fmadd\w*|fmsub\w*|fnmadd\w*|max|min|sqrt|rsqrt)"
+    packed = [re.findall(r"%([xyz])mm", line) for line in assembly if re.match(arithmetic + r"p[sd]\b", line)]
+    scalar = [line for line in assembly if re.match(arithmetic + r"s[sd]\b", line)]
+    widest = max((register for registers in packed for register in registers), default="-", key="-xyz".find)
+    return len(packed), len(scalar), {"x": "xmm (4 float32)", "y": "ymm (8 float32)", "z": "zmm (16 float32)",
+                                      "-": "-"}[widest]
+
+
+def memory_bandwidth():
+    """Bytes per ns of a 64 MB copy (read + write), median of the repeats."""
+    big, copy = np.ones(16 << 20, f32), np.empty(16 << 20, f32)
+    times = []
+    for _ in range(arguments.repeats):
+        start = time.perf_counter()
+        np.copyto(copy, big)
+        times.append(time.perf_counter() - start)
+    return 2 * big.nbytes / statistics.median(times) / 1e9
+
+
 print(header("npae kernels: Numba kernel vs NumPy reference, float32, one call"))
+print("The machine is shared with other programs (load average "
+      f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the start): compare within this run.")
+bandwidth = memory_bandwidth()
 rows = []
 for name, (factory, elements) in CASES.items():
     pair = REGISTRY[name]
@@ -75,10 +112,14 @@ for name, (factory, elements) in CASES.items():
     first_call = time.perf_counter() - start
     reference = per_call_seconds(pair.reference, factory)
     kernel = per_call_seconds(pair.kernel, factory)
+    packed, scalar, widest = vector_instructions(pair.kernel, factory())
     rows.append({"kernel": name, "numpy us": f"{reference * 1e6:.1f}", "numba us": f"{kernel * 1e6:.1f}",
-                 "numba ns/elt": f"{kernel / elements * 1e9:.2f}", "speed-up": f"{reference / kernel:.2f}x",
-                 "first call s": f"{first_call:.2f}"})
-print(table(rows, ["kernel", "numpy us", "numba us", "numba ns/elt", "speed-up", "first call s"]))
+                 "numba ns/elt": f"{kernel / elements * 1e9:.2f}", "elements/ns": f"{elements / kernel / 1e9:.2f}",
+                 "memory-bound elements/ns": f"{bandwidth / BYTES_PER_ELEMENT[name]:.2f}",
+                 "speed-up": f"{reference / kernel:.2f}x", "packed / scalar FP ops": f"{packed} / {scalar}",
+                 "widest vector": widest, "first call s": f"{first_call:.2f}"})
+print(table(rows, list(rows[0])))
+print(f"\nmemory bandwidth (64 MB copy): {bandwidth:.1f} bytes/ns")
 exp_time = per_call_seconds(lambda a, out: np.exp(a, out=out), lambda: (-np.abs(z), np.empty_like(z)))
-print(f"\nfor scale: one NumPy np.exp pass over (256, 784) float32: {exp_time * 1e6:.1f} us "
+print(f"for scale: one NumPy np.exp pass over (256, 784) float32: {exp_time * 1e6:.1f} us "
       f"({exp_time / (B * D) * 1e9:.2f} ns/elt)")

@@ -4,7 +4,12 @@ Set-up (the paper's): FFA 784-64-784, ReLU then sigmoid, binary cross-entropy, A
 the 60,000 MNIST training images, float32.  One epoch = 235 steps.  Every row is the median of
 ``--repeats`` epochs after a warm-up epoch, and a ratio to PyTorch and to the *GEMM floor*: the five
 matrix products of each step (x W1, h W2, h^T g, g W2^T, x^T dh) and nothing else, the work no
-implementation on this BLAS can avoid.  Also printed: the validation BCE after 30 epochs next to
+implementation on this BLAS can avoid.  A second table repeats npae and PyTorch with one competing
+CPU-bound process on the machine (a Python busy loop, started and stopped around each measurement,
+interleaved with the same runs without it): what a competitor costs each, as a ratio (issue 19's target:
+no more for npae than for PyTorch).  npae runs there as it ships, and with every product of the step on
+one BLAS thread (``npae.kernels.blas.single_threaded``: what ``npae.kernels.blas.matmul`` picks for
+products this small; Dense calls NumPy's matmul directly today).  Also printed: the validation BCE after 30 epochs next to
 PyTorch's (same Glorot initialisation and Adam settings), the cold-cache compile time, the first step with
 a warm cache, and the time of ``import npae``.
 
@@ -149,6 +154,51 @@ for name, _ in candidates:
     result_rows.append(row)
 print(f"One epoch, median of {arguments.repeats} (interleaved):")
 print(table(result_rows, ["implementation", "s/epoch", "spread", "x GEMM floor", "x PyTorch"]))
+
+
+# ---------------------------------------------------------------------------------------------- busy machine
+def competitor():
+    """One CPU-bound process (a Python busy loop), as another program on the machine would be."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def single_threaded(function):
+    from npae.kernels import blas
+
+    def run():
+        with blas.single_threaded():
+            return function()
+    return run
+
+
+busy_candidates = [("npae, Numba kernels", npae_epoch_function(True)),
+                   ("npae, one BLAS thread per product", single_threaded(npae_epoch_function(True)))]
+if torch is not None:
+    busy_candidates.append((f"PyTorch {torch.__version__} CPU", torch_epoch_function()))
+busy_samples = {(name, busy): [] for name, _ in busy_candidates for busy in (False, True)}
+for _ in range(max(3, arguments.repeats // 2)):
+    for name, function in busy_candidates:
+        for busy in (False, True):
+            process = competitor() if busy else None
+            try:
+                time.sleep(0.3)  # let the competitor start running
+                start = time.perf_counter()
+                reported = function()
+                busy_samples[(name, busy)].append(reported if reported is not None else time.perf_counter() - start)
+            finally:
+                if process is not None:
+                    process.kill()
+                    process.wait()
+            time.sleep(0.5)
+busy_medians = {key: float(np.median(values)) for key, values in busy_samples.items()}
+busy_rows = [{"implementation": name, "s/epoch alone": f"{busy_medians[(name, False)]:.3f}",
+              "s/epoch + 1 competitor": f"{busy_medians[(name, True)]:.3f}",
+              "cost of the competitor": f"{busy_medians[(name, True)] / busy_medians[(name, False)]:.2f}x"}
+             for name, _ in busy_candidates]
+print(f"\nOne competing CPU-bound process (median of {len(busy_samples[busy_rows[0]['implementation'], False])} "
+      f"epochs each, interleaved; load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores: on a shared "
+      "machine 'alone' means 'without our competitor'):")
+print(table(busy_rows, list(busy_rows[0])))
 
 
 # ---------------------------------------------------------------------------------------------- start-up

@@ -16,7 +16,8 @@ tensor / 255, as torchvision's ToTensor does (without the PIL decoding), batch 1
 what the example's printed epoch times include.  Printed: each epoch's seconds, the median and spread,
 the ratios npae / PyTorch (of the medians, and of the fastest epochs: on a shared machine the fastest is
 the least disturbed), and both test losses with their difference.  Targets (issue 12): test loss
-within 1 % of PyTorch's, an epoch at most 0.6x PyTorch's.
+within 1 % of PyTorch's, an epoch at most 0.6x PyTorch's.  Last line: the first and the last epoch of each
+(issue 19's drift) and the count of subnormal numbers left in npae's weights and Adam state (0).
 
     python benchmarks/bench_vae.py [--epochs 10] [--threads N] [--seed 0]
 """
@@ -202,3 +203,16 @@ print(f"\nnpae test loss {losses['npae'][-1]:.2f} vs PyTorch {losses['PyTorch'][
       + f"; fastest epochs: {fastest['npae'] / fastest['PyTorch']:.2f}x")
 print(f"issue 12: PyTorch's example reached {ISSUE_ANCHOR} nats after 10 epochs; load average at the "
       f"end {os.getloadavg()[0]:.2f}")
+
+# Drift (issue 19): epochs that slow down as training goes on (subnormal numbers, which Intel CPUs run ~100x
+# slower, in Adam's first moments).  The first and the last epoch of each, and the subnormal numbers left in
+# npae's weights and optimiser state: 0 is the fix; a count catches a regression even on a CPU that runs
+# subnormals at full speed.
+tiny = np.finfo(np.float32).tiny
+_, state = model.optimizer.get_state()
+subnormal = sum(int(np.count_nonzero((a != 0) & (np.abs(a) < tiny))) for a in state + model.get_weights())
+drift = {name: values[-1] / values[0] for name, values in seconds.items() if name in losses}
+print(f"drift over {arguments.epochs} epochs: npae epoch 1 {seconds['npae'][0]:.2f} s, epoch {arguments.epochs} "
+      f"{seconds['npae'][-1]:.2f} s ({drift['npae']:.2f}x); PyTorch {seconds['PyTorch'][0]:.2f} s -> "
+      f"{seconds['PyTorch'][-1]:.2f} s ({drift['PyTorch']:.2f}x); subnormal numbers in npae's weights and Adam "
+      f"state after training: {subnormal} (of {sum(a.size for a in state + model.get_weights()):,})")

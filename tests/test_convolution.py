@@ -10,6 +10,7 @@ import pytest
 
 import npae
 from npae.kernels import convolution as kernels
+from npae.layers import correlation
 from npae.layers.convolution import window_geometry
 
 # (kernel, stride, padding, height, width): every padding and stride, odd and even sizes, a kernel of 1,
@@ -76,6 +77,40 @@ def test_pooling_and_upsampling_kernels_match_references(padding, size, rng):
     np.testing.assert_allclose(down[0], 4 * image, rtol=1e-13)   # each pixel was copied 4 times
 
 
+@pytest.mark.parametrize("kernel, pads, size, out_size", [((3, 3), (0, 0), (6, 5), (4, 3)), ((3, 3), (1, 1), (5, 6), (5, 6)),
+                                                     ((3, 3), (2, 2), (4, 4), (6, 6)), ((2, 3), (0, 1), (4, 5), (4, 5)),
+                                                     ((1, 1), (0, 0), (3, 3), (3, 3))])
+def test_gather_taps_kernel_matches_reference(kernel, pads, size, out_size, rng):
+    """out[n, i, j] = sum_{di, dj} taps[n, i + di - p_t, j + dj - p_l, tap (di, dj)], checked against the loop."""
+    (kh, kw), outputs = kernel, 3
+    taps = _random(rng, (2,) + size + (kh * kw * outputs,))
+    expected = np.zeros((2,) + out_size + (outputs,))
+    for i, j, di, dj in np.ndindex(out_size[0], out_size[1], kh, kw):
+        row, column = i + di - pads[0], j + dj - pads[1]
+        if 0 <= row < size[0] and 0 <= column < size[1]:
+            expected[:, i, j] += taps[:, row, column, (di * kw + dj) * outputs:(di * kw + dj + 1) * outputs]
+    for gather in (kernels.gather_taps_numpy, kernels.gather_taps_numba):
+        got = np.full_like(expected, 7.0)
+        gather(taps, kh, kw, *pads, got)
+        np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("kernel, pads, size, out_size", [((3, 3), (0, 0), (6, 5), (4, 3)), ((3, 3), (1, 1), (5, 6), (5, 6)),
+                                                     ((3, 3), (2, 2), (4, 4), (6, 6)), ((2, 3), (0, 1), (4, 5), (4, 5))])
+def test_stencil_kernels_match_references(kernel, pads, size, out_size, rng):
+    """scalar_stencil and scalar_weight_stencil (one-channel convolutions): Numba against NumPy, float64."""
+    s, taps = _random(rng, (2,) + size), _random(rng, kernel + (5,))
+    expected, got = (np.full((2,) + out_size + (5,), 7.0) for _ in range(2))
+    kernels.scalar_stencil_numpy(s, taps, *pads, expected)
+    kernels.scalar_stencil_numba(s, taps, *pads, got)
+    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
+    v = _random(rng, (2,) + out_size + (5,))
+    expected, got = (np.full(kernel + (5,), 7.0) for _ in range(2))
+    kernels.scalar_weight_stencil_numpy(s, v, *pads, expected)
+    kernels.scalar_weight_stencil_numba(s, v, *pads, got)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("rows, inner, columns", [(301, 9, 64), (257, 64, 9), (100, 1, 3), (64, 9, 1)])
 def test_narrow_product_kernels_match_references(rows, inner, columns, dtype, rng):
@@ -130,6 +165,27 @@ def test_max_pool_tie_sends_the_gradient_to_the_first_maximum():
             np.testing.assert_array_equal(grad.reshape(2, 2), [[3.0, 0.0], [0.0, 0.0]])
 
 
+@pytest.mark.parametrize("jit", [False, True], ids=["numpy", "numba"])
+@pytest.mark.parametrize("size", [5, 6, 7])
+def test_max_pool_follows_pytorch_on_infinities_and_nans(size, jit, rng):
+    """Windows of -inf (also where "same" pads), NaN first, last or twice in a window: the maxima and the
+    gradients of both paths equal PyTorch's exactly (its rule: the docstring of MaxPool2D)."""
+    torch = pytest.importorskip("torch")
+    for _ in range(20):
+        x = rng.choice([-np.inf, -np.inf, -np.inf, np.nan, 1.0, 2.0], size=(2, size, size, 3))
+        for padding in ("valid", "same"):
+            with npae._backend.jit(jit):
+                layer = npae.MaxPool2D(2, padding=padding)
+                out = layer.forward(x, training=True)
+                grad_out = rng.standard_normal(out.shape)
+                grad_x = layer.backward(grad_out)
+            x_t = torch.tensor(_nchw(x), requires_grad=True)
+            out_t = torch.nn.functional.max_pool2d(x_t, 2, ceil_mode=padding == "same")
+            out_t.backward(torch.tensor(_nchw(grad_out)))
+            np.testing.assert_array_equal(out, _nhwc(out_t))
+            np.testing.assert_array_equal(grad_x, _nhwc(x_t.grad))
+
+
 def test_whole_convolutional_model_gradient(rng):
     model = _small_autoencoder("float64", seed=3)
     x = rng.uniform(0.05, 0.95, (3, 8, 8, 1))
@@ -153,6 +209,56 @@ def test_layers_give_the_same_numbers_on_both_paths(cls, channels, padding, rng)
             results.append((out, grad, layer.dW.copy(), layer.db.copy()))
     for fast, reference in zip(*results):
         np.testing.assert_allclose(fast, reference, rtol=1e-5, atol=1e-5)
+
+
+@pytest.fixture(params=["default", "im2col"])
+def strategies(request):
+    """Every convolution test that takes this fixture runs twice: with the strategies that
+    ``npae.layers.correlation.strategy`` picks, and with im2col forced everywhere."""
+    if request.param == "im2col":
+        correlation.forced.update({computation: "im2col" for computation in correlation.STRATEGIES})
+    yield request.param
+    correlation.forced.clear()
+
+
+def _strategy_cases():
+    cases = []
+    for computation, names in correlation.STRATEGIES.items():
+        for name in names:
+            for geometry, geometry_id in zip(GEOMETRIES, GEOMETRY_IDS):
+                for channels in [(3, 2), (2, 3), (1, 4), (4, 1)]:
+                    layer = npae.Conv2D(*channels, geometry[0], stride=geometry[1], padding=geometry[2])
+                    if correlation.applies(name, computation, layer._convolution_geometry(*geometry[3:]), *channels):
+                        cases.append(pytest.param(computation, name, geometry, channels,
+                                                  id=f"{computation}-{name}-{geometry_id}-{channels[0]}to{channels[1]}"))
+    return cases
+
+
+@pytest.mark.parametrize("computation, strategy, geometry, channels", _strategy_cases())
+def test_every_strategy_equals_the_formula(computation, strategy, geometry, channels, rng):
+    """Each way of computing correlate / input_grad / weight_grad (float64, Numba kernels) gives the NumPy
+    formula's numbers (NPAE_JIT=0), on every geometry and channel count where the strategy applies."""
+    kernel, stride, padding, height, width = geometry
+    layer = npae.Conv2D(*channels, kernel, stride=stride, padding=padding, dtype="float64", rng=0)
+    geometry = layer._convolution_geometry(height, width)
+    x = rng.standard_normal((3, height, width, channels[0]))
+    g = rng.standard_normal((3,) + layer.output_shape(x.shape[1:]))
+    W = rng.standard_normal(layer.W.shape)
+
+    def compute(jit):
+        buffer = lambda name, shape, dtype: np.full(shape, np.nan, dtype)  # noqa: E731  (scratch starts as junk)
+        with npae._backend.jit(jit):
+            if computation == "correlate":
+                return correlation.correlate(x, W, geometry, np.full(g.shape, np.nan), buffer)
+            if computation == "input_grad":
+                return correlation.correlate_input_grad(g, W, geometry, np.full(x.shape, np.nan), buffer)
+            return correlation.correlate_weight_grad(x, g, geometry, np.ones(W.shape), buffer)  # += onto ones
+
+    correlation.forced[computation] = strategy
+    try:
+        np.testing.assert_allclose(compute(True), compute(False), rtol=1e-12, atol=1e-12)
+    finally:
+        correlation.forced.clear()
 
 
 # --------------------------------------------------------------------------------------------- PyTorch parity
@@ -197,7 +303,7 @@ def _compare_with_pytorch(cls, channels, kernel, stride, padding, height, width,
 
 @pytest.mark.parametrize("channels", CHANNELS, ids=["3to2", "2to3"])
 @pytest.mark.parametrize("kernel, stride, padding, height, width", GEOMETRIES, ids=GEOMETRY_IDS)
-def test_conv2d_equals_pytorch(kernel, stride, padding, height, width, channels, rng):
+def test_conv2d_equals_pytorch(kernel, stride, padding, height, width, channels, strategies, rng):
     """Keras' "same" padding can be uneven (the extra zero after the image): torch pads explicitly."""
     def torch_output(x_t, W_t, b_t, layer):
         F = pytest.importorskip("torch").nn.functional
@@ -209,7 +315,7 @@ def test_conv2d_equals_pytorch(kernel, stride, padding, height, width, channels,
 
 @pytest.mark.parametrize("channels", CHANNELS, ids=["3to2", "2to3"])
 @pytest.mark.parametrize("kernel, stride, padding, height, width", GEOMETRIES, ids=GEOMETRY_IDS)
-def test_conv2d_transpose_equals_pytorch(kernel, stride, padding, height, width, channels, rng):
+def test_conv2d_transpose_equals_pytorch(kernel, stride, padding, height, width, channels, strategies, rng):
     """PyTorch's conv_transpose2d gives the full output ((H - 1) s + k); Keras' sizes crop it (and, where
     the output is longer, add rows that only the bias reaches)."""
     def torch_output(x_t, W_t, b_t, layer):
@@ -453,3 +559,22 @@ def test_a_convolutional_autoencoder_checks_its_shapes_at_once_or_on_first_use(r
         later.decode(np.zeros((1, 3, 3, 2), np.float32))
     assert later.predict(rng.uniform(0, 1, (2, 8, 8, 1))).shape == (2, 8, 8, 1)  # learned from predict
     assert later.latent_shape == (3, 3, 2)
+
+
+def test_blocks_on_several_threads_give_the_same_bits_every_time(rng):
+    """The layers split a batch into blocks of images computed on every core (npae.layers.correlation.in_blocks):
+    whichever thread takes which block, a training step gives the same bits, and the formula's numbers."""
+    x = rng.uniform(0, 1, (40, 12, 12, 6)).astype(np.float32)
+    results = []
+    for jit in (True, True, False):
+        with npae._backend.jit(jit):
+            for layer in (npae.Conv2D(6, 5, 3, rng=0), npae.Conv2D(6, 1, 3, padding="same", rng=0),
+                          npae.Conv2DTranspose(6, 4, 3, rng=0), npae.Conv2D(6, 3, 3, stride=2, rng=0)):
+                out = layer.forward(x, training=True)
+                grad = layer.backward(np.cos(out))
+                results.append((out, grad, layer.dW.copy(), layer.db.copy()))
+    first, second, reference = results[:4], results[4:8], results[8:]
+    for a, b, c in zip(first, second, reference):
+        for fast, again, formula in zip(a, b, c):
+            np.testing.assert_array_equal(fast, again)
+            np.testing.assert_allclose(fast, formula, rtol=2e-4, atol=2e-4)

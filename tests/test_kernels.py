@@ -219,3 +219,27 @@ def test_a_kernel_may_only_call_kernels_of_its_own_module():
 
     with pytest.raises(TypeError, match="may only call kernels of its own module"):
         numba_kernel(_calls_a_kernel_of_another_module).compiled
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["numpy", "numba"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_optimiser_state_never_holds_subnormal_numbers(jit, dtype):
+    """A weight whose gradient stops: its Adam first moment (and SGD velocity) decays by beta1 (momentum)
+    per step and would pass through the subnormal range, which Intel CPUs run ~100x slower (issue 19's
+    drifting VAE epochs).  Both paths store 0 instead, and never turn a NaN into 0."""
+    tiny = np.finfo(dtype).tiny
+    cast = dtype
+    parameter, grad = np.ones(4, dtype), np.array([1e-3, 0, 0, np.nan], dtype)
+    m, v = np.array([0, tiny * 4, -tiny * 1.05, 0], dtype), np.array([0, tiny * 1.0005, 0, 0], dtype)
+    velocity = np.array([0, tiny * 4, -tiny * 1.05, 0], dtype)
+    with npae._backend.jit(jit):
+        optim.adam_update(parameter, grad, m, v, cast(1e-3), cast(0.9), cast(0.999), cast(1e-7), cast(10.0),
+                          cast(1000.0))
+        optim.sgd_momentum_update(np.ones(4, dtype), grad, velocity, cast(1e-2), cast(0.9))
+    for state in (m, v, velocity):
+        finite = state[np.isfinite(state)]
+        assert not ((finite != 0) & (np.abs(finite) < tiny)).any(), state
+    assert m[0] > 0 and v[0] > 0 and velocity[0] < 0      # ordinary values untouched
+    assert m[2] == 0 and v[1] == 0 and velocity[2] == 0   # 0.9 x 1.05 tiny and 0.999 x 1.0005 tiny: flushed
+    assert m[1] == np.float64(tiny * 4 * 0.9).astype(dtype)  # 3.6 tiny stays
+    assert np.isnan(m[3]) and np.isnan(velocity[3])

@@ -30,10 +30,11 @@ from .. import _backend
 class LazyNumbaFunction:
     """A Python function compiled with ``numba.njit(cache=True)`` the first time it is called."""
 
-    def __init__(self, python_function, fused_multiply_add=False, inline=False):
+    def __init__(self, python_function, fused_multiply_add=False, inline=False, release_gil=False):
         self.python_function = python_function
         self.fused_multiply_add = fused_multiply_add
         self.inline = inline
+        self.release_gil = release_gil
         self.__name__ = python_function.__name__
         self.__qualname__ = python_function.__qualname__
         self.__doc__ = python_function.__doc__
@@ -46,7 +47,7 @@ class LazyNumbaFunction:
             import numba  # deferred: see the module docstring
 
             fastmath = {"contract"} if self.fused_multiply_add else False
-            self._compiled = numba.njit(cache=True, error_model="numpy", fastmath=fastmath,
+            self._compiled = numba.njit(cache=True, error_model="numpy", fastmath=fastmath, nogil=self.release_gil,
                                         inline="always" if self.inline else "never")(self._with_compiled_callees())
         return self._compiled
 
@@ -74,20 +75,22 @@ class LazyNumbaFunction:
         return f"<numba kernel {self.__qualname__}>"
 
 
-def numba_kernel(python_function=None, *, fused_multiply_add=False, inline=False):
+def numba_kernel(python_function=None, *, fused_multiply_add=False, inline=False, release_gil=False):
     """Decorator: mark ``python_function`` as a Numba kernel, compiled lazily (see :class:`LazyNumbaFunction`).
 
     ``@numba_kernel`` or ``@numba_kernel(fused_multiply_add=True)`` (see the module docstring).
     ``inline=True``: a small helper that kernels call is inlined into them (Numba's ``inline="always"``;
     otherwise each call is a real function call, which costs in a hot loop).
+    ``release_gil=True`` (Numba's ``nogil``): the kernel lets other Python threads run meanwhile, so that
+    two threads can each work on their own block of images (``npae.layers.correlation``).
 
     A kernel may call other kernels of its own module (see the module docstring).  Scalars passed in
     should already have the arrays' dtype
     (``np.float32(beta)``), or Numba promotes the loop to float64 and it stops vectorising.
     """
     if python_function is None:
-        return lambda function: LazyNumbaFunction(function, fused_multiply_add, inline)
-    return LazyNumbaFunction(python_function, fused_multiply_add, inline)
+        return lambda function: LazyNumbaFunction(function, fused_multiply_add, inline, release_gil)
+    return LazyNumbaFunction(python_function, fused_multiply_add, inline, release_gil)
 
 
 class KernelPair:

@@ -43,7 +43,7 @@ def _padded(x, pad_top, pad_left, height, width, fill):
     return padded[:, :height, :width]
 
 
-def _windows(x, window_h, window_w, stride_h, stride_w, pad_top, pad_left, out_h, out_w, fill=0):
+def window_view(x, window_h, window_w, stride_h, stride_w, pad_top, pad_left, out_h, out_w, fill=0):
     """Every window of x as a read-only view (N, Ho, Wo, kh, kw, C), padding filled with ``fill``."""
     needed_h, needed_w = (out_h - 1) * stride_h + window_h, (out_w - 1) * stride_w + window_w
     padded = _padded(x, pad_top, pad_left, needed_h, needed_w, fill)
@@ -61,11 +61,11 @@ def im2col_numpy(x, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, c
     Ho and Wo are read from ``columns``; zeros stand in for pixels outside the image (the padding).
     """
     batch, out_h, out_w, _ = columns.shape
-    windows = _windows(x, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, out_h, out_w)
+    windows = window_view(x, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, out_h, out_w)
     columns[...] = windows.reshape(batch, out_h, out_w, -1)
 
 
-@numba_kernel
+@numba_kernel(release_gil=True)
 def im2col_numba(x, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, columns):
     """Same as the reference without the padded copy: a bounds test per window row, then one contiguous
     copy of kw C values (or C values per pixel where the row crosses the padding).  Slice assignments:
@@ -119,7 +119,7 @@ def col2im_numpy(columns, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_l
         out[...] = inside
 
 
-@numba_kernel
+@numba_kernel(release_gil=True)
 def col2im_numba(columns, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, out, accumulate):
     """Same as the reference without the padded array: the columns are read once, in order, each window
     row added onto its run of kw C values of ``out`` with one slice addition (8x faster than a scalar
@@ -150,28 +150,162 @@ def col2im_numba(columns, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_l
 
 
 # --------------------------------------------------------------------------------------------------------
+# Taps: a stride-1 correlation as ONE product and a shifted sum.  The product t = x W_taps (N H W, kh kw O)
+# gives, for every pixel, its contribution through each kernel tap (di, dj); output pixel (i, j) then adds
+# the contributions of the kh kw pixels of its window:  out[n, i, j] = sum_{di, dj} t[n, i + di - p_t, j + dj - p_l, tap (di, dj)]
+# --------------------------------------------------------------------------------------------------------
+def gather_taps_numpy(taps, kernel_h, kernel_w, pad_top, pad_left, out):
+    """out (N, Ho, Wo, O) <- sum over the taps (di, dj) of taps (N, H, W, kh kw O) read at pixel
+    (i + di - pad_top, j + dj - pad_left), block (di kw + dj) of O values; 0 outside the image."""
+    batch, out_h, out_w, channels = out.shape
+    padded = _padded(taps, pad_top, pad_left, out_h + kernel_h - 1, out_w + kernel_w - 1, 0)  # zeros around
+    padded = padded.reshape(padded.shape[:3] + (kernel_h, kernel_w, channels))    # (N, *, *, kh, kw, O)
+    out[...] = sum(padded[:, di:di + out_h, dj:dj + out_w, di, dj] for di in range(kernel_h) for dj in range(kernel_w))
+
+
+@numba_kernel(release_gil=True)
+def gather_taps_numba(taps, kernel_h, kernel_w, pad_top, pad_left, out):
+    """Each output pixel's O sums in one pass over its window (a bounds test per tap for the padding); the
+    inner loop adds O contiguous values, which LLVM vectorises.  Written once per output: no zero fill and
+    no read-modify-write of ``out`` per tap, as col2im would do."""
+    batch, height, width, _ = taps.shape
+    _, out_h, out_w, channels = out.shape
+    for n in range(batch):
+        for i in range(out_h):
+            for j in range(out_w):
+                target = out[n, i, j]
+                target[:] = 0
+                for di in range(kernel_h):
+                    row = i + di - pad_top
+                    if row < 0 or row >= height:
+                        continue
+                    for dj in range(kernel_w):
+                        column = j + dj - pad_left
+                        if column < 0 or column >= width:
+                            continue
+                        source = taps[n, row, column]
+                        start = (di * kernel_w + dj) * channels
+                        for c in range(channels):
+                            target[c] += source[start + c]
+
+
+# --------------------------------------------------------------------------------------------------------
+# Stencils: a convolution with one input or one output channel, where a matrix product has nothing to do
+# (an inner dimension or an output width of 1).  A scalar image s times a vector per kernel tap.
+# --------------------------------------------------------------------------------------------------------
+def scalar_stencil_numpy(s, taps, pad_top, pad_left, out):
+    """out (N, Ho, Wo, O) <- sum_{di, dj} s[n, i + di - pad_top, j + dj - pad_left] taps[di, dj, :], for
+    s (N, H, W) one channel (0 outside the image) and taps (kh, kw, O)."""
+    kernel_h, kernel_w, _ = taps.shape
+    _, out_h, out_w, _ = out.shape
+    padded = _padded(s[:, :, :, None], pad_top, pad_left, out_h + kernel_h - 1, out_w + kernel_w - 1, 0)
+    out[...] = sum(padded[:, di:di + out_h, dj:dj + out_w] * taps[di, dj] for di in range(kernel_h)
+                   for dj in range(kernel_w))
+
+
+@numba_kernel(fused_multiply_add=True, release_gil=True)
+def scalar_stencil_numba(s, taps, pad_top, pad_left, out):
+    """Each output pixel's O values in one pass: kh kw multiply-adds of a vector of O (vectorised), the
+    padding skipped by a bounds test per tap.  No im2col copy, no product with an inner dimension of 1."""
+    batch, height, width = s.shape
+    kernel_h, kernel_w, _ = taps.shape
+    _, out_h, out_w, outputs = out.shape
+    for n in range(batch):
+        for i in range(out_h):
+            for j in range(out_w):
+                target = out[n, i, j]
+                target[:] = 0
+                for di in range(kernel_h):
+                    row = i + di - pad_top
+                    if row < 0 or row >= height:
+                        continue
+                    for dj in range(kernel_w):
+                        column = j + dj - pad_left
+                        if column < 0 or column >= width:
+                            continue
+                        value = s[n, row, column]
+                        weights = taps[di, dj]
+                        for o in range(outputs):
+                            target[o] += value * weights[o]
+
+
+def scalar_weight_stencil_numpy(s, v, pad_top, pad_left, out):
+    """out (kh, kw, C) <- sum_{n, i, j} s[n, i, j] v[n, i + di - pad_top, j + dj - pad_left, :] for
+    s (N, Hs, Ws) one channel and v (N, Hv, Wv, C) (0 outside v): a weight gradient with one channel."""
+    kernel_h, kernel_w, _ = out.shape
+    _, height, width = s.shape
+    padded = _padded(v, pad_top, pad_left, height + kernel_h - 1, width + kernel_w - 1, 0)
+    for di in range(kernel_h):
+        for dj in range(kernel_w):
+            out[di, dj] = np.tensordot(s, padded[:, di:di + height, dj:dj + width], axes=3)
+
+
+@numba_kernel(fused_multiply_add=True, release_gil=True)
+def scalar_weight_stencil_numba(s, v, pad_top, pad_left, out):
+    """One pass over s; out (kh kw C values) stays in the L1 cache, each pixel adding kh kw vectors of C."""
+    batch, height, width = s.shape
+    _, rows, columns, _ = v.shape
+    kernel_h, kernel_w, channels = out.shape
+    out[...] = 0
+    for n in range(batch):
+        for i in range(height):
+            for j in range(width):
+                value = s[n, i, j]
+                for di in range(kernel_h):
+                    row = i + di - pad_top
+                    if row < 0 or row >= rows:
+                        continue
+                    for dj in range(kernel_w):
+                        column = j + dj - pad_left
+                        if column < 0 or column >= columns:
+                            continue
+                        source = v[n, row, column]
+                        target = out[di, dj]
+                        for c in range(channels):
+                            target[c] += value * source[c]
+
+
+# --------------------------------------------------------------------------------------------------------
 # Max pooling: out[n, i, j, c] = max over the p x p window; argmax = the window position (di p + dj) of it
 # --------------------------------------------------------------------------------------------------------
 def max_pool_forward_numpy(x, pool, stride, pad_top, pad_left, out, argmax):
     """out (N, Ho, Wo, C) <- the maximum of each pool x pool window of x (N, H, W, C); argmax (int8, same
-    shape) <- its position di pool + dj in the window.  Ties: the first in row-major order (np.argmax).
-    Padding ("same") is -infinity, so it never wins (a window always holds at least one pixel)."""
+    shape) <- its position di pool + dj in the window.  PyTorch's rule, value for value:
+
+    * the padding ("same") is not part of any window: a window of -infinity gives -infinity, and its
+      gradient goes to its first pixel inside the image;
+    * a NaN anywhere in a window makes its maximum NaN, and the position is that of its LAST NaN;
+    * otherwise ties go to the first maximum in row-major order (np.argmax's choice).
+    """
     batch, out_h, out_w, channels = out.shape
-    windows = _windows(x, pool, pool, stride, stride, pad_top, pad_left, out_h, out_w, fill=-np.inf)
-    flat = windows.reshape(batch, out_h, out_w, pool * pool, channels)  # (N, Ho, Wo, p p, C)
-    argmax[...] = np.argmax(flat, axis=3)
-    out[...] = np.take_along_axis(flat, argmax[:, :, :, None, :].astype(np.intp), axis=3)[:, :, :, 0]
+    windows = window_view(x, pool, pool, stride, stride, pad_top, pad_left, out_h, out_w, fill=-np.inf)
+    flat = windows.reshape(batch, out_h, out_w, pool * pool, channels)            # (N, Ho, Wo, p p, C)
+    inside = np.ones((1,) + x.shape[1:3] + (1,), dtype=bool)                     # True on the image's pixels
+    image = window_view(inside, pool, pool, stride, stride, pad_top, pad_left, out_h, out_w, fill=False)
+    image = image.reshape(1, out_h, out_w, pool * pool, 1)                         # False on the padding
+    maximum = flat.max(axis=3)                                                     # NaN if the window has one
+    first_maximum = np.argmax((flat == maximum[:, :, :, None]) & image, axis=3)   # padding never counts
+    is_nan = np.isnan(flat)
+    last_nan = pool * pool - 1 - np.argmax(is_nan[:, :, :, ::-1], axis=3)
+    argmax[...] = np.where(is_nan.any(axis=3), last_nan, first_maximum)
+    out[...] = maximum
 
 
-@numba_kernel
+@numba_kernel(release_gil=True)
 def max_pool_forward_numba(x, pool, stride, pad_top, pad_left, out, argmax):
-    """One pass over each window with the channel innermost; strict ``>`` keeps the first maximum."""
+    """One pass over each window with the channel innermost, PyTorch's loop: the maximum starts at -inf at
+    the first pixel inside the image, and a pixel replaces it if it is larger or NaN."""
     batch, height, width, channels = x.shape
     _, out_h, out_w, _ = out.shape
     for n in range(batch):
         for i in range(out_h):
+            top = max(i * stride - pad_top, 0)
             for j in range(out_w):
-                first = True
+                left = max(j * stride - pad_left, 0)
+                start = (top - i * stride + pad_top) * pool + left - j * stride + pad_left
+                for c in range(channels):
+                    out[n, i, j, c] = -np.inf
+                    argmax[n, i, j, c] = start
                 for di in range(pool):
                     row = i * stride + di - pad_top
                     if row < 0 or row >= height:
@@ -181,17 +315,11 @@ def max_pool_forward_numba(x, pool, stride, pad_top, pad_left, out, argmax):
                         if column < 0 or column >= width:
                             continue
                         position = di * pool + dj
-                        if first:
-                            for c in range(channels):
-                                out[n, i, j, c] = x[n, row, column, c]
+                        for c in range(channels):
+                            value = x[n, row, column, c]
+                            if value > out[n, i, j, c] or value != value:
+                                out[n, i, j, c] = value
                                 argmax[n, i, j, c] = position
-                            first = False
-                        else:
-                            for c in range(channels):
-                                value = x[n, row, column, c]
-                                if value > out[n, i, j, c]:
-                                    out[n, i, j, c] = value
-                                    argmax[n, i, j, c] = position
 
 
 def max_pool_backward_numpy(grad_out, argmax, pool, stride, pad_top, pad_left, grad_x):
@@ -205,7 +333,7 @@ def max_pool_backward_numpy(grad_out, argmax, pool, stride, pad_top, pad_left, g
                  False)
 
 
-@numba_kernel
+@numba_kernel(release_gil=True)
 def max_pool_backward_numba(grad_out, argmax, pool, stride, pad_top, pad_left, grad_x):
     """One add per output value, onto the pixel its window's maximum came from."""
     batch, height, width, channels = grad_x.shape
@@ -229,7 +357,7 @@ def upsample_nearest_numpy(x, size, out):
     out[...] = np.repeat(np.repeat(x, size, axis=1), size, axis=2)
 
 
-@numba_kernel
+@numba_kernel(release_gil=True)
 def upsample_nearest_numba(x, size, out):
     """Row by row: each input row of C values is copied s times along the width, and that output row s
     times along the height; no intermediate array (the reference makes two)."""
@@ -253,7 +381,7 @@ def upsample_nearest_backward_numpy(grad_out, size, grad_x):
     grad_x[...] = grad_out.reshape(batch, height, size, width, size, channels).sum(axis=(2, 4))
 
 
-@numba_kernel
+@numba_kernel(release_gil=True)
 def upsample_nearest_backward_numba(grad_out, size, grad_x):
     """Accumulates in the order of grad_out, the channel innermost."""
     batch, height, width, channels = grad_x.shape
@@ -275,7 +403,7 @@ def narrow_product_numpy(a, b, out):
     np.matmul(a, b, out=out)
 
 
-@numba_kernel(fused_multiply_add=True)
+@numba_kernel(fused_multiply_add=True, release_gil=True)
 def narrow_product_numba(a, b, out):
     """Row by row, the N sums of a row in a local accumulator, each of the K terms a SIMD multiply-add over
     them; single threaded.  Measured for the (117,600 x 9) @ (9 x 64) product of the paper's model on a
@@ -301,7 +429,7 @@ def narrow_transposed_product_numpy(a, b, out):
     np.matmul(a.T, b, out=out)
 
 
-@numba_kernel(fused_multiply_add=True)
+@numba_kernel(fused_multiply_add=True, release_gil=True)
 def narrow_transposed_product_numba(a, b, out):
     """One pass over the K rows of a and b, in order; out (p q values) stays in the L1 cache and each
     row adds p SIMD multiply-adds over q columns to it.  Single threaded: for the paper's first layer's
@@ -326,5 +454,8 @@ max_pool_forward = kernel_pair(max_pool_forward_numpy, max_pool_forward_numba)
 max_pool_backward = kernel_pair(max_pool_backward_numpy, max_pool_backward_numba)
 upsample_nearest = kernel_pair(upsample_nearest_numpy, upsample_nearest_numba)
 upsample_nearest_backward = kernel_pair(upsample_nearest_backward_numpy, upsample_nearest_backward_numba)
+gather_taps = kernel_pair(gather_taps_numpy, gather_taps_numba)
+scalar_stencil = kernel_pair(scalar_stencil_numpy, scalar_stencil_numba)
+scalar_weight_stencil = kernel_pair(scalar_weight_stencil_numpy, scalar_weight_stencil_numba)
 narrow_product = kernel_pair(narrow_product_numpy, narrow_product_numba)
 narrow_transposed_product = kernel_pair(narrow_transposed_product_numpy, narrow_transposed_product_numba)

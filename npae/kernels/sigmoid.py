@@ -34,6 +34,16 @@ _LOG1P_OVER_E = tuple(np.float32(c) for c in (
 _BLOCK_ROWS = 256  # rows summed in the array's own dtype before the block is added to the float64 total
 
 
+# --------------------------------------------------------------------------------------------------------
+# e^{-|z|} on its own (softplus uses it).
+# --------------------------------------------------------------------------------------------------------
+def exp_negative_abs_numpy(z, out):
+    """out <- e^{-|z|}, in (0, 1] for every z (never e^{+|z|}, which could overflow)."""
+    np.abs(z, out=out)
+    np.negative(out, out=out)
+    np.exp(out, out=out)
+
+
 @numba_kernel(fused_multiply_add=True)
 def _exp_negative_abs_row(z_row, out_row, power_of_two):
     """out_row <- e^x with x = -|z_row|, for one row (D,); ``power_of_two`` is a float32 scratch row (D,).
@@ -69,16 +79,6 @@ def _exp_negative_abs_row(z_row, out_row, power_of_two):
         power_of_two_bits[j] = (n + (np.int32(24 + 127) if subnormal else np.int32(127))) << 23
     for j in range(z_row.shape[0]):
         out_row[j] *= power_of_two[j]
-
-
-# --------------------------------------------------------------------------------------------------------
-# e^{-|z|} on its own (softplus uses it).
-# --------------------------------------------------------------------------------------------------------
-def exp_negative_abs_numpy(z, out):
-    """out <- e^{-|z|}, in (0, 1] for every z (never e^{+|z|}, which could overflow)."""
-    np.abs(z, out=out)
-    np.negative(out, out=out)
-    np.exp(out, out=out)
 
 
 @numba_kernel

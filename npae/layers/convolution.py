@@ -20,33 +20,17 @@ Output sizes and padding, per axis (Keras' rules; H is the input's size, k the k
 
 Backward, given g = dL/da and dL/dz = g * f'(z) (per channel, as in Dense):
 
-    dL/db[o]           = sum_{n, i, j} dL/dz[n, i, j, o]
+    dL/db[o]            = sum_{n, i, j} dL/dz[n, i, j, o]
     dL/dW[di, dj, c, o] = sum_{n, i, j} x[n, i s + di - p_t, j s + dj - p_l, c] dL/dz[n, i, j, o]
                           a correlation of the input with dL/dz
     dL/dx[n, y, x', c]  = sum_{di, dj, o} dL/dz[n, i, j, o] W[di, dj, c, o]  over the (i, j) with
-                          y = i s + di - p_t, x' = j s + dj - p_l: for s = 1 a "full" correlation of dL/dz
-                          (padded by k - 1) with the kernel flipped in both directions
+                          y = i s + di - p_t, x' = j s + dj - p_l: for s = 1 a correlation of dL/dz, zero-padded
+                          by kh - 1 - p_t rows before (k - 1 for "valid", where p = 0), with the kernel turned by
+                          180 degrees and its two channel axes swapped
 
-How it is computed: im2col (``npae.kernels.convolution``) copies every window into one row of a
-matrix X_col (N Ho Wo, kh kw C_in), and W flattens to W_col (kh kw C_in, C_out), so that
-
-    z = X_col W_col + b        dL/dW_col = X_col^T dL/dz        dL/dX_col = dL/dz W_col^T,  dL/dx = col2im(dL/dX_col)
-
-exactly the three products of Dense, with col2im (the adjoint of im2col) adding each window's gradient
-back onto the pixels it was read from.  That is the reference form, and the one used for strides > 1.
-For stride 1 two rewrites of the same sums run faster, because OpenBLAS is slow on products with a
-narrow output (C = 32 columns: 22 GFLOP/s on one core here, against 45 for 288 columns) and because a
-product with a small inner dimension followed by col2im is bound by memory (it writes a large matrix
-that col2im reads back):
-
-* dL/dx as a *full correlation*: the im2col of dL/dz zero-padded by k - 1 - p, times the kernel turned
-  by 180 degrees with its channel axes swapped (:func:`flipped_kernel`), one product of inner dimension
-  kh kw C_out (:func:`full_correlation`).  The paper's last layer (64 -> 1): 424 ms -> 191 ms forward +
-  backward at batch 150 (one thread, load ~9 on 2 cores).
-* with fewer output than input channels, the whole layer *from the input side*: z = col2im(x W_flip^T)
-  (each input pixel's contribution to the kh kw outputs it reaches; a product with kh kw C_out columns),
-  and in the backward G = the full-correlation columns of dL/dz, dL/dx = G W_flip, dL/dW_flip = G^T x.
-  The paper's 64 -> 32 layer: 173 ms against 193 ms; its 64 -> 1 layer: 20 ms against 62 ms (one thread).
+These three sums (z, dL/dx, dL/dW) are the three functions of :mod:`npae.layers.correlation`, which
+also decides how each is computed (im2col and BLAS, or for stride 1 one product and a shifted sum: its
+docstring, with the measurements).
 
 The transposed convolution.  dL/dx above is a linear map from (Ho, Wo, C_out) images to (H, W, C_in)
 images: the transpose of the convolution's matrix.  Run forward as a layer, it maps a small image to a
@@ -65,28 +49,11 @@ from .. import _backend
 from ..activations import activation_config, get_activation
 from ..constraints import constraint_config, get_constraint
 from ..initializers import get_initializer, initializer_config
-from ..kernels import convolution as kernels
 from .base import Layer
-from .dense import Dense
+from .correlation import Geometry, correlate, correlate_input_grad, correlate_weight_grad
 
 PADDINGS = ("valid", "same")
 
-# The im2col matrix of a whole batch is large (150 images of the paper's 64 -> 1 convolution: 271 MB in
-# float32), so layers work on blocks of images whose columns fit in COLUMNS_BLOCK_BYTES: inference on
-# 10,000 images then needs no more memory than training.  Two sizes, measured on the paper's layers at
-# batch 150 (forward + backward, load ~10 on 2 cores; see benchmarks/bench_conv.py):
-# * a product with many output columns (C_out = 32 or 64) is compute-bound and each BLAS call has a fixed
-#   cost (waking its threads): 64 MB blocks, 631 ms for the 64 -> 32 layer, against 749 ms with 16 MB
-#   blocks and 5,886 ms with 1 MB blocks (one image each);
-# * a product with few output columns (the last layer, C_out = 1, a matrix-vector product) is bound by
-#   memory: one image a block keeps its 1.8 MB of columns in the cache from im2col to the product, 336 ms
-#   against 620 ms with 64 MB blocks.  (Measured before the stride-1 forms of the module docstring: the
-#   paper's last layer now runs from the input side; the rule still serves e.g. C_in = C_out = 1, strides.)
-COLUMNS_BLOCK_BYTES = 64 << 20
-NARROW_PRODUCT_COLUMNS = 4           # at most this many output columns: a memory-bound product
-NARROW_COLUMNS_BLOCK_BYTES = 2 << 20
-NARROW_PRODUCT_WIDTH = 9            # see product and transposed_product
-WIDE_PRODUCT_COLUMNS = 16
 
 # --------------------------------------------------------------------------------------------------------
 # Geometry
@@ -149,103 +116,19 @@ def check_image_batch(layer, x, channels, dtype=None):
     return np.ascontiguousarray(x, dtype=dtype)
 
 
-def check_gradient(layer, grad_output, expected_shape, dtype):
-    """grad_output as a C-contiguous array of ``expected_shape`` and ``dtype``, else a ValueError."""
-    grad_output = np.asarray(grad_output)
-    if grad_output.shape != tuple(expected_shape):
-        raise ValueError(f"{layer!r}: grad_output has shape {grad_output.shape}, expected {tuple(expected_shape)} "
-                         "(the shape of the last training forward's output)")
-    if grad_output.dtype == bool or not (np.issubdtype(grad_output.dtype, np.floating)
-                                         or np.issubdtype(grad_output.dtype, np.integer)):
-        raise ValueError(f"{layer!r}: grad_output must hold real numbers, got dtype {grad_output.dtype}")
-    return np.ascontiguousarray(grad_output, dtype=dtype)
 
-
-def product(a, b, out):
-    """out <- a @ b (M rows, M large): BLAS, or for an inner dimension of at most NARROW_PRODUCT_WIDTH and
-    at least WIDE_PRODUCT_COLUMNS columns the single-threaded kernel npae.kernels.convolution.narrow_product,
-    about as fast as one BLAS thread and several times faster than two on a busy machine (its docstring)."""
-    if a.shape[1] <= NARROW_PRODUCT_WIDTH and b.shape[1] >= WIDE_PRODUCT_COLUMNS:
-        kernels.narrow_product(np.ascontiguousarray(a), np.ascontiguousarray(b), out)
-    else:
-        np.matmul(a, b, out=out)
-    return out
-
-
-def transposed_product(a, b, out):
-    """out <- a^T b for a (K, p) and b (K, q) with K large (a weight gradient: a sum over every pixel).
-
-    Two OpenBLAS (0.3.31) slow cases, measured with 2 threads at the paper's shapes, batch 150, avoided:
-    * the transposed left operand having few rows: x^T G at the 64 -> 32 layer (x^T: 64 rows, G: 288
-      columns, K = 101,400 pixels) took 2.4 s against 0.13 s for G^T x, the same numbers; so the wider
-      operand goes on the left, and the result is written through out.T when that is b;
-    * a narrow result (9 x 64 for the first and the last layer): one product over all 117,600 pixels took
-      from 0.05 to 3 s from call to call on a busy machine; the single-threaded kernel
-      npae.kernels.convolution.narrow_transposed_product takes it in one pass.
-    """
-    if a.shape[1] > b.shape[1]:
-        a, b, out = b, a, out.T    # the kernel vectorises over b's columns; BLAS wants the wider on the left
-    if a.shape[1] <= NARROW_PRODUCT_WIDTH:
-        if out.flags.c_contiguous:
-            kernels.narrow_transposed_product(a, b, out)
-        else:
-            result = np.empty(out.shape, dtype=out.dtype)
-            kernels.narrow_transposed_product(a, b, result)
-            out[...] = result
-        return out
-    np.matmul(b.T, a, out=out.T)
-    return out
-
-
-def image_blocks(images, bytes_per_image, product_columns):
-    """(start, stop) ranges over ``images`` whose im2col columns fit in a block (see COLUMNS_BLOCK_BYTES;
-    one image at least); ``product_columns`` is the width of the matrix product's output."""
-    block_bytes = NARROW_COLUMNS_BLOCK_BYTES if product_columns <= NARROW_PRODUCT_COLUMNS else COLUMNS_BLOCK_BYTES
-    per_block = max(1, block_bytes // max(bytes_per_image, 1))
-    return [(start, min(start + per_block, images)) for start in range(0, images, per_block)]
-
-def flipped_kernel(layer):
-    """The kernel turned by 180 degrees with its two channel axes swapped, as a matrix:
-    W_flip[di, dj, :, :] = W[kh-1-di, kw-1-dj, :, :]^T, flattened to (kh kw C_last, C_third) for W of shape
-    (kh, kw, C_third, C_last).  For a Conv2D kernel (kh, kw, C_in, C_out) it is the kernel of dL/dx as a
-    correlation of dL/dz; for a Conv2DTranspose kernel (kh, kw, C_out, C_in), that of its forward pass."""
-    kh, kw, third, last = layer.W.shape
-    flipped = layer.buffer("flipped_kernel", (kh, kw, last, third), layer.dtype)
-    np.copyto(flipped, layer.W[::-1, ::-1].transpose(0, 1, 3, 2))
-    return flipped.reshape(kh * kw * last, third)
-
-
-def full_correlation(layer, source, pad_top, pad_left, out):
-    """out (N, H, W, C) <- the stride-1 correlation of ``source`` (N, h, w, c), zero-padded by pad_top /
-    pad_left before (and as needed after), with the layer's flipped kernel (:func:`flipped_kernel`):
-
-        out[n, y, x, :] = sum_{di, dj} source[n, y + di - pad_top, x + dj - pad_left, :] W_flip[di, dj]
-
-    With pad = k - 1 - p this is a "full" correlation: Conv2D's dL/dx from dL/dz, and Conv2DTranspose's
-    forward from x, each as im2col + one product whose inner dimension is kh kw c (see the module
-    docstring for why, and the measurement).  Stride 1 only (a stride would need zeros between the pixels
-    of ``source``); other strides use col2im.
-    """
-    batch, out_h, out_w, channels = out.shape
-    kh, kw = layer.kernel_size
-    weights = flipped_kernel(layer)                                   # (kh kw c, C)
-    window = weights.shape[0]
-    for start, stop in image_blocks(batch, out_h * out_w * window * layer.dtype.itemsize, channels):
-        columns = layer.buffer("correlation_columns", (stop - start, out_h, out_w, window), layer.dtype)
-        kernels.im2col(source[start:stop], kh, kw, 1, 1, pad_top, pad_left, columns)
-        product(columns.reshape(-1, window), weights, out[start:stop].reshape(-1, channels))
-    return out
-
+def check_images(layer, x, channels=None, dtype=None):
+    """x as a C-contiguous (N, H, W, C) array (see check_image_batch) that ``layer`` takes (its
+    ``output_shape`` raises the ValueError if not): an image layer's ``check_input``."""
+    x = check_image_batch(layer, x, channels, dtype)
+    layer.output_shape(x.shape[1:])
+    return x
 
 # --------------------------------------------------------------------------------------------------------
-# What both layers share: W and b, their gradients (with Dense's pending zeros), activation, constraint
+# What both layers share: W and b, their gradients, the activation, the constraint, the input checks
 # --------------------------------------------------------------------------------------------------------
 class _Convolution(Layer):
-    """Parameters, gradients and configuration of Conv2D and Conv2DTranspose (see their docstrings).
-
-    As in Dense, ``zero_grad`` only marks dW and db as zero: the next contribution is then written
-    instead of added, which saves a pass over each array per batch.
-    """
+    """Parameters, gradients, activation and configuration of Conv2D and Conv2DTranspose (their docstrings)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, activation, init, constraint,
                  dtype, rng, kernel_shape):
@@ -267,8 +150,6 @@ class _Convolution(Layer):
         self.b = self.new_parameter((self.out_channels,), self.dtype)
         self.dW = self.new_gradient(self.W)
         self.db = self.new_gradient(self.b)
-        self._weight_gradient_is_zero = self._bias_gradient_is_zero = False
-        self._kept = None
 
     def get_config(self):
         kernel = self.kernel_size if self.kernel_size[0] != self.kernel_size[1] else self.kernel_size[0]
@@ -286,13 +167,18 @@ class _Convolution(Layer):
         return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, {kernel}{stride}, "
                 f"padding={self.padding!r}, activation={self.activation.name!r})")
 
-    # W, b, dW, db and the pending zeros work exactly as in Dense: the same methods, not a copy of them.
-    parameters = Dense.parameters
-    gradients = Dense.gradients
-    weights_to_penalize = Dense.weights_to_penalize
-    zero_grad = Dense.zero_grad
-    _write_pending_zeros = Dense._write_pending_zeros
-    _bias_gradient_accumulates = Dense._bias_gradient_accumulates
+    def parameters(self):
+        return [self.W, self.b]
+
+    def gradients(self):
+        return [self.dW, self.db]
+
+    def weights_to_penalize(self):
+        return [(self.W, self.dW)]   # the kernel, never the bias (Keras' kernel_regularizer)
+
+    def apply_constraints(self):
+        if self.constraint is not None:
+            self.constraint(self.W)
 
     def output_shape(self, input_shape):
         """(Ho, Wo, C_out) for images of ``input_shape`` (H, W, C_in): each layer's ``_geometry`` gives Ho, Wo."""
@@ -300,38 +186,26 @@ class _Convolution(Layer):
         (out_h, out_w), _ = self._geometry(height, width)
         return (out_h, out_w, self.out_channels)
 
-    def apply_constraints(self):
-        if self.constraint is not None:
-            self.constraint(self.W)
+    def check_input(self, x):
+        """x as a C-contiguous (N, H, W, C_in) array of the layer's dtype, else a ValueError naming the layer."""
+        return check_images(self, x, self.in_channels, self.dtype)
 
-    def _add_to_weight_gradient(self, left, right):
-        """dW (flattened to a matrix) += left^T @ right: one block of images' contribution."""
-        matrix = self.dW.reshape(left.shape[1], right.shape[1])
-        if self._weight_gradient_is_zero:
-            transposed_product(left, right, matrix)
-            self._weight_gradient_is_zero = False
-            return
-        contribution = self.buffer("weight_gradient_term", matrix.shape, self.dtype)
-        transposed_product(left, right, contribution)
-        matrix += contribution
+    def _convolution_geometry(self, height, width):
+        """The Geometry (kernel, stride, zeros before) of the correlation sums, for inputs of height x width."""
+        return Geometry(self.kernel_size, self.stride, self._geometry(height, width)[1])
 
     def _activate(self, z):
-        """a = f(z + b) over the (N Ho Wo, C_out) view of z; returns a (N, Ho, Wo, C_out)."""
-        rows = z.reshape(-1, self.out_channels)
-        return self.activation.apply_with_bias(rows, self.b).reshape(z.shape)
+        """a = f(z + b), one fused pass over the (N Ho Wo, C_out) rows of z (npae.activations; with NPAE_JIT=0
+        its NumPy reference); may write a over z."""
+        return self.activation.apply_with_bias(z.reshape(-1, self.out_channels), self.b).reshape(z.shape)
 
-    def _activation_backward(self, grad_output):
-        """dL/dz (N, Ho, Wo, C_out) from g = dL/da, adding sum dL/dz to db (one fused pass, as Dense)."""
-        if self._kept is None:
-            raise RuntimeError(f"{self!r}: backward called before a training forward")
-        z, a = self._kept[-2:]
-        grad_output = check_gradient(self, grad_output, a.shape, self.dtype)
-        rows = a.shape[0] * a.shape[1] * a.shape[2]
-        grad_z = self.buffer("grad_z", (rows, self.out_channels), self.dtype)
-        grad_z = self.activation.backward_with_bias(z.reshape(rows, -1), a.reshape(rows, -1),
-                                                    grad_output.reshape(rows, -1), grad_z, self.db,
-                                                    self._bias_gradient_accumulates())
-        return grad_z.reshape(a.shape)
+    def _activation_backward(self, grad_a):
+        """dL/dz = dL/da * f'(z) (N, Ho, Wo, C_out), and db += its sum over every pixel, in one fused pass."""
+        z, a = self.kept.z.reshape(-1, self.out_channels), self.kept.a.reshape(-1, self.out_channels)
+        grad_rows = grad_a.reshape(-1, self.out_channels)
+        grad_z = self.activation.backward_with_bias(z, a, grad_rows, self.buffer("grad_z", z.shape, self.dtype),
+                                                    self.db, True)
+        return grad_z.reshape(grad_a.shape)
 
 
 def _channels(value, argument):
@@ -345,10 +219,12 @@ class Conv2D(_Convolution):
     """2-D convolution followed by an activation (Keras' ``Conv2D(filters, kernel_size, ...)``).
 
     Shapes:  x (N, H, W, C_in)   W (kh, kw, C_in, C_out)   b (C_out,)   z, a (N, Ho, Wo, C_out)
-    Formulas, sizes and how they are computed: see the module docstring.  A training forward keeps x,
-    z, a and the im2col columns of x for the backward's dL/dW = X_col^T dL/dz; except when the product
-    is narrow (C_out <= NARROW_PRODUCT_COLUMNS, e.g. the paper's last layer, C_out = 1, whose columns
-    take 271 MB at batch 150): then the backward recomputes them in cache-sized blocks.
+
+    Forward:   z = correlate(x, W) + b,  a = f(z)
+    Backward:  dL/dz = dL/da f'(z);  dL/db += sum_{n, i, j} dL/dz;  dL/dW += correlate_weight_grad(x, dL/dz);
+               dL/dx = correlate_input_grad(dL/dz, W)
+    The sums written out, and the output sizes: the module docstring; how they are computed:
+    :mod:`npae.layers.correlation`.  A training forward keeps x, z and a.
 
     Parameters
     ----------
@@ -380,115 +256,25 @@ class Conv2D(_Convolution):
         out_w, pad_left = window_geometry(width, kw, sw, self.padding)
         return (out_h, out_w), (pad_top, pad_left)
 
-    def forward(self, x, training=False):
-        """a = f(conv(x, W) + b), shape (N, Ho, Wo, C_out); ``training=True`` keeps x, z and a (and the
-        im2col columns, unless the product is narrow: see the class docstring)."""
-        x = check_image_batch(self, x, self.in_channels, self.dtype)
+    def _forward(self, x):                                            # x (N, H, W, C_in)
         batch, height, width, _ = x.shape
-        (out_h, out_w), (pad_top, pad_left) = self._geometry(height, width)
-        kh, kw = self.kernel_size
-        window = kh * kw * self.in_channels
-        W_col = self.W.reshape(window, self.out_channels)                     # (kh kw C_in, C_out)
-        z = self.buffer("output", (batch, out_h, out_w, self.out_channels), self.dtype)
-        if self._from_input_side():
-            self._forward_from_input_side(x, pad_top, pad_left, z)
-            a = self._activate(z)
-            if training:
-                self._kept = (x, None, z, a)
-            return a
-        keep_columns = training and self.out_channels > NARROW_PRODUCT_COLUMNS
-        kept_columns = self.buffer("kept_columns", (batch, out_h, out_w, window), self.dtype) if keep_columns \
-            else None
-        for start, stop in image_blocks(batch, out_h * out_w * window * self.dtype.itemsize, self.out_channels):
-            columns = kept_columns[start:stop] if keep_columns else self.buffer(
-                "columns", (stop - start, out_h, out_w, window), self.dtype)
-            self._im2col(x[start:stop], pad_top, pad_left, columns)            # (n, Ho, Wo, kh kw C_in)
-            product(columns.reshape(-1, window), W_col, z[start:stop].reshape(-1, self.out_channels))
-        a = self._activate(z)
-        if training:
-            self._kept = (x, kept_columns, z, a)
+        out_h, out_w, _ = self.output_shape(x.shape[1:])
+        geometry = self._convolution_geometry(height, width)
+        z = self.buffer("z", (batch, out_h, out_w, self.out_channels), self.dtype)
+        correlate(x, self.W, geometry, z, self.buffer)               # (N, Ho, Wo, C_out)
+        a = self._activate(z)                                         # (N, Ho, Wo, C_out)
+        self.keep(x=x, z=z, a=a)
         return a
 
-    def _from_input_side(self):
-        """Stride 1 and fewer output than input channels: compute on the input's pixels (class docstring)."""
-        return self.stride == (1, 1) and self.out_channels < self.in_channels
-
-    def _forward_from_input_side(self, x, pad_top, pad_left, z):
-        """z = col2im(x W_flip^T): every input pixel's contribution to each of the kh kw outputs it reaches
-        (a transposed convolution's forward with the flipped kernel, which is this convolution)."""
-        kh, kw = self.kernel_size
-        flipped = flipped_kernel(self)                                        # (kh kw C_out, C_in)
-        window = flipped.shape[0]
-        batch, height, width, _ = x.shape
-        for start, stop in image_blocks(batch, height * width * window * self.dtype.itemsize, window):
-            contributions = self.buffer("columns", (stop - start, height, width, window), self.dtype)
-            product(x[start:stop].reshape(-1, self.in_channels), flipped.T, contributions.reshape(-1, window))
-            kernels.col2im(contributions, kh, kw, 1, 1, kh - 1 - pad_top, kw - 1 - pad_left, z[start:stop], False)
-
-    def _backward_from_input_side(self, x, grad_z, pad_top, pad_left, grad_input):
-        """G = the full-correlation columns of dL/dz on the input's pixels (N H W, kh kw C_out); then
-        dL/dx = G W_flip and dL/dW_flip = G^T x, W_flip being W turned by 180 degrees (flipped_kernel)."""
-        kh, kw = self.kernel_size
-        flipped = flipped_kernel(self)                                        # (kh kw C_out, C_in)
-        window = flipped.shape[0]
-        batch, height, width, _ = x.shape
-        term = self.buffer("flipped_weight_gradient", (window, self.in_channels), self.dtype)
-        block_term = self.buffer("flipped_weight_gradient_block", term.shape, self.dtype)
-        for index, (start, stop) in enumerate(image_blocks(batch, height * width * window * self.dtype.itemsize,
-                                                           self.in_channels)):
-            columns = self.buffer("correlation_columns", (stop - start, height, width, window), self.dtype)
-            kernels.im2col(grad_z[start:stop], kh, kw, 1, 1, kh - 1 - pad_top, kw - 1 - pad_left, columns)
-            rows = columns.reshape(-1, window)
-            x_rows = x[start:stop].reshape(-1, self.in_channels)
-            transposed_product(rows, x_rows, term if index == 0 else block_term)  # G^T x  (kh kw C_out, C_in)
-            if index:
-                term += block_term
-            if grad_input is not None:
-                product(rows, flipped, grad_input[start:stop].reshape(-1, self.in_channels))
-        # term[(di', dj', o), c] = dL/dW[kh-1-di', kw-1-dj', c, o]: turn it back
-        unflipped = term.reshape(kh, kw, self.out_channels, self.in_channels)[::-1, ::-1].transpose(0, 1, 3, 2)
-        if self._weight_gradient_is_zero:
-            np.copyto(self.dW, unflipped)
-            self._weight_gradient_is_zero = False
-        else:
-            self.dW += unflipped
-
-    def _im2col(self, x, pad_top, pad_left, columns):
-        (kh, kw), (stride_h, stride_w) = self.kernel_size, self.stride
-        kernels.im2col(x, kh, kw, stride_h, stride_w, pad_top, pad_left, columns)
-
-    def backward(self, grad_output, need_input_grad=True):
-        """Add dL/dW and dL/db for g = dL/da (N, Ho, Wo, C_out); return dL/dx (N, H, W, C_in).
-
-        ``need_input_grad=False`` (the first layer of a network) skips dL/dx: the product and the col2im.
-        """
-        grad_z = self._activation_backward(grad_output)          # (N, Ho, Wo, C_out)
-        x, kept_columns = self._kept[:2]
-        batch, height, width, _ = x.shape
-        (out_h, out_w), (pad_top, pad_left) = self._geometry(height, width)
-        (kh, kw), (stride_h, stride_w) = self.kernel_size, self.stride
-        window = kh * kw * self.in_channels
-        W_col = self.W.reshape(window, self.out_channels)
-        grad_input = self.buffer("grad_input", x.shape, self.dtype) if need_input_grad else None
-        if self._from_input_side():
-            self._backward_from_input_side(x, grad_z, pad_top, pad_left, grad_input)
-            return grad_input
-        for start, stop in image_blocks(batch, out_h * out_w * window * self.dtype.itemsize, self.out_channels):
-            if kept_columns is not None:
-                columns = kept_columns[start:stop]
-            else:  # narrow product: recomputed, cheaper than a round trip through memory
-                columns = self.buffer("columns", (stop - start, out_h, out_w, window), self.dtype)
-                self._im2col(x[start:stop], pad_top, pad_left, columns)
-            grad_z_rows = grad_z[start:stop].reshape(-1, self.out_channels)           # (n Ho Wo, C_out)
-            self._add_to_weight_gradient(columns.reshape(-1, window), grad_z_rows)  # dW += X_col^T dL/dz
-            if need_input_grad and self.stride != (1, 1):
-                grad_columns = self.buffer("grad_columns", columns.shape, self.dtype)
-                product(grad_z_rows, W_col.T, grad_columns.reshape(-1, window))  # dL/dX_col = dL/dz W_col^T
-                kernels.col2im(grad_columns, kh, kw, stride_h, stride_w, pad_top, pad_left, grad_input[start:stop],
-                               False)
-        if need_input_grad and self.stride == (1, 1):
-            full_correlation(self, grad_z, kh - 1 - pad_top, kw - 1 - pad_left, grad_input)
-        return grad_input
+    def _backward(self, grad_a):                                      # grad_a (N, Ho, Wo, C_out)
+        x = self.kept.x                                               # (N, H, W, C_in)
+        geometry = self._convolution_geometry(*x.shape[1:3])
+        grad_z = self._activation_backward(grad_a)                    # (N, Ho, Wo, C_out), db updated
+        correlate_weight_grad(x, grad_z, geometry, self.dW, self.buffer)          # dW (kh, kw, C_in, C_out) +=
+        if not self.need_input_grad:   # a model's first layer: nobody needs dL/dx of the data
+            return None
+        grad_x = self.buffer("grad_x", x.shape, self.dtype)
+        return correlate_input_grad(grad_z, self.W, geometry, grad_x, self.buffer)  # (N, H, W, C_in)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -508,15 +294,12 @@ class Conv2DTranspose(_Convolution):
 
         z[n, i s + di - p_t, j s + dj - p_l, o] += sum_c x[n, i, j, c] W[di, dj, o, c]      (then + b[o])
 
-    computed as  X_col = x W_col^T  (N H W, kh kw C_out), with W_col = W flattened to (kh kw C_out, C_in),
-    then z = col2im(X_col): the product and the scatter of Conv2D's dL/dx.
+    that is z = correlate_input_grad(x, W): Conv2D's dL/dx, with this layer's x in the role of dL/dz.
+    Backward, the roles swapped back (:mod:`npae.layers.correlation`), given dL/dz = dL/da f'(z):
 
-    Backward, given dL/dz (after the activation's f', as in Dense), the convolution of dL/dz:
-
-        dL/dX_col = im2col(dL/dz)                     (N H W, kh kw C_out): each input pixel's window
-        dL/dx     = dL/dX_col W_col                   (N H W, C_in)
-        dL/dW_col += dL/dX_col^T x                    (kh kw C_out, C_in)
-        dL/db     = sum_{n, i, j} dL/dz[n, i, j, :]
+        dL/dx   = correlate(dL/dz, W)                 the convolution of dL/dz       (N, H, W, C_in)
+        dL/dW  += correlate_weight_grad(dL/dz, x)                                    (kh, kw, C_out, C_in)
+        dL/db  += sum_{n, i, j} dL/dz[n, i, j, :]
 
     Parameters: as :class:`Conv2D`; ``init`` fans as Keras computes them on this layout
     (fan_in = kh kw C_out, fan_out = kh kw C_in).
@@ -536,43 +319,22 @@ class Conv2DTranspose(_Convolution):
         _, pad_left = window_geometry(out_w, kw, sw, self.padding)
         return (out_h, out_w), (pad_top, pad_left)
 
-    def forward(self, x, training=False):
-        """a = f(conv_transpose(x, W) + b), shape (N, Ho, Wo, C_out); ``training=True`` keeps x, z and a."""
-        x = check_image_batch(self, x, self.in_channels, self.dtype)
+    def _forward(self, x):                                            # x (N, H, W, C_in)
         batch, height, width, _ = x.shape
-        (out_h, out_w), (pad_top, pad_left) = self._geometry(height, width)
-        (kh, kw), (stride_h, stride_w) = self.kernel_size, self.stride
-        window = kh * kw * self.out_channels
-        W_col = self.W.reshape(window, self.in_channels)                      # (kh kw C_out, C_in)
-        z = self.buffer("output", (batch, out_h, out_w, self.out_channels), self.dtype)
-        if self.stride == (1, 1):  # as a "full" correlation: im2col of x, one product (see full_correlation)
-            full_correlation(self, x, kh - 1 - pad_top, kw - 1 - pad_left, z)
-        else:
-            for start, stop in image_blocks(batch, height * width * window * self.dtype.itemsize, window):
-                columns = self.buffer("columns", (stop - start, height, width, window), self.dtype)
-                product(x[start:stop].reshape(-1, self.in_channels), W_col.T, columns.reshape(-1, window))
-                kernels.col2im(columns, kh, kw, stride_h, stride_w, pad_top, pad_left, z[start:stop], False)
+        out_h, out_w, _ = self.output_shape(x.shape[1:])
+        geometry = self._convolution_geometry(height, width)
+        z = self.buffer("z", (batch, out_h, out_w, self.out_channels), self.dtype)
+        correlate_input_grad(x, self.W, geometry, z, self.buffer)    # (N, Ho, Wo, C_out)
         a = self._activate(z)
-        if training:
-            self._kept = (x, z, a)
+        self.keep(x=x, z=z, a=a)
         return a
 
-    def backward(self, grad_output, need_input_grad=True):
-        """Add dL/dW and dL/db for g = dL/da (N, Ho, Wo, C_out); return dL/dx (N, H, W, C_in)."""
-        grad_z = self._activation_backward(grad_output)          # (N, Ho, Wo, C_out)
-        x = self._kept[0]
-        batch, height, width, _ = x.shape
-        _, (pad_top, pad_left) = self._geometry(height, width)
-        (kh, kw), (stride_h, stride_w) = self.kernel_size, self.stride
-        window = kh * kw * self.out_channels
-        W_col = self.W.reshape(window, self.in_channels)
-        grad_input = self.buffer("grad_input", x.shape, self.dtype) if need_input_grad else None
-        for start, stop in image_blocks(batch, height * width * window * self.dtype.itemsize, window):
-            grad_columns = self.buffer("columns", (stop - start, height, width, window), self.dtype)
-            kernels.im2col(grad_z[start:stop], kh, kw, stride_h, stride_w, pad_top, pad_left, grad_columns)
-            grad_rows = grad_columns.reshape(-1, window)                              # (n H W, kh kw C_out)
-            x_rows = x[start:stop].reshape(-1, self.in_channels)                      # (n H W, C_in)
-            self._add_to_weight_gradient(grad_rows, x_rows)                           # dW_col += dL/dX_col^T x
-            if need_input_grad:
-                product(grad_rows, W_col, grad_input[start:stop].reshape(-1, self.in_channels))
-        return grad_input
+    def _backward(self, grad_a):                                      # grad_a (N, Ho, Wo, C_out)
+        x = self.kept.x                                               # (N, H, W, C_in)
+        geometry = self._convolution_geometry(*x.shape[1:3])
+        grad_z = self._activation_backward(grad_a)                    # (N, Ho, Wo, C_out), db updated
+        correlate_weight_grad(grad_z, x, geometry, self.dW, self.buffer)          # dW (kh, kw, C_out, C_in) +=
+        if not self.need_input_grad:
+            return None
+        grad_x = self.buffer("grad_x", x.shape, self.dtype)
+        return correlate(grad_z, self.W, geometry, grad_x, self.buffer)           # (N, H, W, C_in)

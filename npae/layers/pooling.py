@@ -1,12 +1,13 @@
 """Pooling and upsampling: MaxPool2D shrinks an image, UpSampling2D enlarges it.  No parameters.
 
-Channels last, as in Keras: x (N, H, W, C).  Both act on each channel separately.
+Channels last, as in Keras: x (N, H, W, C).  Both act on each channel separately; the loops are in
+:mod:`npae.kernels.convolution` (a NumPy reference and a Numba kernel each).
 """
 import numpy as np
 
 from ..kernels import convolution as kernels
 from .base import Layer
-from .convolution import check_gradient, check_image_batch, check_image_shape, check_padding, window_geometry
+from .convolution import check_image_shape, check_images, check_padding, window_geometry
 
 
 MAX_POOL_SIZE = 11   # the p^2 positions of a window are stored as int8: p^2 <= 127
@@ -25,14 +26,18 @@ class MaxPool2D(Layer):
 
     Shapes:  x (N, H, W, C)  ->  a (N, Ho, Wo, C), with (Keras' rules, as for Conv2D with a p x p kernel
     and stride p):  "valid" Ho = floor((H - p) / p) + 1 (a last partial window is dropped);  "same"
-    Ho = ceil(H / p) (the image is padded with -infinity, the extra row after it: 7 -> 4 for p = 2).
+    Ho = ceil(H / p) (a window may reach past the image, by one row after it for 7 -> 4 with p = 2: only
+    its pixels inside the image count).
 
     Forward:   a[n, i, j, c] = max_{di, dj < p} x[n, i p + di - p_t, j p + dj - p_l, c]
     Backward:  the gradient of a max is 1 for the entry that is the max and 0 for the others, so
                dL/dx[n, y, x', c] = dL/da[n, i, j, c] at the window's maximum, 0 elsewhere.
-    Ties: the gradient goes to ONE position, the first maximum in row-major order within the window
-    (top row first, then left to right), as ``np.argmax`` picks it.  The window position of each maximum
-    is kept by the training forward (an int8 per output value).
+    Which entry is "the" maximum, PyTorch's rule on both paths (NPAE_JIT=0 or not):
+    * ties: the first maximum in row-major order within the window (top row first, then left to right);
+    * a NaN in a window makes its maximum NaN, and the gradient goes to the window's last NaN;
+    * a window of -infinity gives -infinity, and its gradient goes to its first pixel inside the image
+      (never to the "same" padding, which is not part of the image).
+    The window position of each maximum is kept by the training forward (an int8 per output value).
 
     Parameters: ``pool_size`` p (int, default 2); ``padding`` "valid" (default, Keras') or "same".
     """
@@ -40,7 +45,6 @@ class MaxPool2D(Layer):
     def __init__(self, pool_size=2, padding="valid"):
         self.pool_size = _size(pool_size, "pool_size", MAX_POOL_SIZE)
         self.padding = check_padding(padding)
-        self._kept = None
 
     def get_config(self):
         return {"pool_size": self.pool_size, "padding": self.padding}
@@ -59,29 +63,22 @@ class MaxPool2D(Layer):
         (out_h, out_w), _ = self._geometry(height, width)
         return (out_h, out_w, channels)
 
-    def forward(self, x, training=False):
-        """a (N, Ho, Wo, C), the window maxima; ``training=True`` keeps where they were."""
-        x = check_image_batch(self, x, None)
-        batch, height, width, channels = x.shape
-        (out_h, out_w), (pad_top, pad_left) = self._geometry(height, width)
-        out = self.buffer("output", (batch, out_h, out_w, channels), x.dtype)
-        argmax = self.buffer("argmax", out.shape, np.int8)
-        kernels.max_pool_forward(x, self.pool_size, self.pool_size, pad_top, pad_left, out, argmax)
-        if training:
-            self._kept = (x.shape, argmax, (pad_top, pad_left))
-            self._kept_dtype = x.dtype
-        return out
+    def check_input(self, x):
+        return check_images(self, x)
 
-    def backward(self, grad_output):
-        """dL/dx (N, H, W, C): each window's gradient on the position of its maximum."""
-        if self._kept is None:
-            raise RuntimeError(f"{self!r}: backward called before a training forward")
-        input_shape, argmax, (pad_top, pad_left) = self._kept
-        dtype = self._kept_dtype
-        grad_output = check_gradient(self, grad_output, argmax.shape, dtype)
-        grad_input = self.buffer("grad_input", input_shape, dtype)
-        kernels.max_pool_backward(grad_output, argmax, self.pool_size, self.pool_size, pad_top, pad_left, grad_input)
-        return grad_input
+    def _forward(self, x):                                            # x (N, H, W, C)
+        batch, height, width, channels = x.shape
+        (out_h, out_w), pads = self._geometry(height, width)
+        a = self.buffer("a", (batch, out_h, out_w, channels), x.dtype)           # (N, Ho, Wo, C) the maxima
+        argmax = self.buffer("argmax", a.shape, np.int8)                         # where: di p + dj
+        kernels.max_pool_forward(x, self.pool_size, self.pool_size, *pads, a, argmax)
+        self.keep(input_shape=x.shape, argmax=argmax, pads=pads)
+        return a
+
+    def _backward(self, grad_a):                                      # grad_a (N, Ho, Wo, C)
+        grad_x = self.buffer("grad_x", self.kept.input_shape, grad_a.dtype)     # (N, H, W, C)
+        kernels.max_pool_backward(grad_a, self.kept.argmax, self.pool_size, self.pool_size, *self.kept.pads, grad_x)
+        return grad_x
 
 
 class UpSampling2D(Layer):
@@ -97,7 +94,6 @@ class UpSampling2D(Layer):
 
     def __init__(self, size=2):
         self.size = _size(size, "size")
-        self._kept = None
 
     def get_config(self):
         return {"size": self.size}
@@ -106,22 +102,16 @@ class UpSampling2D(Layer):
         height, width, channels = check_image_shape(self, input_shape, None)
         return (height * self.size, width * self.size, channels)
 
-    def forward(self, x, training=False):
-        x = check_image_batch(self, x, None)
-        batch, height, width, channels = x.shape
-        out = self.buffer("output", (batch, height * self.size, width * self.size, channels), x.dtype)
-        kernels.upsample_nearest(x, self.size, out)
-        if training:
-            self._kept, self._kept_dtype = x.shape, x.dtype
-        return out
+    def check_input(self, x):
+        return check_images(self, x)
 
-    def backward(self, grad_output):
-        if self._kept is None:
-            raise RuntimeError(f"{self!r}: backward called before a training forward")
-        batch, height, width, channels = self._kept
-        dtype = self._kept_dtype
-        grad_output = check_gradient(self, grad_output, (batch, height * self.size, width * self.size, channels),
-                                     dtype)
-        grad_input = self.buffer("grad_input", self._kept, dtype)
-        kernels.upsample_nearest_backward(grad_output, self.size, grad_input)
-        return grad_input
+    def _forward(self, x):                                            # x (N, H, W, C)
+        a = self.buffer("a", (x.shape[0],) + self.output_shape(x.shape[1:]), x.dtype)  # (N, s H, s W, C)
+        kernels.upsample_nearest(x, self.size, a)
+        self.keep(input_shape=x.shape)
+        return a
+
+    def _backward(self, grad_a):                                      # grad_a (N, s H, s W, C)
+        grad_x = self.buffer("grad_x", self.kept.input_shape, grad_a.dtype)     # (N, H, W, C)
+        kernels.upsample_nearest_backward(grad_a, self.size, grad_x)
+        return grad_x

@@ -1,0 +1,43 @@
+"""npae.kernels.blas: the BLAS thread count chosen per product and load, and put back after the product."""
+import numpy as np
+import pytest
+
+from npae.kernels import blas
+
+
+def test_the_rule_one_thread_for_small_products_or_a_busy_machine():
+    assert blas.threads_for(blas.SMALL_PRODUCT_FLOPS / 2, busy=False, maximum=2) == 1
+    assert blas.threads_for(blas.SMALL_PRODUCT_FLOPS * 2, busy=False, maximum=2) == 2
+    assert blas.threads_for(blas.SMALL_PRODUCT_FLOPS * 2, busy=True, maximum=2) == 1
+
+
+def test_matmul_gives_numpys_product_and_puts_the_thread_count_back(rng):
+    state = blas._state()
+    before = state.get() if state.get is not None else None
+    for rows in (3, 2000):   # a small product (one thread) and a large one
+        a, b = rng.standard_normal((rows, 300)), rng.standard_normal((300, 200))
+        out = np.empty((rows, 200))
+        assert blas.matmul(a, b, out) is out
+        np.testing.assert_allclose(out, np.matmul(a, b), rtol=1e-12)  # thread counts change last bits
+        if before is not None:
+            assert state.get() == before
+
+
+def test_other_runnable_threads_does_not_count_this_process():
+    """This test's own thread is runnable while it reads: it must not count as another program."""
+    if not __import__("os").path.exists("/proc/loadavg"):
+        pytest.skip("Linux only")
+    assert blas._other_runnable_threads() >= 0
+
+
+def test_the_default_rule_depends_on_shapes_only(rng):
+    """OpenBLAS' last bits depend on its thread count, so the default must not look at the load: the same
+    product twice gives the same bits, whatever ran in between."""
+    state = blas._state()
+    assert not state.watch_load or __import__("os").environ.get("NPAE_BLAS_THREADS") == "auto"
+    a, b = rng.standard_normal((2000, 300)).astype(np.float32), rng.standard_normal((300, 200)).astype(np.float32)
+    first, second = np.empty((2000, 200), np.float32), np.empty((2000, 200), np.float32)
+    blas.matmul(a, b, first)
+    blas.matmul(a[:5], b, second[:5])
+    blas.matmul(a, b, second)
+    np.testing.assert_array_equal(first, second)
