@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from npae import _backend
-from npae.kernels import select
+from npae.knn.kernels import select
 from npae.knn import KNNClassifier, parse_memory_budget
 
 ALGORITHMS = ["gemm", "kdtree", "direct"]
@@ -393,3 +393,22 @@ def test_values_beyond_float32_are_reported_as_such(algorithm, rng):
         model.predict(np.full((2, 20), 1e300))
     with pytest.raises(ValueError, match="beyond the range of float32"):
         KNNClassifier(algorithm=algorithm).fit(np.full((20, 20), 1e300), np.zeros(20))
+
+
+@pytest.mark.parametrize("old, new", [("npae.knn_bounds", "npae.knn.lower_bounds"),
+                                      ("npae.kernels.select", "npae.knn.kernels.select"),
+                                      ("npae.kernels.bounds", "npae.knn.kernels.bounds")])
+def test_the_old_module_paths_name_the_new_place(old, new):
+    """The kNN code moved into npae.knn; each old path fails with the new one in its message."""
+    import importlib
+    with pytest.raises(ImportError, match=new.replace(".", r"\.")):
+        importlib.import_module(old)
+    module = importlib.import_module(new)
+    assert module.__name__ == new
+
+
+def test_the_knn_package_keeps_its_public_names():
+    import npae.knn
+    assert npae.KNNClassifier is npae.knn.KNNClassifier
+    for name in npae.knn.__all__:
+        assert getattr(npae.knn, name).__module__.startswith("npae.knn.")

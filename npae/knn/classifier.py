@@ -6,15 +6,15 @@ of hundreds in running time.  npae has three exact searches for the two regimes:
 
 * high dimension, ``algorithm="gemm"`` (brute force): squared distances through a matrix product
   (BLAS), then a Numba top-k selection per query and an exact float64 re-ranking of a few extra
-  candidates (:class:`GemmSearch`);
+  candidates (:class:`npae.knn.gemm.GemmSearch`);
 * high dimension with structure, ``algorithm="lower_bounds"``: a lower bound of every distance from
   ~50 principal coordinates and a residual norm (one GEMM in ~50 dimensions instead of 784), and the
   real distance only for the few points the bound cannot rule out
-  (:class:`npae.knn_bounds.LowerBoundSearch`; MNIST, 10,000 x 60,000: ~15 of the 60,000 distances
+  (:class:`npae.knn.lower_bounds.LowerBoundSearch`; MNIST, 10,000 x 60,000: ~15 of the 60,000 distances
   per query, about half of brute force's time on 2 cores, a third on one, PCA included);
 * low dimension, ``algorithm="kdtree"``: exact distances computed on the fly, only for the leaves
   of a KD-tree that may hold a better neighbour; ``algorithm="direct"`` is the same kernel with a
-  single leaf, i.e. the plain scan of every training point (:class:`TreeSearch`).
+  single leaf, i.e. the plain scan of every training point (:class:`npae.knn.kdtree.TreeSearch`).
 
 All return the same neighbours: the ``k`` smallest exact float64 squared distances, a tie going to
 the lower training index.  The vote is uniform; a tie in the vote goes to the smallest label.
@@ -22,10 +22,12 @@ These are scikit-learn's rules for ``KNeighborsClassifier(n_neighbors=k)``.
 """
 import numpy as np
 
-from . import _backend
-from ._validation import check_array, check_array_in_range, check_positive_int
-from .kernels.select import kdtree_search, merge_candidates, rerank_exact
-from .knn_bounds import LowerBoundSearch
+from .. import _backend
+from .._validation import check_array, check_array_in_range, check_positive_int
+from .checks import check_squared_norms
+from .gemm import GemmSearch
+from .kdtree import KDTREE_LEAF_SIZE, TreeSearch
+from .lower_bounds import LowerBoundSearch
 
 ALGORITHMS = ("auto", "gemm", "lower_bounds", "kdtree", "direct")
 
@@ -37,15 +39,6 @@ KDTREE_MAX_FEATURES = 12
 # auto: "lower_bounds" above KDTREE_MAX_FEATURES features from this many training points on (below,
 # fitting the PCA costs more than the bounds save), when its trial at fit shows that it pays.
 LOWER_BOUNDS_MIN_SAMPLES = 20000
-# Leaves hold between KDTREE_LEAF_SIZE and 2 * KDTREE_LEAF_SIZE - 1 points (scikit-learn: 30).
-KDTREE_LEAF_SIZE = 32
-# The GEMM path keeps k + EXTRA_CANDIDATES candidates per query for the exact re-ranking.
-EXTRA_CANDIDATES = 8
-# Training points per GEMM block: large enough for BLAS to run near its peak, small enough that
-# a block of products is still in cache when the selection kernel reads it.
-GEMM_TRAIN_BLOCK = 4096
-# At most this many queries per block (beyond it the blocks only grow, they are not faster).
-MAX_QUERY_BLOCK = 1024
 
 _MEMORY_UNITS = (("GB", 2**30), ("MB", 2**20), ("KB", 2**10), ("B", 1))
 
@@ -74,235 +67,6 @@ def parse_memory_budget(value, argument="memory_budget"):
                 break
     raise ValueError(f"{argument}={value!r} is not a memory size; {expected}")
 
-
-def gemm_block_shape(budget, dtype, n_samples, n_queries, n_features, n_candidates, query_itemsize):
-    """(queries, training points) per GEMM block such that the working memory fits ``budget`` bytes.
-
-    Per query of a block: a row of products, the query itself (as given, cast, and the bool array of
-    the finite check), and its candidates; with the NumPy reference, also ``merge_candidates_numpy``'s
-    temporaries, ~40 bytes per entry of its (Q, m + T) arrays.  Training blocks shrink from
-    ``GEMM_TRAIN_BLOCK`` (by halves, down to 64) before a budget is declared too small.
-    """
-    itemsize = np.dtype(dtype).itemsize
-    train_block = min(n_samples, GEMM_TRAIN_BLOCK)
-    while True:
-        per_query = (
-            train_block * itemsize  # the row of products
-            + n_features * (query_itemsize + itemsize + 1)  # the query as given, cast, finite check
-            + n_candidates * (itemsize + 8 + 8 + 8 + 8)  # keys, indices, exact distances, re-rank
-        )
-        if not _backend.jit_enabled():
-            per_query += (n_candidates + train_block) * 40
-        if per_query <= budget or train_block <= 64:
-            break
-        train_block //= 2
-    if per_query > budget:
-        raise ValueError(
-            f"memory_budget={budget} bytes is too small: one query needs {per_query} bytes "
-            f"with {n_samples} training points of {n_features} features"
-        )
-    return int(min(n_queries, MAX_QUERY_BLOCK, budget // per_query)), train_block
-
-
-class KDTree:
-    """A median-split KD-tree in flat arrays, the layout :func:`npae.kernels.select.kdtree_search` reads.
-
-    Nodes are numbered in heap order: the root is 0 and the children of node v are 2v+1 and 2v+2;
-    all leaves sit on the last of ``n_levels`` levels.  Each node owns the contiguous column range
-    ``[node_start[v], node_end[v])`` of ``points_t`` (D, n), the training points reordered so that
-    every subtree is contiguous, stored transposed in float64 so that a leaf's distances vectorise.
-    ``point_indices[c]`` is the training index of column c.  A node splits at the median of its
-    widest feature (largest max - min), so the tree is balanced and has about n / leaf_size leaves;
-    ``node_lower`` / ``node_upper`` (N, D) are the bounding boxes of the nodes' points.
-
-    Build: O(n log n) (an O(n) ``np.argpartition`` per level), about 30 ms for 60,000 x 8.
-    """
-
-    def __init__(self, points, leaf_size):
-        n_points, n_features = points.shape
-        n_levels = 1
-        while n_points >> n_levels >= leaf_size:  # children one level down would still be full
-            n_levels += 1
-        n_nodes = 2**n_levels - 1
-        node_start = np.zeros(n_nodes, np.int64)
-        node_end = np.zeros(n_nodes, np.int64)
-        node_end[0] = n_points
-        order = np.arange(n_points)
-        work = points.astype(np.float64)  # (n, D), reordered along with `order`
-        for level in range(n_levels - 1):
-            nodes = np.arange(2**level - 1, 2 ** (level + 1) - 1)
-            starts, ends = node_start[nodes], node_end[nodes]
-            # every node of the level is a contiguous slice of `work`: one reduceat measures all spreads
-            spread = np.maximum.reduceat(work, starts, axis=0) - np.minimum.reduceat(work, starts, axis=0)
-            split_features = np.argmax(spread, axis=1)  # (nodes,)
-            middles = (starts + ends) // 2
-            for start, middle, end, feature in zip(starts, middles, ends, split_features):
-                # O(n) selection, not a sort: the smaller half goes left, the larger right
-                permutation = np.argpartition(work[start:end, feature], middle - start)
-                order[start:end] = order[start:end][permutation]
-                work[start:end] = work[start:end][permutation]
-            node_start[2 * nodes + 1], node_end[2 * nodes + 1] = starts, middles
-            node_start[2 * nodes + 2], node_end[2 * nodes + 2] = middles, ends
-        node_lower = np.empty((n_nodes, n_features))
-        node_upper = np.empty((n_nodes, n_features))
-        leaves = np.arange(n_nodes // 2, n_nodes)
-        node_lower[leaves] = np.minimum.reduceat(work, node_start[leaves], axis=0)
-        node_upper[leaves] = np.maximum.reduceat(work, node_start[leaves], axis=0)
-        for level in range(n_levels - 2, -1, -1):  # a parent's box is the union of its children's
-            nodes = np.arange(2**level - 1, 2 ** (level + 1) - 1)
-            node_lower[nodes] = np.minimum(node_lower[2 * nodes + 1], node_lower[2 * nodes + 2])
-            node_upper[nodes] = np.maximum(node_upper[2 * nodes + 1], node_upper[2 * nodes + 2])
-        self.n_levels = n_levels
-        self.points_t = np.ascontiguousarray(work.T)  # (D, n)
-        self.point_indices = order
-        self.node_start, self.node_end = node_start, node_end
-        self.node_lower, self.node_upper = node_lower, node_upper
-
-    def search(self, queries, out_sq_distances, out_indices):
-        """k nearest points of each query (Q, D) into out_sq_distances (Q, k), out_indices (Q, k)."""
-        kdtree_search(
-            queries, self.points_t, self.point_indices, self.node_start, self.node_end,
-            self.node_lower, self.node_upper, out_sq_distances, out_indices,
-        )
-
-
-def _distance_overflow(query_norms, max_train_norm, n_features):
-    """ValueError when a float64 squared distance from these queries could overflow (float64 data only).
-
-    The canonical distance sum_f (t_f - q_f)^2 never exceeds (|q| + |t|)^2 (1 + gamma_D), so finite
-    results are guaranteed below that; float32 data can never get there (their squares fit float64).
-    """
-    reach = (query_norms.max(initial=0.0) + max_train_norm) ** 2 * (1 + (n_features + 3) * 2.0**-52)
-    if not reach <= np.finfo(np.float64).max:
-        raise ValueError("x has values too large: squared distances to the training points overflow float64 "
-                         "(the largest is about (|x| + max |training point|)^2); rescale x and the training set")
-
-
-def _check_squared_norms(sq_norms, x):
-    """ValueError unless the squared row norms of the training set x are finite and fit x's dtype.
-
-    Finite norms <=> finite values, so one pass over x both computes the norms and checks the values.
-    """
-    if not (np.isfinite(sq_norms).all() and sq_norms.max() <= np.finfo(x.dtype).max):
-        check_array(x, "x")  # raises when a value is NaN or infinite, with the library's wording
-        hint = "rescale x" + (" or use dtype='float64'" if x.dtype != np.float64 else "")
-        raise ValueError(f"x has values too large: squared norms overflow {x.dtype}; {hint}")
-
-
-class GemmSearch:
-    """Brute force through the GEMM identity, certified exact (see :class:`KNNClassifier`, "The GEMM path").
-
-    train (n, D) of the model's dtype, kept by reference.  ``search(x, rows, ...)`` writes the squared
-    distances and indices of the k nearest of the queries x[rows].
-    """
-
-    def __init__(self, train, k, budget, train_sq_norms=None):
-        n_samples, n_features = train.shape
-        self.train, self.k, self.budget, self.dtype = train, k, budget, train.dtype
-        gemm_block_shape(budget, self.dtype, n_samples, 1, n_features, min(k + EXTRA_CANDIDATES, n_samples), 8)
-        if train_sq_norms is None:
-            train_sq_norms = np.einsum("ij,ij->i", train, train, dtype=np.float64)  # (n,)
-        _check_squared_norms(train_sq_norms, train)
-        self.max_train_norm = float(np.sqrt(train_sq_norms.max()))
-        self.train_sq_norms = train_sq_norms.astype(self.dtype)
-
-    def search(self, x, rows, out_sq_distances, out_indices):
-        """Propose by GEMM, re-rank exactly, certify; repeat with 4x the candidates for the uncertified."""
-        n_samples, n_features = self.train.shape
-        pending = np.asarray(rows)
-        n_candidates = min(self.k + EXTRA_CANDIDATES, n_samples)
-        while pending.size:
-            query_block, train_block = gemm_block_shape(self.budget, self.dtype, n_samples, pending.size,
-                                                        n_features, n_candidates, x.itemsize)
-            products_buffer = np.empty(query_block * train_block, self.dtype)
-            uncertified = [
-                self._gemm_block(x, pending[start : start + query_block], n_candidates, train_block,
-                                 products_buffer, out_sq_distances, out_indices)
-                for start in range(0, pending.size, query_block)
-            ]
-            del products_buffer
-            pending = np.concatenate(uncertified)
-            n_candidates = min(4 * n_candidates, n_samples)
-
-    def _gemm_block(self, x, rows, n_candidates, train_block, products_buffer, out_sq_distances, out_indices):
-        """Neighbours of the queries x[rows] from n_candidates proposals; returns the rows not certified exact."""
-        n_samples, n_features = self.train.shape
-        queries = _checked_queries(x, rows, self.dtype)  # (B, D)
-        with np.errstate(over="ignore"):  # an overflow shows up as inf, which the tests below catch
-            query_sq_norms = np.einsum("ij,ij->i", queries, queries, dtype=np.float64)  # (B,)
-        query_norms = np.sqrt(query_sq_norms)
-        _distance_overflow(query_norms, self.max_train_norm, n_features)
-        # Queries so far out that q . t could overflow the dtype: the products would be useless, so
-        # their distances are computed directly, exactly (float32 data: never above float64's range).
-        direct = (query_norms + self.max_train_norm) ** 2 * 4 > np.finfo(self.dtype).max
-        if n_candidates == n_samples:  # every point is a candidate: nothing to propose, nothing to certify
-            direct[:] = True
-        if direct.any():
-            sq_distances = np.empty((np.count_nonzero(direct), self.k))
-            indices = np.empty(sq_distances.shape, np.int64)
-            rerank_exact(queries[direct], self.train,
-                         np.broadcast_to(np.arange(n_samples), (sq_distances.shape[0], n_samples)),
-                         sq_distances, indices)
-            out_sq_distances[rows[direct]], out_indices[rows[direct]] = sq_distances, indices
-            if direct.all():
-                return rows[:0]
-            rows, queries, query_sq_norms = rows[~direct], queries[~direct], query_sq_norms[~direct]
-        sq_distances = np.empty((rows.size, self.k))
-        indices = np.empty((rows.size, self.k), np.int64)
-        keys = np.full((rows.size, n_candidates), np.inf, self.dtype)  # (B, m)
-        candidates = np.full((rows.size, n_candidates), -1, np.int64)  # (B, m)
-        for first in range(0, n_samples, train_block):
-            train = self.train[first : first + train_block]  # (T, D)
-            products = products_buffer[: rows.size * train.shape[0]].reshape(rows.size, train.shape[0])
-            np.matmul(queries, train.T, out=products)  # (B, T): the BLAS call, ~all of the time
-            merge_candidates(products, self.train_sq_norms[first : first + train.shape[0]], first, keys, candidates)
-        rerank_exact(queries, self.train, candidates, sq_distances, indices)
-        out_sq_distances[rows], out_indices[rows] = sq_distances, indices
-        # The certificate.  Every key is within `slack` of |t|^2 - 2 q.t, with
-        #     slack = (2 D + 8) u (|q| + max |t|)^2,   u = unit roundoff of the dtype,
-        # a generous form of Higham's gamma_D bound for a D-term dot product (|error| <= D u |q| |t|)
-        # plus the roundings of |t|^2 and of the subtraction.  A point left out has a key >= keys[:, -1],
-        # so its squared distance is >= keys[:, -1] + |q|^2 - slack; the factor covers the rounding
-        # of the float64 distances themselves.
-        growth = (2 * n_features + 8) * np.finfo(self.dtype).eps / 2
-        slack = growth * (np.sqrt(query_sq_norms) + self.max_train_norm) ** 2
-        lowest_excluded = keys[:, -1].astype(np.float64) + query_sq_norms - slack  # (B,)
-        excluded_bound = lowest_excluded * (1 - (2 * n_features + 8) * 2.0**-53)
-        # `not >` rather than `<=`: a NaN bound (an overflow) must count as a failure
-        return rows[~(excluded_bound > sq_distances[:, -1])]
-
-
-class TreeSearch:
-    """The KD-tree search (``leaf_size = n + 1``: a single leaf, the direct scan), in query blocks."""
-
-    def __init__(self, train, k, budget, leaf_size):
-        check_array(train, "x")  # finite values
-        self.tree = KDTree(train, leaf_size)
-        self.k, self.budget, self.dtype = k, budget, train.dtype
-        self.n_samples, self.n_features = train.shape
-        self.max_train_norm = float(np.sqrt(np.einsum("ij,ij->i", self.tree.points_t.T, self.tree.points_t.T).max()))
-
-    def search(self, x, rows, out_sq_distances, out_indices):
-        # the NumPy reference holds a few (block, n) float64 arrays; the kernel needs almost nothing
-        per_query = self.n_features * (x.itemsize + self.dtype.itemsize + 1)
-        if not _backend.jit_enabled():
-            per_query += 48 * self.n_samples
-        block = int(min(MAX_QUERY_BLOCK, max(1, self.budget // per_query)))
-        for start in range(0, rows.size, block):
-            block_rows = rows[start:start + block]
-            queries = _checked_queries(x, block_rows, self.dtype)
-            with np.errstate(over="ignore"):
-                query_norms = np.sqrt(np.einsum("ij,ij->i", queries, queries, dtype=np.float64))
-            _distance_overflow(query_norms, self.max_train_norm, self.n_features)
-            sq_distances = np.empty((block_rows.size, self.k))
-            indices = np.empty((block_rows.size, self.k), np.int64)
-            self.tree.search(queries, sq_distances, indices)
-            out_sq_distances[block_rows], out_indices[block_rows] = sq_distances, indices
-
-
-def _checked_queries(x, rows, dtype):
-    """Queries x[rows] as a C-contiguous block of the model's dtype, checked finite (and in its range)."""
-    return check_array_in_range(x[rows], "x", dtype=dtype)
 
 
 def _label_kind(label):
@@ -347,7 +111,7 @@ class KNNClassifier:
     algorithm : "auto" | "gemm" | "lower_bounds" | "kdtree" | "direct"
         "auto" picks "kdtree" for at most ``KDTREE_MAX_FEATURES`` features; above, "lower_bounds"
         when the training set has at least ``LOWER_BOUNDS_MIN_SAMPLES`` points and a trial at fit
-        shows that the bounds pay (:meth:`npae.knn_bounds.LowerBoundSearch.pays`), "gemm" otherwise.
+        shows that the bounds pay (:meth:`npae.knn.lower_bounds.LowerBoundSearch.pays`), "gemm" otherwise.
     memory_budget : int (bytes) or str such as "64MB", "1GB", default "256MB"
         Ceiling on the working memory of ``kneighbors`` / ``predict`` beyond their inputs and
         outputs: queries and training points are processed in blocks sized from it.
@@ -378,12 +142,12 @@ class KNNClassifier:
     q . t would overflow the dtype (|q| ~ 1e19 for float32) gets its distances computed directly.
 
     Top-k selection costs O(n) per query: the kernel compares each key with the current m-th
-    best and inserts only the rare winners (see :mod:`npae.kernels.select`).  No row is sorted.
+    best and inserts only the rare winners (see :mod:`npae.knn.kernels.select`).  No row is sorted.
 
-    The lower-bound path: see :mod:`npae.knn_bounds`.
+    The lower-bound path: see :mod:`npae.knn.lower_bounds`.
 
     The low-dimension path.  With a handful of features (8 in the paper), a product per pair is
-    too little work for BLAS, and most pairs need not be computed at all: a KD-tree (:class:`KDTree`) lets the search
+    too little work for BLAS, and most pairs need not be computed at all: a KD-tree (:class:`npae.knn.kdtree.KDTree`) lets the search
     skip every box whose distance to the query exceeds the current k-th neighbour's.  Distances
     are exact float64 sums, so no re-ranking is needed.
 
@@ -452,7 +216,7 @@ class KNNClassifier:
         if algorithm == "gemm":
             search = GemmSearch(x, k, budget)
         elif algorithm == "lower_bounds":
-            _check_squared_norms(np.einsum("ij,ij->i", x, x), x)  # cheap (the dtype's own einsum), before the PCA
+            check_squared_norms(np.einsum("ij,ij->i", x, x), x)  # cheap (the dtype's own einsum), before the PCA
             search = LowerBoundSearch(x, k, budget, fallback=None)
             gemm = GemmSearch(x, k, budget, train_sq_norms=search.train_sq_norms)
             search.fallback = gemm.search
@@ -531,3 +295,4 @@ def _as_2d_array(x, n_features=None):
     if x.shape[1] == 0:
         raise ValueError(f"x has no features (shape {x.shape}); expected at least one column")
     return x
+
