@@ -84,8 +84,9 @@ def test_pca_rejects_bad_input(rng):
         PCA(2).fit(x[0])
     with pytest.raises(ValueError, match="at least 2 samples"):
         PCA(1).fit(x[:1])
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(ValueError, match="not fitted") as caught:   # scikit-learn's NotFittedError contract
         PCA(2).transform(x)
+    assert isinstance(caught.value, AttributeError)
     pca = PCA(2).fit(x)
     with pytest.raises(ValueError, match="4 features"):
         pca.transform(x[:, :4])

@@ -23,6 +23,7 @@ These are scikit-learn's rules for ``KNeighborsClassifier(n_neighbors=k)``.
 import numpy as np
 
 from .. import _backend
+from .._estimator import Estimator, check_is_fitted, check_n_features, dense_numeric_input
 from .._validation import check_array, check_array_in_range, check_positive_int
 from .checks import check_squared_norms
 from .gemm import GemmSearch
@@ -94,15 +95,22 @@ def _check_labels(y, rows):
     y = np.asarray(y)
     if y.ndim != 1 or y.shape[0] != rows:
         raise ValueError(f"y has shape {y.shape}; expected one label per row of x, shape ({rows},)")
-    if y.dtype.kind in "fc" and not np.isfinite(y).all():
+    numbers = y if y.dtype.kind in "fc" else None
+    if as_objects is not None and as_objects.ndim == 1 and kinds == {"number"}:  # judged as numbers, kept as given
+        numbers = as_objects.astype(complex if any(isinstance(label, complex) for label in as_objects) else float)
+    if numbers is not None and not np.isfinite(numbers).all():
         raise ValueError("y contains NaN or infinity; expected class labels")
+    if numbers is not None and np.any(numbers != np.round(numbers.real)):
+        # scikit-learn's rule and words (type_of_target): a class is a label, not a measurement
+        raise ValueError("Unknown label type: continuous. y holds non-integer numbers; a classifier needs class "
+                         "labels (integers or strings): for a regression target use a regressor, or bin y first")
     try:
         return np.unique(y, return_inverse=True)
     except TypeError as error:  # objects without an order, e.g. all None or dicts
         raise ValueError(f"y holds labels that cannot be sorted ({error})") from None
 
 
-class KNNClassifier:
+class KNNClassifier(Estimator):
     """k-nearest-neighbours classifier: Euclidean distance, uniform votes, exact neighbours.
 
     Parameters
@@ -157,32 +165,30 @@ class KNNClassifier:
     ``n_samples_fit_``, ``algorithm_`` (the algorithm actually used).  After ``kneighbors`` /
     ``predict`` with ``algorithm_ == "lower_bounds"``: ``raw_distances_`` (Q,) int64, how many
     raw-pixel distances each query of the last call needed (n for one settled by brute force).
+
+    scikit-learn: a classifier by its contract (``get_params``/``set_params``, ``clone``, tags; it
+    works in ``Pipeline``, ``GridSearchCV``, ``cross_val_score``), and ``check_estimator`` passes
+    except for the checks in ``SKLEARN_EXPECTED_FAILED_CHECKS``, skipped on purpose:
+
+    * ``check_estimators_unfitted``: an unfitted model raises :class:`npae._estimator.NotFittedError`, a
+      ValueError and an AttributeError like scikit-learn's, which code catching either catches; but
+      the check wants scikit-learn's own class, which npae cannot subclass without importing it.
+    * ``check_supervised_y_2d``: a column y (n, 1) is a ValueError, where scikit-learn flattens it
+      with a DataConversionWarning: a 2-D y may as well be several outputs, which npae does not guess.
     """
+
+    _estimator_type = "classifier"
+    SKLEARN_EXPECTED_FAILED_CHECKS = {
+        "check_estimators_unfitted": "npae's NotFittedError is a ValueError and an AttributeError, not a "
+                                     "subclass of scikit-learn's (npae does not import scikit-learn)",
+        "check_supervised_y_2d": "a column y is refused with a ValueError, not flattened with a warning",
+    }
 
     def __init__(self, k=7, algorithm="auto", memory_budget="256MB", dtype="float32"):
         self.k = k
         self.algorithm = algorithm
         self.memory_budget = memory_budget
         self.dtype = dtype
-
-    # -- scikit-learn-style parameter access -------------------------------------------------
-
-    def get_params(self, deep=True):
-        """The constructor's arguments as a dict (``deep`` is accepted for scikit-learn)."""
-        return {"k": self.k, "algorithm": self.algorithm, "memory_budget": self.memory_budget, "dtype": self.dtype}
-
-    def set_params(self, **params):
-        """Set constructor arguments by name; returns self.  Takes effect at the next ``fit``."""
-        for name, value in params.items():
-            if name not in self.get_params():
-                expected = sorted(self.get_params())
-                raise ValueError(f"{name!r} is not a parameter of KNNClassifier; expected one of {expected}")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self):
-        arguments = ", ".join(f"{name}={value!r}" for name, value in self.get_params().items())
-        return f"KNNClassifier({arguments})"
 
     # -- fitting -----------------------------------------------------------------------------
 
@@ -204,10 +210,12 @@ class KNNClassifier:
         if x.dtype.kind == "f" and x.dtype != dtype:  # a cast that may overflow: say so, not "NaN or infinity"
             x = check_array_in_range(x, "x", dtype=dtype)
         x = np.ascontiguousarray(x, dtype=dtype)  # (n, D), no copy when already so
+        if y is None:  # scikit-learn's words (check_requires_y_none)
+            raise ValueError("KNNClassifier requires y to be passed, but the target y is None")
         classes, labels = _check_labels(y, x.shape[0])  # before the (possibly long) build of the search
         n_samples, n_features = x.shape
-        if k > n_samples:
-            raise ValueError(f"k={k} is larger than the training set ({n_samples} points)")
+        if k > n_samples:  # "n_samples = 1": the words scikit-learn's check_fit2d_1sample looks for
+            raise ValueError(f"k={k} is larger than the training set: n_samples = {n_samples}")
         algorithm = self.algorithm
         if algorithm == "auto":
             algorithm = "kdtree" if n_features <= KDTREE_MAX_FEATURES else "gemm"
@@ -281,18 +289,16 @@ class KNNClassifier:
     def _check_queries(self, x):
         """x as an array of the right kind and shape; its values are checked block by block later,
         so that the check itself stays within the memory budget."""
-        if not hasattr(self, "algorithm_"):
-            raise RuntimeError("this KNNClassifier is not fitted yet; call fit(x, y) first")
-        return _as_2d_array(x, self.n_features_in_)
+        check_is_fitted(self, "algorithm_")
+        x = _as_2d_array(x)
+        check_n_features(self, x)
+        return x
 
 
-def _as_2d_array(x, n_features=None):
-    """x as a NumPy array with rows, real numbers and n_features columns; values not checked yet."""
-    x = np.asarray(x)
+def _as_2d_array(x):
+    """x as a NumPy array with rows, real numbers and at least one column; values not checked yet."""
+    x = dense_numeric_input(x)
     if x.ndim != 2 or x.shape[0] == 0:
         check_array(x, "x")  # raises, with the library's wording
-    check_array(x[:0], "x", n_features=n_features, allow_empty=True)  # kind and width, no pass over the values
-    if x.shape[1] == 0:
-        raise ValueError(f"x has no features (shape {x.shape}); expected at least one column")
+    check_array(x[:0], "x", allow_empty=True)  # the kind of numbers, no pass over the values
     return x
-
