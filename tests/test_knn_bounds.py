@@ -293,3 +293,15 @@ def test_mnist_all_test_images_match_scikit_learn_brute_force(mnist):
     gemm_distances, gemm_indices = KNNClassifier(k=7, algorithm="gemm").fit(x_train, y_train).kneighbors(x_test[:1000])
     np.testing.assert_array_equal(indices[:1000], gemm_indices)
     np.testing.assert_array_equal(distances[:1000], gemm_distances)
+
+
+@pytest.mark.parametrize("data", ["mnist", "fashion_mnist"])
+def test_all_test_images_have_scikit_learn_float64_brute_force_neighbours(data, request):
+    """Issue 20's exactness: identical neighbours (not only predictions) to scikit-learn's brute force in
+    float64, on all 10,000 test images of MNIST and Fashion-MNIST, 60,000 training images, k = 7."""
+    neighbors = pytest.importorskip("sklearn.neighbors", reason="scikit-learn is the oracle of this test")
+    (x_train, y_train), (x_test, _) = request.getfixturevalue(data)
+    model = KNNClassifier(k=7, algorithm="lower_bounds").fit(x_train, y_train)
+    indices = model.kneighbors(x_test)[1]
+    reference = neighbors.NearestNeighbors(n_neighbors=7, algorithm="brute").fit(x_train.astype(np.float64))
+    np.testing.assert_array_equal(indices, reference.kneighbors(x_test.astype(np.float64), return_distance=False))

@@ -41,6 +41,9 @@ KDTREE_MAX_FEATURES = 12
 # fitting the PCA costs more than the bounds save), when its trial at fit shows that it pays.
 LOWER_BOUNDS_MIN_SAMPLES = 20000
 
+# Training sets whose largest entry is below this are scaled up by a power of two (exact), see fit.
+TINY_DATA = 2.0**-30
+
 _MEMORY_UNITS = (("GB", 2**30), ("MB", 2**20), ("KB", 2**10), ("B", 1))
 
 
@@ -210,6 +213,9 @@ class KNNClassifier(Estimator):
         if x.dtype.kind == "f" and x.dtype != dtype:  # a cast that may overflow: say so, not "NaN or infinity"
             x = check_array_in_range(x, "x", dtype=dtype)
         x = np.ascontiguousarray(x, dtype=dtype)  # (n, D), no copy when already so
+        scale = _power_of_two_scale(x)
+        if scale != 1.0:
+            x = x * dtype.type(scale)  # exact: a power of two (a copy, for tiny data only)
         if y is None:  # scikit-learn's words (check_requires_y_none)
             raise ValueError("KNNClassifier requires y to be passed, but the target y is None")
         classes, labels = _check_labels(y, x.shape[0])  # before the (possibly long) build of the search
@@ -236,7 +242,7 @@ class KNNClassifier(Estimator):
         self.__dict__.pop("raw_distances_", None)  # it describes a search of the previous fit
         self.classes_, self._labels = classes, labels  # _labels: index into classes_
         self.n_features_in_, self.n_samples_fit_, self.algorithm_ = n_features, n_samples, algorithm
-        self._k, self._dtype, self._budget = k, dtype, budget
+        self._k, self._dtype, self._budget, self._scale = k, dtype, budget, scale
         self._search, self._train = search, x
         return self
 
@@ -245,6 +251,8 @@ class KNNClassifier(Estimator):
     def kneighbors(self, x):
         """Distances (Q, k) float64 and training indices (Q, k) int64 of each query's k nearest, nearest first."""
         x = self._check_queries(x)
+        if self._scale != 1.0:  # the training set's scaling, applied to the queries (exact)
+            x = x.astype(np.float64) * self._scale
         n_queries = x.shape[0]
         sq_distances = np.empty((n_queries, self._k))
         indices = np.empty((n_queries, self._k), np.int64)
@@ -253,6 +261,8 @@ class KNNClassifier(Estimator):
         else:
             self._search.search(x, np.arange(n_queries), sq_distances, indices)
         np.sqrt(sq_distances, out=sq_distances)
+        if self._scale != 1.0:
+            sq_distances /= self._scale  # exact: back to the data's units
         return sq_distances, indices
 
     # -- classification ----------------------------------------------------------------------
@@ -293,6 +303,22 @@ class KNNClassifier(Estimator):
         x = _as_2d_array(x)
         check_n_features(self, x)
         return x
+
+
+def _power_of_two_scale(x):
+    """1.0, or for a training set whose largest entry m is below TINY_DATA, the power of two 2^e that
+    brings m into [1/2, 1).
+
+    Red-team finding 3: float32 data around 1e-24 (float64 around 1e-165) have products q . t
+    below the dtype's normal range, where rounding is no longer relative; the GEMM's keys and the
+    lower bounds then lose every digit (their certificates stay valid, with an absolute term, but
+    certify nothing).  Scaling every point, and every query, by a power of two changes no digit and
+    no neighbour, and the distances come back divided by it, exactly.
+    """
+    largest = max(float(x.max()), -float(x.min()))
+    if not 0 < largest < TINY_DATA:
+        return 1.0
+    return float(np.ldexp(1.0, -np.frexp(largest)[1]))
 
 
 def _as_2d_array(x):

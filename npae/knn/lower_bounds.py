@@ -58,8 +58,9 @@ float32, 2^-53 for float64; gamma_m = m u / (1 - m u), Higham's bound for m roun
     (1 + 4 eps)(1 + eps (1 + eps)), and the reverse triangle inequality gives
         |a(q) - a(x)| <= sqrt(isometry) |q - x|         for the exact augmented vectors.
     The computed ones are within E_a (per point, :meth:`LowerBoundSearch._screen_errors`, ~1.2e-7
-    |w| for float32: their rounding) of the exact ones; the fine coordinates, a float32 GEMM of x,
-    within E_f = sqrt(d2) gamma_D |x| (Higham's bound for each D-term dot product, ~6e-3 on MNIST).
+    |w| for float32: their rounding) of the exact ones; the fine coordinates, a float32 GEMM of
+    x - c (c the mean rounded to the dtype), within E_f = (sqrt(d2) gamma_D + u) |x - c| (Higham's
+    bound for each D-term dot product, plus the rounding of x - c; ~6e-3 on MNIST).
 (b) The screen key in the data's dtype is within S_q = (K + 4) u (|a_q| + max |a_x|)^2 of its real
     value: K + 1 terms in one dot product (the squared norm |a_x|^2 rides along as the last
     coordinate, the query's -2 a_q exactly doubled), plus the rounding of |a_x|^2 to the dtype.
@@ -87,6 +88,8 @@ measurement only) the raw distances per query drop from 15.3 to 14.6, not worth 
 the fine coordinates (+0.1 s at fit).  Queries so large that the screen could overflow (|q| ~ 1e19
 in float32) skip it and get the exact answer of the brute-force fallback.
 """
+import time
+
 import numpy as np
 
 from .. import _backend
@@ -124,6 +127,10 @@ MAX_QUERY_BLOCK = 1024
 PROJECTION_BLOCK = 2048
 
 
+# The stages of a search whose seconds ``stage_seconds`` adds up (the brute-force fallback is not in them).
+STAGES = ("screen", "threshold", "survivors", "refine", "finish")
+
+
 # The trial's cost model: seconds per unit of work on the 2-core machine of benchmarks/bench_knn.py
 # (2 BLAS threads; MNIST, 10,000 x 60,000, k = 7), each from the run named in the comment.
 SCREEN_GEMM_SECONDS = 1.4e-11  # per key and screen vector entry (d + 2): 0.55 s for 6e8 keys of 66 entries
@@ -134,6 +141,13 @@ RAW_SECONDS = 5.0e-7  # per raw distance: 3 KB of pixels from memory, ~6 GB/s on
 BRUTE_FORCE_SECONDS = 1.0e-11  # per multiply-add of brute force: 4.7 s for 10,000 x 60,000 x 784
 # auto uses the bounds when the trial predicts at most this fraction of brute force's time per query.
 PAYS_BELOW = 0.6
+# A block of queries needing more raw distances than this fraction of n sends every later query to
+# brute force: a raw distance costs RAW_SECONDS, brute force n D BRUTE_FORCE_SECONDS per query (1/64).
+# (Not below HOPELESS_MIN_SAMPLES training points, where k + 2 provisional distances alone pass it.)
+HOPELESS_RAW_FRACTION = BRUTE_FORCE_SECONDS * 784 / RAW_SECONDS
+HOPELESS_MIN_SAMPLES = 10000
+# Likewise when more than this fraction of all (query, point) pairs of a block pass the screen.
+HOPELESS_PASS_FRACTION = 1 / 8
 
 
 def plan_search(train, mean, components, k):
@@ -267,6 +281,7 @@ class LowerBoundSearch:
         basis = np.zeros((screen_dimensions + fine_dimensions, n_features))
         basis[:components.shape[0]] = components  # directions beyond the data's rank stay zero
         self.mean = mean
+        self.fine_centre = mean.astype(self.dtype)  # the fine coordinates' origin (see _fine_coordinates)
         self.screen_basis = basis[:screen_dimensions]  # (d, D) float64
         self.fine_basis = basis[screen_dimensions:].astype(self.dtype)  # (d2, D), the dtype of the GEMM
         self.screen_dimensions, self.fine_dimensions = screen_dimensions, fine_dimensions
@@ -283,11 +298,11 @@ class LowerBoundSearch:
         self.screen_eps = float(np.sqrt(np.sum(screen_gram * screen_gram))) + rounding  # the residuals use P1 only
         self.isometry = (1 + 4 * self.eps) * (1 + self.eps * (1 + self.eps))
         # -- the training points' vectors
-        self.screen_vectors, self.residuals, screen_errors, self.train_sq_norms = self._screen_vectors(
-            train, for_queries=False)
+        self.screen_vectors, self.residuals, screen_errors, self.train_sq_norms, centred_norms = \
+            self._screen_vectors(train, for_queries=False)
         self.fine = self._fine_coordinates(train)  # (L, n, W)
         self.max_screen_error = float(screen_errors.max())
-        self.max_fine_error = float(self._fine_errors(self.train_sq_norms).max())
+        self.max_fine_error = float(self._fine_errors(centred_norms).max())
         self.max_screen_norm = float(np.sqrt(self.screen_vectors[:, -1].astype(np.float64).max()))
         self.max_norm = float(np.sqrt(self.train_sq_norms.max()))
         self.pilot = self.screen_vectors[np.unique(np.linspace(0, n_samples - 1, min(n_samples, PILOT_SAMPLE))
@@ -312,8 +327,8 @@ class LowerBoundSearch:
 
         Training rows: (a, |a|^2), queries: (-2 a, 1), so that their product is the key
         |a_x|^2 - 2 a_q . a_x; a = (z, |r|) rounded to the dtype.  Returns the vectors (m, d + 2) in
-        the dtype, the residual norms |r| (m,) float64 (as rounded), the errors E_a (m,) of (a) and the
-        squared norms |x|^2 (m,) float64 (for the brute-force fallback and E_f).
+        the dtype, the residual norms |r| (m,) float64 (as rounded), the errors E_a (m,) of (a), the
+        squared norms |x|^2 (m,) float64 (for the brute-force fallback) and the norms |w| (m,) (for E_f).
         """
         n_rows = x.shape[0]
         d = self.screen_dimensions
@@ -321,6 +336,7 @@ class LowerBoundSearch:
         residuals = np.empty(n_rows)
         errors = np.empty(n_rows)
         raw_sq_norms = np.empty(n_rows)
+        centred_norms = np.empty(n_rows)
         for start in range(0, n_rows, PROJECTION_BLOCK):
             rows = slice(start, min(start + PROJECTION_BLOCK, n_rows))
             centred = x[rows].astype(np.float64)
@@ -333,14 +349,15 @@ class LowerBoundSearch:
             block[:, :d] = z
             block[:, d] = residual
             residuals[rows] = block[:, d]  # the rounded value, as the GEMM sees it
-            errors[rows] = self._screen_errors(np.sqrt(sq_norms), residuals[rows])
+            centred_norms[rows] = np.sqrt(sq_norms)
+            errors[rows] = self._screen_errors(centred_norms[rows], residuals[rows])
             if for_queries:
                 block[:, :d + 1] *= -2  # exact: a power of two
                 block[:, d + 1] = 1
             else:
                 rounded = block[:, :d + 1].astype(np.float64)  # |a|^2 of the rounded vector, in float64
                 block[:, d + 1] = np.einsum("ij,ij->i", rounded, rounded)
-        return vectors, residuals, errors, raw_sq_norms
+        return vectors, residuals, errors, raw_sq_norms, centred_norms
 
     def _screen_errors(self, norms, residuals):
         """E_a of (a): how far the computed, rounded augmented vectors can be from the exact ones.
@@ -366,25 +383,28 @@ class LowerBoundSearch:
     def _fine_coordinates(self, x):
         """Fine coordinates of the rows of x (m, D), level by level: (L, m, LEVEL_STEP) in the dtype.
 
-        GEMMs straight from x (no centring: only differences of coordinates are used), one block of
-        rows at a time, each block then dealt out to the levels, so that each level is one contiguous
-        array (see refine_pairs_numba).  A separate GEMM per level, 32 columns wide, ran 1.5x slower.
+        GEMMs of x - c (c the mean in the dtype: only differences of coordinates are used, so any
+        origin is exact, and this one keeps the rounding bound E_f proportional to |x - mu| rather
+        than |x|: pixels + 1000 would have a margin 1,000 times wider), one block of rows at a time,
+        each block then dealt out to the levels, so that each level is one contiguous array (see
+        refine_pairs_numba).  A separate GEMM per level, 32 columns wide, ran 1.5x slower.
         """
         n_levels = self.fine_dimensions // LEVEL_STEP
         fine = np.empty((n_levels, x.shape[0], LEVEL_STEP), self.dtype)
         block = np.empty((min(PROJECTION_BLOCK, x.shape[0]), self.fine_dimensions), self.dtype)
         for start in range(0, x.shape[0], PROJECTION_BLOCK):
             stop = min(start + PROJECTION_BLOCK, x.shape[0])
-            np.matmul(x[start:stop], self.fine_basis.T, out=block[:stop - start])
+            np.matmul(x[start:stop] - self.fine_centre, self.fine_basis.T, out=block[:stop - start])
             fine[:, start:stop] = block[:stop - start].reshape(stop - start, n_levels, LEVEL_STEP).transpose(1, 0, 2)
         return fine
 
-    def _fine_errors(self, sq_norms):
-        """E_f of (a) from |x|^2 (m,): sqrt(d2) gamma_D |x| (1 + eps), the float32 GEMM's bound on the fine
-        coordinates (each a D-term dot product with a row of norm <= sqrt(1 + eps)). (m,)"""
-        norms = np.sqrt(sq_norms) * (1 + 1e-6)
+    def _fine_errors(self, centred_norms):
+        """E_f of (a) from |w| = |x - mu| (m,): (sqrt(d2) gamma_D + u) |x - c| (1 + eps), the float32 GEMM's
+        bound on the fine coordinates (each a D-term dot product with a row of norm <= sqrt(1 + eps)) plus
+        the rounding of x - c (u |x - c|); |x - c| <= |w| + u |mu|, c being mu rounded. (m,)"""
+        norms = (centred_norms + self.unit * float(np.sqrt(self.mean @ self.mean))) * (1 + 1e-6)
         n_features = self.screen_basis.shape[1]
-        return np.sqrt(self.fine_dimensions) * _gamma(n_features + 2, self.unit) * (1 + self.eps) * norms
+        return (np.sqrt(self.fine_dimensions) * _gamma(n_features + 2, self.unit) + self.unit) * (1 + self.eps) * norms
 
     # -- search --------------------------------------------------------------------------------
 
@@ -419,6 +439,7 @@ class LowerBoundSearch:
         n_queries, n_samples = x.shape[0], self.train.shape[0]
         work = np.zeros(n_queries, np.int64)
         pending = np.arange(n_queries)
+        self.stage_seconds = dict.fromkeys(STAGES, 0.0)  # where the time went (benchmarks/bench_knn.py)
         if self.hopeless:
             self.fallback(x, pending, out_sq_distances, out_indices)
             return work + n_samples
@@ -432,10 +453,21 @@ class LowerBoundSearch:
                 work[pending] += n_samples
                 break
             query_block, train_block = self.block_shape(pending.size, capacity, x.itemsize)
-            uncertified = [self._search_block(x, pending[start:start + query_block], state, capacity, train_block,
-                                              out_sq_distances, out_indices, work)
-                           for start in range(0, pending.size, query_block)]
-            pending = np.concatenate(uncertified)
+            uncertified = []
+            for start in range(0, pending.size, query_block):
+                block_rows = pending[start:start + query_block]
+                if self.hopeless:  # an earlier block found the bounds useless here: brute force
+                    self.fallback(x, block_rows, out_sq_distances, out_indices)
+                    work[block_rows] = n_samples
+                    continue
+                uncertified.append(self._search_block(x, block_rows, state, capacity, train_block,
+                                                      out_sq_distances, out_indices, work))
+                # Margins so wide that nothing is pruned (one feature a million times the others: the
+                # finer bounds' rounding bound grows with |x|, red-team finding 6): the raw distances
+                # cost more than brute force.  The trial at fit cannot see it (it prices exact bounds).
+                if n_samples >= HOPELESS_MIN_SAMPLES and work[block_rows].mean() > n_samples * HOPELESS_RAW_FRACTION:
+                    self.hopeless = True
+            pending = np.concatenate(uncertified) if uncertified else pending[:0]
             capacity = min(4 * capacity, self.max_capacity) if capacity < self.max_capacity else self.max_capacity + 1
         return work
 
@@ -464,10 +496,12 @@ class LowerBoundSearch:
             if rows.size == 0:
                 return rows
         n_block = rows.size
+        lap = time.perf_counter()
         first_round = np.isnan(state["limits"][rows[0]])
-        screen_vectors, query_residuals, screen_errors, query_raw_sq = self._screen_vectors(queries, for_queries=True)
+        screen_vectors, query_residuals, screen_errors, _, query_centred_norms = self._screen_vectors(
+            queries, for_queries=True)
         query_fine = self._fine_coordinates(queries)  # (L, B, W)
-        fine_errors = self._fine_errors(query_raw_sq)
+        fine_errors = self._fine_errors(query_centred_norms)
         doubled = screen_vectors[:, :-1].astype(np.float64)  # -2 a_q
         query_sq = np.einsum("ij,ij->i", doubled, doubled) / 4
         n_terms = self.screen_dimensions + 1
@@ -488,6 +522,7 @@ class LowerBoundSearch:
             screen_candidates(block_keys, first, buffer_keys, buffer_indices, counts, block_limits)
         del keys
         valid = np.arange(capacity) < counts[:, None]
+        lap = self._add_time("screen", lap)
         # 2. provisional k-th distance (first round): the finer bounds of the 4k smallest keys, then
         # the raw distances of the k + 2 best by them
         if first_round:
@@ -533,8 +568,16 @@ class LowerBoundSearch:
         thresholds[:, 1] = rho_fine * rho_fine * (1 + 2.0**-40)
         thresholds[:, 2] = real_limit * (1 + self.gamma_fast)
         thresholds[:, 3] = 1 - self.gamma_fine
+        lap = self._add_time("threshold", lap)
         # 3. refine the other candidates whose keys pass
         passing = valid & ~excluded & (buffer_keys <= (rho_screen * rho_screen + key_offset)[:, None])
+        if n_samples >= HOPELESS_MIN_SAMPLES and np.count_nonzero(passing) > n_block * n_samples * HOPELESS_PASS_FRACTION:
+            # the screen ruled out almost nothing (margins wider than the gaps between distances):
+            # brute force for this block and every later one, before the refinement's bill
+            self.hopeless = True
+            self.fallback(x, rows, out_sq_distances, out_indices)
+            work[rows] = n_samples
+            return rows[:0]
         pair_rows, pair_positions = np.nonzero(passing)  # row-major: grouped by query
         if not first_round:  # a carried candidate is not refined again
             carried_codes = np.sort(chosen_points + n_samples * chosen_rows)
@@ -544,8 +587,10 @@ class LowerBoundSearch:
             pair_rows, pair_positions = pair_rows[new], pair_positions[new]
         pair_points = buffer_indices[pair_rows, pair_positions]
         pair_keys = buffer_keys[pair_rows, pair_positions]
+        lap = self._add_time("survivors", lap)
         pair_fast, pair_raw, _ = self._refine(queries, query_fine, query_residuals, self.fine, pair_rows,
                                               pair_points, pair_keys, thresholds)
+        lap = self._add_time("refine", lap)
         # 4. finish: every query's candidates (provisional or carried first, then its pairs) in one CSR list
         n_chosen = np.bincount(chosen_rows, minlength=n_block)
         n_pairs = np.bincount(pair_rows, minlength=n_block)
@@ -585,7 +630,14 @@ class LowerBoundSearch:
             segment = slice(starts[r], starts[r + 1])
             keep = close[segment]
             state["carried"][rows[r]] = (candidate_points[segment][keep], candidate_fast[segment][keep])
+        self._add_time("finish", lap)
         return rows[~certified]
+
+    def _add_time(self, stage, since):
+        """Add the seconds since ``since`` to ``stage_seconds[stage]``; returns now."""
+        now = time.perf_counter()
+        self.stage_seconds[stage] += now - since
+        return now
 
     def _refine(self, queries, query_fine, query_residuals, train_fine, rows, points, keys, thresholds,
                 compute_raw=True):
