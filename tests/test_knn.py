@@ -418,3 +418,22 @@ def test_the_knn_package_keeps_its_public_names():
     assert npae.KNNClassifier is npae.knn.KNNClassifier
     for name in npae.knn.__all__:
         assert getattr(npae.knn, name).__module__.startswith("npae.knn.")
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["numba", "python"])
+@pytest.mark.parametrize("k", [1, 3, 8])
+def test_the_one_sorted_insertion_keeps_the_k_smallest_by_value_then_index(compiled, k, rng):
+    """insert_sorted_numba, which every selection kernel uses: ties (many equal values), indices arriving
+    in any order, fewer values than k (the rest stays unfilled), against a lexicographic sort."""
+    insert = select.insert_sorted_numba if compiled else select.insert_sorted_numba.python_function
+    for n_values in (0, 2, k, 3 * k + 5):
+        values = rng.integers(0, 4, n_values).astype(np.float64)  # heavy ties
+        indices = rng.permutation(100)[:n_values]
+        best_values, best_indices = np.full(k, np.inf), np.full(k, -1, np.int64)
+        filled = 0
+        for value, index in zip(values, indices):
+            filled = insert(best_values, best_indices, filled, value, index)
+        order = np.lexsort((indices, values))[:k]
+        assert filled == min(k, n_values)
+        np.testing.assert_array_equal(best_values[:filled], values[order])
+        np.testing.assert_array_equal(best_indices[:filled], indices[order])
