@@ -163,6 +163,10 @@ class KNNClassifier(Estimator):
     are exact float64 sums, so no re-ranking is needed.
 
     Float64 data so large that squared distances overflow float64 (|x| ~ 1e154) is a ValueError.
+    A training set whose largest entry is below TINY_DATA (float32 around 1e-24, float64 around
+    1e-165, where products underflow) is scaled by a power of two, and so is every query: exact, the
+    same neighbours as at unit scale, distances scaled back (a copy of the training set, in that case
+    only).  Offset data (pixels + 1000) is centred for the products: see :class:`npae.knn.gemm.GemmSearch`.
 
     Attributes after ``fit``: ``classes_`` (sorted labels), ``n_features_in_``,
     ``n_samples_fit_``, ``algorithm_`` (the algorithm actually used).  After ``kneighbors`` /
@@ -215,7 +219,7 @@ class KNNClassifier(Estimator):
         x = np.ascontiguousarray(x, dtype=dtype)  # (n, D), no copy when already so
         scale = _power_of_two_scale(x)
         if scale != 1.0:
-            x = x * dtype.type(scale)  # exact: a power of two (a copy, for tiny data only)
+            x = np.ldexp(x, int(np.log2(scale))).astype(dtype, copy=False)  # exact (a copy, tiny data only)
         if y is None:  # scikit-learn's words (check_requires_y_none)
             raise ValueError("KNNClassifier requires y to be passed, but the target y is None")
         classes, labels = _check_labels(y, x.shape[0])  # before the (possibly long) build of the search
