@@ -180,9 +180,16 @@ def plan_search(train, mean, components, k):
     query_positions = np.unique(np.linspace(0, sample_rows.size - 1, min(TRIAL_QUERIES, sample_rows.size))
                                 .astype(np.int64))
     queries = train[sample_rows[query_positions]]
-    # the true k-th distances, by brute force (float32 products are accurate enough for a plan)
-    train_sq = np.einsum("ij,ij->i", train, train)
-    sq_distances = train_sq[None, :] - 2 * (queries @ train.T) + train_sq[sample_rows[query_positions], None]
+    # the true k-th distances, by brute force, centred and in float64, a block of training points at a
+    # time (float32 products of pixels + 1000, or of a column scaled by 1e6, cancel every digit: the
+    # plan then saw no survivors and sized the buffers for none)
+    queries = queries.astype(np.float64) - mean
+    query_sq = np.einsum("ij,ij->i", queries, queries)
+    sq_distances = np.empty((queries.shape[0], n_samples))  # (T, n)
+    for start in range(0, n_samples, PROJECTION_BLOCK):
+        block = train[start:start + PROJECTION_BLOCK].astype(np.float64) - mean
+        sq_distances[:, start:start + block.shape[0]] = (np.einsum("ij,ij->i", block, block)[None, :]
+                                                         - 2 * (queries @ block.T) + query_sq[:, None])
     limits = np.partition(sq_distances, min(k, n_samples - 1), axis=1)[:, min(k, n_samples - 1)]  # (T,)
     centred = train[sample_rows].astype(np.float64) - mean
     z = centred @ components.T  # (S, d_max)
