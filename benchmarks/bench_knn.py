@@ -19,6 +19,16 @@ force's; "raw distances" is, for npae's lower bounds, the number of 784-pixel di
 per query (mean / 99th percentile), against 60,000 for brute force.
 
     python benchmarks/bench_knn.py [--quick] [--repeats 5] [--threads N] [--data mnist,fashion-mnist]
+
+``--grid`` prints issue 20's table instead: raw pixels of each data set, training sets of --sizes
+images (default 15,000, 30,000, 60,000: the first ones) against --queries test images (10,000),
+k in --ks (1, 7, 15); per row the GEMM floor, npae's gemm and lower_bounds (fit + kneighbors, medians
+of --repeats runs taking turns), lower_bounds' seconds per stage (fit; screen, threshold, survivors,
+refine, finish; fallback: the rest), pairs per second (n x Q / seconds) and the ratios to the floor,
+and whether lower_bounds' neighbours are gemm's (both certified exact).  ``--isotropic`` adds a
+300-dimensional Gaussian set (nothing to prune) where auto is compared with gemm.
+
+    python benchmarks/bench_knn.py --grid [--sizes 60000] [--ks 7] [--data mnist] [--isotropic]
 """
 import argparse
 import os
@@ -32,11 +42,16 @@ parser.add_argument("--repeats", type=int, default=None,
                     help="runs per row, median reported (default 5; 3 with --quick)")
 parser.add_argument("--threads", type=int, default=None, help="BLAS (and faiss) threads (default: all cores)")
 parser.add_argument("--data", default="mnist,fashion-mnist", help="comma-separated: mnist, fashion-mnist")
+parser.add_argument("--grid", action="store_true", help="issue 20's table (see the docstring)")
+parser.add_argument("--sizes", default="15000,30000,60000", help="--grid: training set sizes")
+parser.add_argument("--ks", default="1,7,15", help="--grid: values of k")
+parser.add_argument("--queries", type=int, default=10000, help="--grid: test images per row")
+parser.add_argument("--isotropic", action="store_true", help="--grid: add the 300-d Gaussian set")
 arguments = parser.parse_args()
 if arguments.threads:  # must happen before NumPy loads OpenBLAS
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[variable] = str(arguments.threads)
-repeats = arguments.repeats or (3 if arguments.quick else 5)
+repeats = arguments.repeats or (3 if arguments.quick or arguments.grid else 5)
 
 import numpy as np  # noqa: E402
 
@@ -116,6 +131,88 @@ def take_turns(methods):
             results.setdefault(name, result)
     return {name: (statistics.median(runs), max(runs) - min(runs), len(runs), results[name])
             for name, runs in times.items()}
+
+
+# ------------------------------------------------------------------------------------------------- grid
+def grid_rows():
+    """Issue 20's table: per data set, size and k, the floor, gemm and lower_bounds taking turns."""
+    from npae.knn.lower_bounds import STAGES
+
+    sets = []
+    for name in datasets:
+        title, loader = LOADERS[name]
+        (x_train, _), (x_test, _) = loader()
+        sets.append((title, x_train, x_test[:arguments.queries]))
+    if arguments.isotropic:
+        rng = np.random.default_rng(0)
+        sets.append(("isotropic 300-d", rng.standard_normal((max(sizes), 300), np.float32),
+                     rng.standard_normal((arguments.queries, 300), np.float32)))
+    warm = sets[0][1][:3000]
+    for algorithm in ("gemm", "lower_bounds"):
+        knn.KNNClassifier(algorithm=algorithm).fit(warm, np.zeros(3000)).kneighbors(warm[:50])
+    lines, targets = [], []
+    for title, x_all, test in sets:
+        for n in sizes:
+            train = np.ascontiguousarray(x_all[:n])
+            for k in ks:
+                print(f"{title}, n = {n:,}, k = {k}", flush=True)
+                models = {name: knn.KNNClassifier(k=k, algorithm=name) for name in ("gemm", "lower_bounds", "auto")}
+                if not title.startswith("isotropic"):
+                    del models["auto"]
+                stages = {}
+
+                def run(model):
+                    def timed():
+                        start = time.perf_counter()
+                        model.fit(train, np.zeros(n, np.int64))
+                        fitted = time.perf_counter()
+                        result = model.kneighbors(test)[1]
+                        if model.algorithm_ == "lower_bounds":
+                            seconds = dict(model._search.stage_seconds)
+                            seconds["fit"] = fitted - start
+                            seconds["fallback"] = time.perf_counter() - fitted - sum(model._search.stage_seconds.values())
+                            stages.setdefault(id(model), []).append(seconds)
+                        return result, None
+                    return timed
+
+                methods = {"floor": lambda: (gemm_floor(train, test), None)}
+                methods.update((name, run(model)) for name, model in models.items())
+                timings = take_turns(methods)
+                floor = timings["floor"][0]
+                same = np.array_equal(timings["lower_bounds"][3][0], timings["gemm"][3][0])
+                line = {"data": title, "n": f"{n:,}", "k": k, "floor s": f"{floor:.2f}"}
+                for name in models:
+                    line[f"{name} s"] = f"{timings[name][0]:.2f}"
+                    line[f"{name}/floor"] = f"{timings[name][0] / floor:.2f}x"
+                line["lb Mpairs/s"] = f"{n * len(test) / timings['lower_bounds'][0] / 1e6:.0f}"
+                runs = stages.get(id(models["lower_bounds"]))
+                if runs:
+                    middle = sorted(runs, key=lambda r: sum(r.values()))[len(runs) // 2]
+                    line["lb stages s: " + "/".join(("fit",) + STAGES + ("fallback",))] = "/".join(
+                        f"{middle[stage]:.2f}" for stage in ("fit",) + STAGES + ("fallback",))
+                line["lb = gemm"] = "yes" if same else "NO"
+                if "auto" in models:
+                    line["auto/gemm"] = f"{timings['auto'][0] / timings['gemm'][0]:.2f}x"
+                    targets.append((f"{title} n={n} k={k}: auto within 1.1x of gemm",
+                                    timings["auto"][0] / timings["gemm"][0], 1.1))
+                else:
+                    targets.append((f"{title} n={n} k={k}: lower_bounds <= 0.4x floor",
+                                    timings["lower_bounds"][0] / floor, 0.4))
+                targets.append((f"{title} n={n} k={k}: gemm <= 1.3x floor", timings["gemm"][0] / floor, 1.3))
+                lines.append(line)
+                print(table([line], list(line)), flush=True)
+    print("\n## all rows\n" + table(lines, list(dict.fromkeys(key for line in lines for key in line))))
+    print("\n## targets")
+    for description, value, limit in targets:
+        print(f"{'PASS' if value <= limit else 'FAIL'}  {description}: {value:.2f}x")
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.2f}")
+
+
+if arguments.grid:
+    sizes = [int(size) for size in arguments.sizes.split(",")]
+    ks = [int(k) for k in arguments.ks.split(",")]
+    grid_rows()
+    sys.exit(0)
 
 
 # ------------------------------------------------------------------------------------------------- runs

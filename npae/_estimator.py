@@ -15,17 +15,67 @@ scikit-learn finds its way around an estimator through a few conventions (its "d
 """
 import inspect
 
+import numpy as np
+
 
 class NotFittedError(ValueError, AttributeError):
     """An estimator used before ``fit``.  A ValueError and an AttributeError, as scikit-learn's own
     ``sklearn.exceptions.NotFittedError`` is, so code written for either catches it."""
 
 
+def check_is_fitted(estimator, attribute):
+    """NotFittedError unless ``estimator`` has ``attribute`` (set by its ``fit``); scikit-learn's wording."""
+    if not hasattr(estimator, attribute):
+        raise NotFittedError(f"This {type(estimator).__name__} instance is not fitted yet. Call 'fit' with "
+                             "appropriate arguments before using this estimator.")
+
+
+def dense_numeric_input(x, argument="x"):
+    """x as a NumPy array of real numbers (values not checked yet): the input of an estimator's fit/predict.
+
+    Refused with the words scikit-learn's ``check_estimator`` looks for: a sparse matrix (TypeError,
+    "sparse input is not supported"), complex numbers ("Complex data not supported"), a 1-D array
+    ("Reshape your data"), no columns ("0 feature(s) ... while a minimum of 1 is required.").  An
+    object array of numbers (a DataFrame's ``.values`` of mixed columns) is converted to float64; one
+    holding anything else raises NumPy's own TypeError/ValueError, prefixed with the argument's name.
+    """
+    if hasattr(x, "tocsr") or type(x).__module__.startswith("scipy.sparse"):
+        raise TypeError(f"{argument} is a sparse matrix, and sparse input is not supported: pass {argument}.toarray()")
+    array = np.asarray(x)
+    if array.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {argument} has dtype {array.dtype}; expected real numbers")
+    if array.dtype == object:
+        try:
+            array = array.astype(np.float64)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{argument} holds a value that is not a number: {error}") from None
+    if array.ndim == 1:
+        raise ValueError(f"{argument} must be a 2-D array (observations x features), got shape {array.shape}: "
+                         f"Reshape your data with {argument}.reshape(-1, 1) for a single feature or "
+                         f"{argument}.reshape(1, -1) for a single observation")
+    if array.ndim == 2 and array.shape[1] == 0:
+        raise ValueError(f"{argument} has 0 feature(s) (shape={array.shape}) while a minimum of 1 is required.")
+    return array
+
+
+def check_n_features(estimator, x):
+    """ValueError unless x (2-D) has the ``n_features_in_`` columns the estimator was fitted on.
+
+    The message is scikit-learn's, word for word ("X has 3 features, but PCA is expecting 4 features
+    as input"), because ``check_estimator`` looks for it.
+    """
+    if x.shape[1] != estimator.n_features_in_:
+        raise ValueError(f"X has {x.shape[1]} features, but {type(estimator).__name__} is expecting "
+                         f"{estimator.n_features_in_} features as input")
+
+
 class Estimator:
     """Mixin: ``get_params``/``set_params`` from the constructor's signature, and scikit-learn's tags.
 
     A subclass sets ``_estimator_type`` to "classifier", "transformer", "outlier_detector" (or leaves
-    None) and may override ``_more_tags(tags)`` to adjust the tags scikit-learn builds.
+    None) and may override ``_sklearn_tags(tags)`` to adjust the tags scikit-learn builds (not
+    ``_more_tags``: scikit-learn >= 1.6 takes that name for its old tag system and its
+    ``check_estimator_tags_renamed`` fails any class that defines it).
     """
 
     _estimator_type = None
@@ -78,7 +128,7 @@ class Estimator:
             tags.classifier_tags = ClassifierTags()
         if kind == "transformer":
             tags.transformer_tags = TransformerTags()
-        return self._more_tags(tags)
+        return self._sklearn_tags(tags)
 
-    def _more_tags(self, tags):
+    def _sklearn_tags(self, tags):
         return tags

@@ -12,6 +12,7 @@ compared with ``sklearn.decomposition.PCA`` number for number.
 """
 import numpy as np
 
+from ._estimator import Estimator, check_is_fitted, check_n_features, dense_numeric_input
 from ._validation import check_array
 
 __all__ = ["PCA"]
@@ -24,7 +25,8 @@ _GRAM_CHUNK_ROWS = 8192
 
 def _check_data(x, argument="x"):
     """Return ``x`` as a finite 2-D float array: float32 stays float32, anything else numeric becomes float64."""
-    dtype = np.asarray(x).dtype
+    x = dense_numeric_input(x, argument)
+    dtype = x.dtype
     return check_array(x, argument, dtype=dtype if dtype in (np.float32, np.float64) else np.float64)
 
 
@@ -39,7 +41,22 @@ def _flip_signs(components):
     return components * signs[:, None]
 
 
-class PCA:
+def _power_of_two_scale(x, mean):
+    """2^e such that max |x - mean| / 2^e lies in [1/2, 1) (1.0 for constant data): an exact rescaling.
+
+    Data around 1e-170 have squares around 1e-340, below float64's smallest number: the covariance
+    and the squared singular values would underflow to zero, and the variance ratios become 0/0.
+    Dividing by a power of two changes no digit of the data; the decomposition runs on numbers near 1
+    and the scale comes back in the singular values.  From the column extremes: no centred copy.
+    """
+    spread = max(float(np.max(np.abs(x.max(axis=0) - mean))), float(np.max(np.abs(x.min(axis=0) - mean))))
+    if not spread > 0 or not np.isfinite(spread):
+        return 1.0
+    exponent = int(np.clip(np.frexp(spread)[1], -120, 120))  # 2^e and 2^-e stay normal numbers, even in float32
+    return float(np.ldexp(1.0, exponent))
+
+
+class PCA(Estimator):
     """Principal component analysis by SVD of the centred data (or eigendecomposition of its Gram matrix).
 
     Parameters
@@ -69,43 +86,61 @@ class PCA:
     reconstruction_error(x) = mean over the d features of (x - x~)^2, shape (N,): the same per-sample
     error as ``Autoencoder.reconstruction_error``, so a PCA can be scored by
     :class:`npae.ReconstructionErrorDetector` as an anomaly baseline.
+
+    Scale.  The decomposition runs on the centred data divided by a power of two that brings its
+    largest entry near 1 (exact: no digit changes), so data of any magnitude, 1e-170 as well as 1e150,
+    keeps its directions and its variance ratios; ``explained_variance_`` itself is then scaled back
+    and may underflow to 0 (data around 1e-170 has variances around 1e-340, below float64's range).
+    Constant data has no variance to explain: its ratios are 0.
+
+    scikit-learn: a transformer by its contract (``get_params``/``set_params``, ``clone``, tags,
+    ``fit(x, y=None)``, usable in a ``Pipeline``); ``check_estimator`` passes with no check skipped.
     """
+
+    _estimator_type = "transformer"
+    SKLEARN_EXPECTED_FAILED_CHECKS = {}
 
     def __init__(self, n_components=None, svd_solver="auto"):
         self.n_components = n_components
         self.svd_solver = svd_solver
 
-    def fit(self, x):
-        """Learn ``mean_`` and the leading ``components_`` from ``x`` (M, d); returns ``self``."""
+    def fit(self, x, y=None):
+        """Learn ``mean_`` and the leading ``components_`` from ``x`` (M, d); returns ``self``.  ``y`` is
+        ignored (scikit-learn's ``Pipeline`` passes one)."""
         x = _check_data(x)
         n_samples, n_features = x.shape
         if n_samples < 2:
-            raise ValueError(f"x must have at least 2 samples to have a variance, got {n_samples}")
+            raise ValueError(f"x must have at least 2 samples to have a variance, got n_samples = {n_samples}")
         n_components = self._check_n_components(n_samples, n_features)
         solver = self._choose_solver(n_samples, n_features)
 
         mean = x.mean(axis=0)                                   # (d,)
+        scale = _power_of_two_scale(x, mean)                    # the data's magnitude, 2^e
         if solver == "full":
-            _, singular_values, components = np.linalg.svd(x - mean, full_matrices=False)  # S (r,), V^T (r, d)
-            variances = singular_values ** 2 / (n_samples - 1)
+            scaled = (x - mean) / x.dtype.type(scale)           # X_c / 2^e, exact
+            _, singular_values, components = np.linalg.svd(scaled, full_matrices=False)  # S (r,), V^T (r, d)
+            scaled_variances = singular_values.astype(np.float64) ** 2 / (n_samples - 1)
         else:
             # Centred in chunks, so no centred copy of the whole data set is ever held.
             gram = np.zeros((n_features, n_features), dtype=np.float64)                    # X_c^T X_c
             for start in range(0, n_samples, _GRAM_CHUNK_ROWS):
-                rows = x[start:start + _GRAM_CHUNK_ROWS].astype(np.float64) - mean
+                rows = (x[start:start + _GRAM_CHUNK_ROWS].astype(np.float64) - mean) / scale
                 gram += rows.T @ rows
             eigenvalues, eigenvectors = np.linalg.eigh(gram)    # increasing order
             eigenvalues = np.clip(eigenvalues[::-1], 0.0, None)  # rounding can make ~0 slightly negative
             components = eigenvectors[:, ::-1].T                # (d, d), rows = directions
             singular_values = np.sqrt(eigenvalues)
-            variances = eigenvalues / (n_samples - 1)
+            scaled_variances = eigenvalues / (n_samples - 1)
+        singular_values = singular_values * scale               # back to the data's magnitude
+        variances = scaled_variances * scale**2                 # may underflow to 0: the ratios do not
         # Both solvers computed every direction, so the total variance is the sum over all of them.
-        total_variance = np.sum(variances, dtype=np.float64)
+        total_variance = np.sum(scaled_variances, dtype=np.float64)
+        ratios = scaled_variances / total_variance if total_variance > 0 else np.zeros_like(scaled_variances)
 
         self.mean_ = mean
         self.components_ = _flip_signs(components[:n_components]).astype(x.dtype, copy=False)
         self.explained_variance_ = variances[:n_components].astype(x.dtype, copy=False)
-        self.explained_variance_ratio_ = (variances[:n_components] / total_variance).astype(x.dtype, copy=False)
+        self.explained_variance_ratio_ = ratios[:n_components].astype(x.dtype, copy=False)
         self.singular_values_ = singular_values[:n_components].astype(x.dtype, copy=False)
         self.n_components_ = n_components
         self.n_features_in_ = n_features
@@ -117,8 +152,8 @@ class PCA:
         x = self._check_input(x)
         return (x - self.mean_) @ self.components_.T
 
-    def fit_transform(self, x):
-        """``fit(x)`` then ``transform(x)``."""
+    def fit_transform(self, x, y=None):
+        """``fit(x)`` then ``transform(x)`` (``y`` ignored)."""
         return self.fit(x).transform(x)
 
     def inverse_transform(self, z):
@@ -162,15 +197,14 @@ class PCA:
         return "covariance_eigh" if n_features <= 1000 and n_samples >= 2 * n_features else "full"
 
     def _check_fitted(self):
-        if not hasattr(self, "components_"):
-            raise RuntimeError("this PCA is not fitted yet: call fit(x) first")
+        check_is_fitted(self, "components_")
+
+    def _sklearn_tags(self, tags):
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]  # float32 in, float32 out
+        return tags
 
     def _check_input(self, x):
         self._check_fitted()
         x = _check_data(x)
-        if x.shape[1] != self.n_features_in_:
-            raise ValueError(f"x has {x.shape[1]} features, but this PCA was fitted on {self.n_features_in_}")
+        check_n_features(self, x)
         return x
-
-    def __repr__(self):
-        return f"PCA(n_components={self.n_components!r}, svd_solver={self.svd_solver!r})"

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from npae import _backend
-from npae.kernels import select
+from npae.knn.kernels import select
 from npae.knn import KNNClassifier, parse_memory_budget
 
 ALGORITHMS = ["gemm", "kdtree", "direct"]
@@ -273,7 +273,7 @@ def test_classifier_api(rng):
     assert model.score(queries, np.where(queries[:, 0] > 0, "right", "left")) > 0.8
     assert model.get_params() == {"k": 3, "algorithm": "auto", "memory_budget": "256MB", "dtype": "float32"}
     assert model.set_params(k=5).k == 5
-    assert repr(model).startswith("KNNClassifier(k=5")
+    assert repr(model) == "KNNClassifier(algorithm='auto', dtype='float32', k=5, memory_budget='256MB')"
 
 
 def test_fit_keeps_a_ready_array_by_reference_and_converts_others(rng):
@@ -291,6 +291,8 @@ def test_fit_keeps_a_ready_array_by_reference_and_converts_others(rng):
     (np.array([None, 1] * 5, dtype=object), r"y mixes labels of kinds \['NoneType', 'number'\]"),
     ([None] * 10, "y holds labels that cannot be sorted"),
     (np.array([0.0, np.nan] * 5), "y contains NaN or infinity"),
+    (np.linspace(0, 1, 10), "Unknown label type: continuous"),   # scikit-learn's words: a regression target
+    (np.array([0.0, 1.0, 2.5] * 3 + [1.0], dtype=object), "Unknown label type: continuous"),
 ])
 def test_labels_of_mixed_kinds_are_a_value_error_before_any_work(labels, message):
     model = KNNClassifier(k=1)
@@ -311,10 +313,10 @@ def test_labels_of_mixed_kinds_are_a_value_error_before_any_work(labels, message
     ({}, "fit_huge", "x has values too large"),
     ({"algorithm": "kdtree"}, "fit_nan", "x contains NaN or infinity"),
     ({}, "fit_1d", "x must be a 2-D array"),
-    ({}, "fit_no_features", "x has no features"),
+    ({}, "fit_no_features", r"x has 0 feature\(s\) \(shape=\(10, 0\)\) while a minimum of 1 is required"),
     ({}, "fit_labels", "y has shape"),
     ({}, "fit_text", "x must hold real numbers"),
-    ({}, "query_features", "x has 3 features per row, expected 4"),
+    ({}, "query_features", "X has 3 features, but KNNClassifier is expecting 4 features as input"),
     ({}, "query_inf", "x contains NaN or infinity"),
     ({}, "query_empty", "x is empty"),
     ({}, "score_labels", "y has shape"),
@@ -350,10 +352,14 @@ def test_bad_input_is_a_value_error_naming_the_argument(arguments, call, message
                 model.score(x_train, y_train[:3])
 
 
-def test_predict_before_fit_is_a_runtime_error():
-    for method in ("predict", "predict_proba", "kneighbors"):
-        with pytest.raises(RuntimeError, match="not fitted"):
-            getattr(KNNClassifier(), method)(np.zeros((2, 3)))
+def test_predict_before_fit_is_a_not_fitted_error():
+    """scikit-learn's contract: a ValueError and an AttributeError (what its NotFittedError is)."""
+    from npae._estimator import NotFittedError
+    for method in ("predict", "predict_proba", "kneighbors", "score"):
+        arguments = (np.zeros((2, 3)), np.zeros(2)) if method == "score" else (np.zeros((2, 3)),)
+        with pytest.raises(NotFittedError, match="not fitted") as caught:
+            getattr(KNNClassifier(), method)(*arguments)
+        assert isinstance(caught.value, ValueError) and isinstance(caught.value, AttributeError)
 
 
 # -- far out of range: exact, or a clear ValueError (never index -1, a NaN distance or a warning) -------
@@ -393,3 +399,41 @@ def test_values_beyond_float32_are_reported_as_such(algorithm, rng):
         model.predict(np.full((2, 20), 1e300))
     with pytest.raises(ValueError, match="beyond the range of float32"):
         KNNClassifier(algorithm=algorithm).fit(np.full((20, 20), 1e300), np.zeros(20))
+
+
+@pytest.mark.parametrize("old, new", [("npae.knn_bounds", "npae.knn.lower_bounds"),
+                                      ("npae.kernels.select", "npae.knn.kernels.select"),
+                                      ("npae.kernels.bounds", "npae.knn.kernels.bounds")])
+def test_the_old_module_paths_name_the_new_place(old, new):
+    """The kNN code moved into npae.knn; each old path fails with the new one in its message."""
+    import importlib
+    with pytest.raises(ImportError, match=new.replace(".", r"\.")):
+        importlib.import_module(old)
+    module = importlib.import_module(new)
+    assert module.__name__ == new
+
+
+def test_the_knn_package_keeps_its_public_names():
+    import npae.knn
+    assert npae.KNNClassifier is npae.knn.KNNClassifier
+    for name in npae.knn.__all__:
+        assert getattr(npae.knn, name).__module__.startswith("npae.knn.")
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["numba", "python"])
+@pytest.mark.parametrize("k", [1, 3, 8])
+def test_the_one_sorted_insertion_keeps_the_k_smallest_by_value_then_index(compiled, k, rng):
+    """insert_sorted_numba, which every selection kernel uses: ties (many equal values), indices arriving
+    in any order, fewer values than k (the rest stays unfilled), against a lexicographic sort."""
+    insert = select.insert_sorted_numba if compiled else select.insert_sorted_numba.python_function
+    for n_values in (0, 2, k, 3 * k + 5):
+        values = rng.integers(0, 4, n_values).astype(np.float64)  # heavy ties
+        indices = rng.permutation(100)[:n_values]
+        best_values, best_indices = np.full(k, np.inf), np.full(k, -1, np.int64)
+        filled = 0
+        for value, index in zip(values, indices):
+            filled = insert(best_values, best_indices, filled, value, index)
+        order = np.lexsort((indices, values))[:k]
+        assert filled == min(k, n_values)
+        np.testing.assert_array_equal(best_values[:filled], values[order])
+        np.testing.assert_array_equal(best_indices[:filled], indices[order])

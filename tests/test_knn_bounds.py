@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from npae import _backend
-from npae.kernels import bounds
-from npae.knn import KNNClassifier, GemmSearch
-from npae.knn_bounds import LowerBoundSearch
+from npae.knn.kernels import bounds, select
+from npae.knn import GemmSearch, KNNClassifier
+from npae.knn.lower_bounds import LowerBoundSearch
 from test_knn import brute_force  # the definition, written independently of npae
 
 
@@ -156,7 +156,7 @@ def test_provisional_candidates_kernel_matches_reference(rng):
     buffer_keys = rng.integers(0, 5, (30, 50)).astype(np.float32)  # ties
     counts = rng.integers(0, 51, 30)
     outputs = []
-    for function in (bounds.provisional_candidates_numpy, bounds.provisional_candidates_numba):
+    for function in (select.provisional_candidates_numpy, select.provisional_candidates_numba):
         positions = np.empty((30, 9), np.int64)
         function(buffer_keys, counts, positions)
         outputs.append(positions)
@@ -217,7 +217,7 @@ def test_refine_pairs_kernel_matches_reference(dtype, rng):
 
 
 def test_fast_distance_is_within_its_stated_margin_of_the_true_one(rng):
-    # (d) of npae.knn_bounds: |fast - true| <= gamma_fast true, here against exact rational arithmetic
+    # (d) of npae.knn.lower_bounds: |fast - true| <= gamma_fast true, here against exact rational arithmetic
     from fractions import Fraction
 
     query, rows = rng.random(784).astype(np.float32), rng.random((5, 784)).astype(np.float32)
@@ -242,7 +242,7 @@ def test_finish_queries_kernel_matches_reference(rng):
         fast[segment] = bounds.fast_sq_distances_numpy(queries[r], train[points[segment]])
     fast[::7] = np.inf  # dropped candidates
     outputs = []
-    for function in (bounds.finish_queries_numpy, bounds.finish_queries_numba):
+    for function in (select.finish_queries_numpy, select.finish_queries_numba):
         distances, indices = np.empty((8, 4)), np.empty((8, 4), np.int64)
         limits, work = np.empty(8), np.empty(8, np.int64)
         function(queries, train, starts, points, fast, np.array([1e-5, 1e-13]), distances, indices, limits, work)
@@ -293,3 +293,15 @@ def test_mnist_all_test_images_match_scikit_learn_brute_force(mnist):
     gemm_distances, gemm_indices = KNNClassifier(k=7, algorithm="gemm").fit(x_train, y_train).kneighbors(x_test[:1000])
     np.testing.assert_array_equal(indices[:1000], gemm_indices)
     np.testing.assert_array_equal(distances[:1000], gemm_distances)
+
+
+@pytest.mark.parametrize("data", ["mnist", "fashion_mnist"])
+def test_all_test_images_have_scikit_learn_float64_brute_force_neighbours(data, request):
+    """Issue 20's exactness: identical neighbours (not only predictions) to scikit-learn's brute force in
+    float64, on all 10,000 test images of MNIST and Fashion-MNIST, 60,000 training images, k = 7."""
+    neighbors = pytest.importorskip("sklearn.neighbors", reason="scikit-learn is the oracle of this test")
+    (x_train, y_train), (x_test, _) = request.getfixturevalue(data)
+    model = KNNClassifier(k=7, algorithm="lower_bounds").fit(x_train, y_train)
+    indices = model.kneighbors(x_test)[1]
+    reference = neighbors.NearestNeighbors(n_neighbors=7, algorithm="brute").fit(x_train.astype(np.float64))
+    np.testing.assert_array_equal(indices, reference.kneighbors(x_test.astype(np.float64), return_distance=False))

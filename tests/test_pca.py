@@ -84,8 +84,9 @@ def test_pca_rejects_bad_input(rng):
         PCA(2).fit(x[0])
     with pytest.raises(ValueError, match="at least 2 samples"):
         PCA(1).fit(x[:1])
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(ValueError, match="not fitted") as caught:   # scikit-learn's NotFittedError contract
         PCA(2).transform(x)
+    assert isinstance(caught.value, AttributeError)
     pca = PCA(2).fit(x)
     with pytest.raises(ValueError, match="4 features"):
         pca.transform(x[:, :4])
@@ -112,3 +113,25 @@ def test_linear_autoencoder_learns_the_pca_subspace(rng):
     assert np.max(principal_angles(rng.standard_normal((10, 3)), pca.components_.T, degrees=True)) > 30
     # PCA is the best rank-3 linear reconstruction: the autoencoder can match it, never beat it.
     assert linear.reconstruction_error(x - pca.mean_).mean() >= pca.reconstruction_error(x).mean() * (1 - 1e-5)
+
+
+@pytest.mark.parametrize("solver", ["full", "covariance_eigh"])
+@pytest.mark.parametrize("dtype, factor", [(np.float64, 1e-170), (np.float64, 1e150), (np.float32, 1e-20)])
+def test_pca_at_extreme_magnitudes_keeps_its_directions_and_ratios(solver, dtype, factor, rng):
+    """Red-team 22: PCA(2).fit(x * 1e-170) gave NaN variance ratios (the variances underflow to 0)."""
+    x = (rng.standard_normal((200, 6)) * [5, 3, 1, 0.5, 0.2, 0.1]).astype(dtype)
+    unit = PCA(2, svd_solver=solver).fit(x)
+    scaled = PCA(2, svd_solver=solver).fit((x * factor).astype(dtype))
+    assert np.isfinite(scaled.explained_variance_ratio_).all()
+    tolerance = 1e-5 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(scaled.explained_variance_ratio_, unit.explained_variance_ratio_, rtol=tolerance)
+    np.testing.assert_allclose(scaled.components_, unit.components_, atol=tolerance)
+    np.testing.assert_allclose(scaled.singular_values_ / factor, unit.singular_values_, rtol=tolerance)
+    np.testing.assert_allclose(scaled.transform((x * factor).astype(dtype)) / factor, unit.transform(x),
+                               rtol=1e-4, atol=tolerance * np.abs(unit.transform(x)).max())
+
+
+def test_pca_of_constant_data_explains_nothing():
+    pca = PCA(2).fit(np.ones((10, 3)))
+    np.testing.assert_array_equal(pca.explained_variance_ratio_, 0.0)
+    np.testing.assert_array_equal(pca.explained_variance_, 0.0)

@@ -7,7 +7,7 @@ a factor of hundreds in running time for a few points of accuracy.  "Running tim
 paper, fitting plus predicting the test set; encoding the images is timed on its own.
 
 Beyond the paper: the raw pixels a second time, exactly but with lower bounds
-(``algorithm="lower_bounds"``, :mod:`npae.knn_bounds`): the raw-pixel accuracy, the same
+(``algorithm="lower_bounds"``, :mod:`npae.knn.lower_bounds`): the raw-pixel accuracy, the same
 predictions as brute force, at a fraction of its time, which removes the paper's trade-off; and an
 MNIST row with the 8 leading principal components (PCA) instead of the autoencoder's 8 features,
 the linear baseline.  ``quick=True`` scores the first 1,000 test images only.

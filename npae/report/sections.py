@@ -230,7 +230,7 @@ def knn(result, figures):
         "distance comes from 64 or so principal coordinates and the norm of what they leave out "
         "(|q - x|^2 >= |z_q - z_x|^2 + (|r_q| - |r_x|)^2, by Pythagoras), one matrix product in ~65 "
         "dimensions instead of 784; only the few points whose bound is below the k-th distance get their "
-        "784-pixel distance (`npae.knn_bounds`; its PCA is fitted inside and timed).  "
+        "784-pixel distance (`npae.knn.lower_bounds`; its PCA is fitted inside and timed).  "
         + " ".join(f"{DATASET_TITLES[row['dataset']]}: {row['same_as_brute_force']:,} of "
                    f"{sizes[row['dataset']]['n_test']:,} predictions equal brute force's." for row in bounds_rows)
         + f"  Numba's compile (or cache load) was paid before timing: {seconds(result['warm_up_seconds'])}.",
