@@ -1,10 +1,11 @@
 """Your own layer and your own activation, trained inside an npae model (no data needed).
 
-A layer is four methods (npae/layers/base.py): forward, backward (ADD dL/dtheta to the gradients,
-return dL/dx), parameters and gradients.  An activation is two: function(z) and derivative(z, a).
-npae.gradcheck tells you whether your backward is right before you train anything, and
-npae.register lets a saved model name your classes so that npae.load can rebuild it.
-Takes a few seconds.   Run:  python examples/custom_layer.py
+A layer is written the way npae's own Dense is (npae/layers/dense.py): its math in ``_forward`` and
+``_backward``, with the bookkeeping (input checks, what is kept for backward, gradient shapes) done by
+``npae.Layer``.  ``_backward`` ADDS dL/dtheta to the gradients and returns dL/dx.  An activation is two
+formulas: function(z) and derivative(z, a).  npae.gradcheck tells you whether your backward is right
+before you train anything, and npae.register lets a saved model name your classes so that npae.load
+can rebuild it.  Takes a few seconds.   Run:  python examples/custom_layer.py
 """
 import numpy as np
 
@@ -13,31 +14,37 @@ import npae
 
 @npae.register
 class Scale(npae.Layer):
-    """y = x * s with one learned scale per feature.   dL/ds = sum over the batch of dL/dy * x,
-    dL/dx = dL/dy * s."""
+    """y = x * s, one learned scale per feature.
+    Forward:  y = x s                       x, y (B, D)   s (D,)
+    Backward: dL/ds += sum_B dL/dy * x      dL/dx = dL/dy * s
+    """
+
+    def _forward(self, x):                   # x (B, D), already checked and cast to self.dtype
+        self.keep(x=x)                       # what backward needs (kept only in a training forward)
+        return x * self.s                    # (B, D)
+
+    def _backward(self, grad_y):             # grad_y (B, D) = dL/dy, shape already checked
+        self.ds += (grad_y * self.kept.x).sum(axis=0)   # (D,)   += : gradients accumulate
+        return grad_y * self.s               # (B, D) = dL/dx
 
     def __init__(self, size, dtype="float64"):
-        self.size, self.dtype = size, dtype
-        self.scale = self.new_parameter((size,), dtype, lambda: np.ones(size))
-        self.scale_grad = self.new_gradient(self.scale)
-
-    def get_config(self):                    # what npae.load passes back to __init__
-        return {"size": self.size, "dtype": self.dtype}
+        self.size, self.dtype = size, np.dtype(dtype)
+        self.s = self.new_parameter((size,), self.dtype, lambda: np.ones(size))
+        self.ds = self.new_gradient(self.s)
 
     def parameters(self):
-        return [self.scale]
+        return [self.s]
 
     def gradients(self):
-        return [self.scale_grad]
+        return [self.ds]
 
-    def forward(self, x, training=False):
-        if training:
-            self.x = x                       # backward needs the input
-        return x * self.scale
+    def get_config(self):                    # what npae.load passes back to __init__
+        return {"size": self.size, "dtype": self.dtype.name}
 
-    def backward(self, grad_output):
-        self.scale_grad += np.sum(grad_output * self.x, axis=0)   # += : gradients accumulate
-        return grad_output * self.scale
+    def output_shape(self, input_shape):     # per-sample shape in -> out (a ValueError if it cannot take it)
+        if tuple(input_shape) != (self.size,):
+            raise ValueError(f"{self!r} takes x of shape (batch, {self.size}), got per-sample shape {input_shape}")
+        return (self.size,)
 
 
 @npae.register

@@ -252,7 +252,6 @@ class Model:
         if self.penalty:
             weights = [W for W, _ in self._weights_to_penalize]
             loss += self.penalty.value(weights)
-            self.gradients()  # writes any pending zeros (see npae.layers.dense): the penalty adds to numbers
             self.penalty.add_gradient(weights, [dW for _, dW in self._weights_to_penalize])
         return loss
 

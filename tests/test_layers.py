@@ -58,12 +58,16 @@ def test_dense_forward_and_shapes(rng):
     assert layer.W.shape == (5, 3) and layer.b.shape == (3,) and layer.W.dtype == np.float32
     x = rng.standard_normal((4, 5)).astype(np.float32)
     np.testing.assert_allclose(layer.forward(x), np.maximum(x @ layer.W + layer.b, 0), rtol=1e-6)
-    layer.forward(x, training=True)
-    grad_in = layer.backward(np.ones((4, 3), np.float32))
-    assert grad_in.shape == (4, 5) and layer.dW.shape == (5, 3) and layer.db.shape == (3,)
+    a = layer.forward(x, training=True)
+    g = rng.standard_normal((4, 3)).astype(np.float32)
+    grad_in = layer.backward(g)
+    grad_z = g * (a > 0)                                   # ReLU' read from the output
+    np.testing.assert_allclose(grad_in, grad_z @ layer.W.T, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer.dW, x.T @ grad_z, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer.db, grad_z.sum(axis=0), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="in_features"):
         npae.Dense(0, 3)
-    with pytest.raises(ValueError, match=r"takes x of shape \(batch, 5\), got \(4, 6\)"):
+    with pytest.raises(ValueError, match=r"takes x of shape \(batch, 5\), got per-sample shape \(6,\)"):
         layer.forward(np.ones((4, 6)))
     with pytest.raises(ValueError, match="grad_output has shape"):
         layer.backward(np.ones((4, 2), np.float32))

@@ -249,7 +249,7 @@ MISUSE = {
             relu.backward(np.ones((3, 11)))
         except ValueError as error:
             print("ValueError:", error)
-        """, "ValueError: grad_output has shape (3, 11)"),
+        """, "ValueError: ReLU(): grad_output has shape (3, 11), expected (3, 10)"),
     "a fused activation given a bias of the wrong length": ("""
         import numpy as np, npae
         try:

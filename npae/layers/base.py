@@ -30,10 +30,11 @@ Optional, with defaults here:
 Shapes: arrays hold a batch, the first axis counting the B observations; ``output_shape`` works on
 the per-sample shape (no batch axis): (784,) for a flattened MNIST image, (28, 28, 1) for one channel.
 
-To write a layer of your own (see ``examples/custom_layer.py``): subclass :class:`Layer`, create its
-arrays with :meth:`Layer.new_parameter` (which also lets ``npae.load`` check a file before allocating
-anything), implement forward and backward, and register the class with ``npae.register`` so that a saved
-model can name it.  ``npae.gradcheck(layer, x)`` then tells you whether your backward is right.
+To write a layer of your own (see ``examples/custom_layer.py``, written as ``npae/layers/dense.py``):
+subclass :class:`Layer`, create its arrays with :meth:`Layer.new_parameter` (which also lets ``npae.load``
+check a file before allocating anything), write its math in ``_forward`` and ``_backward`` (the class
+docstring below), and register the class with ``npae.register`` so that a saved model can name it.
+``npae.gradcheck(layer, x)`` then tells you whether your backward is right.
 
 Buffers: a public ``forward``/``backward`` returns new arrays, so that keeping an output is always
 safe.  Inside ``fit`` the built-in layers reuse their output arrays from one batch to the next instead
@@ -127,7 +128,7 @@ class Layer:
         return self.forward(x, training=training)
 
     def forward(self, x, training=False):
-        """y = layer(x).  With ``training=True`` the layer keeps what its backward needs."""
+        """y = layer(x), a new array.  With ``training=True`` the layer keeps what its backward needs."""
         x = self.check_input(x)
         self._keeping = {} if training else None
         try:
@@ -136,7 +137,7 @@ class Layer:
                 self._kept = Kept(self._keeping, y.shape, y.dtype)
         finally:
             self._keeping = None
-        return y
+        return self._detached(y, x)
 
     def keep(self, **values):
         """Inside ``_forward``: keep these arrays for backward (only in a training forward)."""
@@ -161,19 +162,31 @@ class Layer:
         grad_output = np.ascontiguousarray(grad_output, dtype=kept.output_dtype)
         self.need_input_grad = need_input_grad
         try:
-            return self._backward(grad_output)
+            grad_input = self._backward(grad_output)
         finally:
             self.need_input_grad = True
+        return None if grad_input is None else self._detached(grad_input, grad_output)
+
+    def _detached(self, result, source):
+        """``result``, copied if it is (a view of) ``source``: a public forward/backward returns a new array,
+        so that keeping it is always safe (Flatten's reshape, the identity).  Inside ``fit`` views pass: the
+        next layer only reads them."""
+        if not self._reuse_buffers and np.may_share_memory(result, source):
+            return result.copy()
+        return result
 
     def check_input(self, x):
-        """x as a C-contiguous array of the layer's dtype (``self.dtype`` if it has one), after checking
-        that the layer takes its per-sample shape (``output_shape`` raises a ValueError if not)."""
+        """x as a C-contiguous array of the layer's dtype (``self.dtype`` if it has one; otherwise x's own
+        float dtype, float64 for integers), after checking that the layer takes its per-sample shape
+        (``output_shape`` raises a ValueError if not)."""
         x = np.asarray(x)
         if x.ndim < 1:
             raise ValueError(f"{self!r} takes a batch (B, ...), got a scalar")
         self.output_shape(x.shape[1:])
         dtype = getattr(self, "dtype", None)
-        return np.ascontiguousarray(x, dtype=dtype if dtype is not None else x.dtype)
+        if dtype is None:
+            dtype = x.dtype if x.dtype.kind == "f" else np.float64
+        return np.ascontiguousarray(x, dtype=dtype)
 
     def parameters(self):
         return []
