@@ -179,3 +179,61 @@ def test_an_output_larger_than_the_memory_is_a_value_error():
     model = npae.Sequential([npae.UpSampling2D(10**5)], loss="mse")   # 2x2 pixels -> 200,000 x 200,000
     with pytest.raises(ValueError, match="UpSampling2D.*needs"):
         model.predict(np.ones((1, 2, 2, 1), np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("jit", [False, True], ids=["numpy", "numba"])
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_fused_kernels_compute_the_activations_own_function_and_derivative(name, jit, dtype, rng):
+    """What Dense runs (bias + f in one pass, f' times g plus the bias gradient in one pass) is the class's
+    own plain-NumPy ``function`` and ``derivative``, on both paths."""
+    activation = get_activation(name)
+    z = (rng.standard_normal((7, 9)) * 4).astype(dtype)
+    bias = rng.standard_normal(9).astype(dtype)
+    g = rng.standard_normal((7, 9)).astype(dtype)
+    rtol = 1e-6 if dtype == np.float32 else 1e-13
+    expected_a = activation.function(z + bias)
+    expected_grad_z = g * activation.derivative(z + bias, expected_a)
+    with npae._backend.jit(jit):
+        pre_activation = z.copy()
+        a = activation.apply_with_bias(pre_activation, bias)
+        bias_grad = np.ones(9, dtype)                     # accumulates onto what is there
+        grad_z = activation.backward_with_bias(pre_activation, a, g.copy(), np.empty_like(g), bias_grad, True)
+    assert a.dtype == dtype and grad_z.dtype == dtype
+    np.testing.assert_allclose(a, expected_a, rtol=rtol, atol=rtol * 1e-3)
+    np.testing.assert_allclose(grad_z, expected_grad_z, rtol=rtol, atol=rtol * 1e-3)
+    np.testing.assert_allclose(bias_grad, 1 + expected_grad_z.sum(axis=0, dtype=np.float64), rtol=rtol * 10,
+                               atol=rtol * 10)
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_every_builtin_activation_writes_its_formulas(name, rng):
+    """``npae.ReLU().function(z)`` and ``derivative(z, a)`` exist for every built-in and give the textbook
+    values (the derivative against a central difference of the formula)."""
+    activation = get_activation(name)
+    z = rng.standard_normal((5, 6)) * 3
+    z[np.abs(z) < 1e-3] = 0.5                             # off the kinks
+    a = activation.function(z)
+    np.testing.assert_allclose(a, FORMULAS[name](z), rtol=1e-12, atol=1e-15)
+    h = 1e-6
+    numeric = (FORMULAS[name](z + h) - FORMULAS[name](z - h)) / (2 * h)
+    np.testing.assert_allclose(activation.derivative(z, a), numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_layers_are_callable(rng):
+    x = rng.standard_normal((3, 4))
+    layer = npae.Dense(4, 2, activation="tanh", dtype="float64", rng=0)
+    np.testing.assert_array_equal(layer(x), layer.forward(x))
+    np.testing.assert_array_equal(npae.ReLU()(x), np.maximum(x, 0))
+
+
+def test_zero_grad_writes_zeros_into_the_arrays_gradients_returns(rng):
+    """Not a flag: after forward, backward, zero_grad, the very arrays hold zeros."""
+    layer = npae.Dense(4, 3, activation="relu", dtype="float64", rng=0)
+    arrays = layer.gradients()
+    layer.forward(rng.standard_normal((5, 4)), training=True)
+    layer.backward(rng.standard_normal((5, 3)))
+    assert all(g.any() for g in arrays)
+    layer.zero_grad()
+    assert all(not g.any() for g in arrays) and all(a is b for a, b in zip(arrays, layer.gradients()))
+    assert not layer.dW.any() and not layer.db.any()
