@@ -60,17 +60,10 @@ class Optimizer:
             raise ValueError(f"this {type(self).__name__} already trains another set of parameters "
                              f"({self._describe(self._parameters)}); give each model its own optimiser, "
                              f"e.g. optimizer=npae.{type(self).__name__}(...) or optimizer='{self.name}'")
-        from .layers.base import building_placeholders
-
         for index, parameter in enumerate(parameters):
             if not isinstance(parameter, np.ndarray) or parameter.dtype not in (np.float32, np.float64):
                 raise ValueError(f"parameters[{index}] must be a float32 or float64 array, got "
                                  f"{type(parameter).__name__} {getattr(parameter, 'dtype', '')}")
-            if building_placeholders():
-                continue  # npae.load's skeleton: shapes only, never updated
-            if not (parameter.flags.c_contiguous and parameter.flags.writeable):
-                raise ValueError(f"parameters[{index}] must be a writeable C-contiguous array (it is updated "
-                                 "in place)")
         self._parameters = parameters
         self._bound_list = given  # a model passes this same list object at every step
 
@@ -111,7 +104,11 @@ class Optimizer:
             self._state = {name: [np.zeros_like(p) for p in parameters] for name in self.state_names}
             self._flat_views = None
         if self._flat_views is None:
-            # reshape(-1) of a C-contiguous array is a view (checked by bind): the kernels write through it
+            for index, parameter in enumerate(parameters):
+                if not (parameter.flags.c_contiguous and parameter.flags.writeable):
+                    raise ValueError(f"parameters[{index}] must be a writeable C-contiguous array (it is updated "
+                                     "in place)")
+            # reshape(-1) of a C-contiguous array is a view (checked above): the kernels write through it
             self._flat_views = [[parameter.reshape(-1)] + [self._state[name][index].reshape(-1)
                                                            for name in self.state_names]
                                 for index, parameter in enumerate(parameters)]

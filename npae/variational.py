@@ -59,7 +59,6 @@ from .activations import activation_config, get_activation
 from .initializers import get_initializer
 from .kernels import sigmoid as sigmoid_kernels
 from .layers import Dense
-from .layers.base import building_placeholders
 from .losses import BinaryCrossEntropy
 from .optimizers import optimizer_config
 from .registry import register
@@ -145,7 +144,7 @@ class VariationalAutoencoder(Model):
 
         def dense(fan_in, fan_out, activation_name):
             layer = Dense(fan_in, fan_out, activation_name, init=self.init, dtype=dtype, rng=init_rng)
-            if self.init == "pytorch_uniform" and not building_placeholders():
+            if self.init == "pytorch_uniform":
                 layer.b[...] = _pytorch_bias(fan_in, fan_out, init_rng, dtype)
             return layer
 

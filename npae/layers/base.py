@@ -41,7 +41,6 @@ safe.  Inside ``fit`` the built-in layers reuse their output arrays from one bat
 (:meth:`Layer.buffer`): fresh ~1 MB arrays cost a page fault per 4 KB on first touch, more than the
 arithmetic done on them.
 """
-import contextlib
 import contextvars
 import math
 
@@ -49,29 +48,13 @@ import numpy as np
 
 from .._memory import check_allocation
 
-# How new_parameter makes arrays (see its docstring): "initialize" (the normal case), "placeholder"
-# (shapes only, no memory: how npae.load checks a file against its architecture before allocating) or
-# "empty" (allocated, not initialised: the file's values are about to be copied in).
-_CONSTRUCTION_MODES = ("initialize", "placeholder", "empty")
 LARGE_BUFFER_BYTES = 2**28  # outputs beyond 256 MB are compared with the free memory before np.empty
-_construction_mode = contextvars.ContextVar("npae_construction_mode", default="initialize")
 
-
-@contextlib.contextmanager
-def construction_mode(mode):
-    """Build layers inside this block with ``mode`` ("placeholder" or "empty"; see Layer.new_parameter)."""
-    if mode not in _CONSTRUCTION_MODES:
-        raise ValueError(f"mode must be one of {_CONSTRUCTION_MODES}, got {mode!r}")
-    token = _construction_mode.set(mode)
-    try:
-        yield
-    finally:
-        _construction_mode.reset(token)
-
-
-def building_placeholders():
-    """True inside ``construction_mode("placeholder")``: parameters are shapes without memory."""
-    return _construction_mode.get() == "placeholder"
+# Where new_parameter / new_gradient get their arrays while npae.load builds a model: a function
+# (shape, dtype) -> array that npae.io sets (arrays without memory, to compare a file with the architecture
+# it declares before allocating anything; then the arrays the file's values are read into).  None, the
+# normal case: allocate and initialise here.
+loader_arrays = contextvars.ContextVar("npae_loader_arrays", default=None)
 
 
 class Kept:
@@ -218,21 +201,17 @@ class Layer:
     def new_parameter(self, shape, dtype, initializer=None, what=None):
         """A parameter array of ``shape`` and ``dtype``, filled by ``initializer()`` (default: zeros).
 
-        Inside ``npae.load`` the same constructor runs twice: first in "placeholder" mode, where this
-        returns a read-only zero-strided array that takes no memory (so the file's arrays can be compared
-        with the architecture it declares before anything is allocated), then in "empty" mode, where the
-        array is allocated but not initialised (the file's values are copied in next).  Outside of that, a
-        request larger than the memory this machine has left is a ValueError, not a crash.
+        A request larger than the memory this machine has left is a ValueError, not a crash.  (Inside
+        ``npae.load`` the loader supplies the arrays instead, and the initialiser does not run: the file
+        holds the values.  See npae.io.)
         """
         shape = tuple(int(size) for size in shape)
         dtype = np.dtype(dtype)
-        mode = _construction_mode.get()
-        if mode == "placeholder":
-            return np.broadcast_to(np.zeros((), dtype=dtype), shape)
+        from_loader = loader_arrays.get()
+        if from_loader is not None:
+            return from_loader(shape, dtype)
         nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
         check_allocation(nbytes, what or f"a {type(self).__name__} parameter of shape {shape}")
-        if mode == "empty":
-            return np.empty(shape, dtype=dtype)
         if initializer is None:
             return np.zeros(shape, dtype=dtype)
         value = np.ascontiguousarray(initializer(), dtype=dtype)
@@ -242,9 +221,10 @@ class Layer:
         return value
 
     def new_gradient(self, parameter):
-        """The gradient array of ``parameter``: zeros of its shape and dtype (no memory in placeholder mode)."""
-        if _construction_mode.get() == "placeholder":
-            return np.broadcast_to(np.zeros((), dtype=parameter.dtype), parameter.shape)
+        """The gradient array of ``parameter``: zeros of its shape and dtype."""
+        from_loader = loader_arrays.get()
+        if from_loader is not None:
+            return from_loader(parameter.shape, parameter.dtype)
         return np.zeros(parameter.shape, dtype=parameter.dtype)
 
     def buffer(self, name, shape, dtype):
