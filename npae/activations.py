@@ -68,6 +68,8 @@ class Activation(Layer):
     Numba kernels that compute the same numbers in one pass (a test pins each kernel to its formulas).
     """
 
+    _registry_kinds = ("layer", "activation")  # what npae.register files a subclass under (npae.registry)
+
     name = None
 
     def function(self, z):

@@ -118,8 +118,15 @@ def _build(file, class_name, config):
         raise file.error("the architecture's config must be a JSON object")
     options = dict(config)
     try:
+        built = ()
+        if isinstance(options.get("encoder"), list) and isinstance(options.get("decoder"), list):
+            # one frame, as layers_config wrote it: a decoder's TiedDense names its encoder layer by its
+            # position in encoder + decoder
+            split = len(options["encoder"])
+            layers = layers_from_config(options["encoder"] + options["decoder"], "encoder + decoder")
+            options["encoder"], options["decoder"], built = layers[:split], layers[split:], ("encoder", "decoder")
         for key in ("layers", "encoder", "decoder"):
-            if key in options:
+            if key in options and key not in built:
                 options[key] = layers_from_config(options[key], key)
         return cls(**options)
     except (TypeError, ValueError) as error:

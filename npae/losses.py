@@ -57,6 +57,8 @@ def check_probability_targets(target, argument="y"):
 class Loss:
     """Base class.  ``value_and_grad(output, target)`` returns (mean loss, dL/doutput)."""
 
+    _registry_kinds = ("loss",)  # what npae.register files a subclass under (npae.registry)
+
     name = None
 
     def __repr__(self):

@@ -29,6 +29,8 @@ class Optimizer:
     """Base class: binding, validation and the state arrays.  Subclasses define ``state_names`` (the state
     arrays kept per parameter) and ``_update(index, parameter, gradient, state...)``."""
 
+    _registry_kinds = ("optimizer",)  # what npae.register files a subclass under (npae.registry)
+
     name = None
     state_names = ()
 

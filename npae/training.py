@@ -37,14 +37,27 @@ import warnings
 import numpy as np
 
 from ._validation import check_batch, check_flag, check_positive_int, check_seed
-from .callbacks import History
-from .kernels import elementwise
+from .callbacks import History, epoch_line
+from .kernels import elementwise, losses as loss_kernels
+from .layers.base import Buffers
 from .losses import get_loss
 from .optimizers import get_optimizer
-from .progress import epoch_line
 from .regularizers import WeightPenalty
 
 PREDICT_CHUNK_ROWS = 4096  # inference in blocks: bounded memory whatever the number of rows
+
+
+def in_chunks(function, x, rows=PREDICT_CHUNK_ROWS):
+    """function(block) for blocks of ``rows`` rows of x, gathered into one new array (M, ...): inference in
+    bounded memory, whatever the number M of rows.  (Every model's predict, encode, decode and
+    reconstruction error go through here.)"""
+    out = None
+    for start in range(0, x.shape[0], rows):
+        block = function(x[start:start + rows])
+        if out is None:
+            out = np.empty((x.shape[0],) + block.shape[1:], dtype=block.dtype)
+        out[start:start + block.shape[0]] = block
+    return out
 
 
 def random_streams(seed):
@@ -75,7 +88,7 @@ def _wants_to_stop(answer, index):
                      "None / False to go on")
 
 
-class Model:
+class Model(Buffers):
     """Base class of the trainable models; see the module docstring.
 
     Parameters common to every model: ``loss`` (name, config dict or Loss), ``optimizer`` (None: Adam
@@ -87,6 +100,8 @@ class Model:
     Attributes: ``layers``, ``loss`` (a Loss), ``optimizer`` (an Optimizer), ``penalty`` (a WeightPenalty),
     ``input_shape`` and ``output_shape`` (per sample), ``dtype``.  After ``fit``: ``history_``.
     """
+
+    _registry_kinds = ("model",)  # what npae.register files a subclass under (npae.registry)
 
     def __init__(self, layers, *, loss, optimizer=None, l1=0.0, l2=0.0, noise=0.0, seed=None):
         self.layers = list(layers)
@@ -385,8 +400,8 @@ class Model:
         return history
 
     def _set_buffer_reuse(self, enabled):
-        for layer in self.layers:
-            layer._reuse_buffers = enabled
+        for owner in [self] + self.layers:
+            owner.reuse_buffers(enabled)
 
     def _train_epoch(self, x, y, batch_size, shuffle, epoch):
         """One pass over (x, y) in shuffled batches; returns the mean loss (see fit for divergence)."""
@@ -406,7 +421,7 @@ class Model:
                         inputs = self._gather(x, indices, "inputs")
                         targets = inputs if same_targets else self._gather(y, indices, "targets")
                     if self.noise:
-                        inputs = self._noisy(inputs, self._buffer("noisy_inputs", inputs.shape))
+                        inputs = self._noisy(inputs, self.buffer("noisy_inputs", inputs.shape, self.dtype))
                     loss, finite = self._step(inputs, targets)
                     if not finite:
                         raise FloatingPointError("an update made a weight NaN or infinite: training diverged "
@@ -418,16 +433,9 @@ class Model:
                                      "restored to those at the start of that epoch") from None
         return loss_sum / rows
 
-    def _buffer(self, name, shape):
-        buffers = self.__dict__.setdefault("_buffers", {})
-        key = (name, tuple(shape))
-        if key not in buffers:
-            buffers[key] = np.empty(shape, dtype=self.dtype)
-        return buffers[key]
-
     def _gather(self, source, indices, name):
         """source[indices] (a shuffled batch) into a reused buffer, row by row."""
-        buffer = self._buffer(name, (indices.shape[0],) + source.shape[1:])
+        buffer = self.buffer(name, (indices.shape[0],) + source.shape[1:], self.dtype)
         elementwise.gather_rows(source.reshape(source.shape[0], -1), indices,
                                 buffer.reshape(indices.shape[0], -1))
         return buffer
@@ -444,7 +452,7 @@ class Model:
         for start in range(0, x.shape[0], batch_size):
             inputs, targets = x[start:start + batch_size], y[start:start + batch_size]
             output = self._forward(inputs, training=False)
-            loss, _ = self.loss.value_and_grad(output, targets, self._buffer("evaluation_gradient", output.shape),
+            loss, _ = self.loss.value_and_grad(output, targets, self.buffer("evaluation_gradient", output.shape, self.dtype),
                                            check_targets=False)
             total += (loss + self._activity_loss()) * inputs.shape[0]
         penalty = self.penalty.value([W for W, _ in self._weights_to_penalize]) if self.penalty else 0.0
@@ -457,13 +465,19 @@ class Model:
         return self._predict_checked(x, batch_size)
 
     def _predict_checked(self, x, batch_size=PREDICT_CHUNK_ROWS):
-        out = None
-        for start in range(0, x.shape[0], batch_size):
-            block = self.loss.to_prediction(self._forward(x[start:start + batch_size], training=False))
-            if out is None:
-                out = np.empty((x.shape[0],) + block.shape[1:], dtype=block.dtype)
-            out[start:start + batch_size] = block
-        return out
+        return in_chunks(lambda block: self.loss.to_prediction(self._forward(block, training=False)), x, batch_size)
+
+    def _reconstruction_errors(self, x):
+        """RE_i = (1/n) sum_j (x_ij - x~_ij)^2 over the n values of each row of a checked x (x~ the
+        prediction): the paper's reconstruction error, float64 (M,), a chunk of rows at a time."""
+        def errors(block):
+            rows = block.shape[0]
+            out = np.empty(rows)
+            loss_kernels.row_mean_squared_error(np.ascontiguousarray(self._predict_checked(block)).reshape(rows, -1),
+                                                block.reshape(rows, -1), out)
+            return out
+
+        return in_chunks(errors, x)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path):

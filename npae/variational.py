@@ -62,7 +62,7 @@ from .layers import Dense
 from .losses import BinaryCrossEntropy
 from .optimizers import optimizer_config
 from .registry import register
-from .training import PREDICT_CHUNK_ROWS, Model, random_streams
+from .training import PREDICT_CHUNK_ROWS, Model, _callback_list, in_chunks, random_streams
 
 __all__ = ["VariationalAutoencoder", "bernoulli_negative_log_likelihood", "kl_divergence", "reparameterize"]
 
@@ -218,7 +218,7 @@ class VariationalAutoencoder(Model):
 
     def _eps_for(self, rows):
         if self._fixed_eps is None:
-            eps = self._buffer("eps", (rows, self.latent_size))
+            eps = self.buffer("eps", (rows, self.latent_size), self.dtype)
             self.noise_rng.standard_normal(out=eps, dtype=self.dtype)
             return eps
         if self._fixed_eps.shape[0] != rows:
@@ -260,16 +260,7 @@ class VariationalAutoencoder(Model):
     def forward(self, x):
         """Logits of the mean reconstruction decoder(mu(x)), shape (M, D), a new array (``reconstruct`` gives
         the probabilities)."""
-        return self._in_blocks(self._forward, check_batch(x, "x", self.input_shape, self.dtype), self.sizes[0])
-
-    def _in_blocks(self, function, x, width):
-        """function(block) for blocks of PREDICT_CHUNK_ROWS rows of x, gathered into one (M, width) array
-        (inference in bounded memory, whatever M)."""
-        out = np.empty((x.shape[0], width), self.dtype)
-        for start in range(0, x.shape[0], PREDICT_CHUNK_ROWS):
-            block = function(x[start:start + PREDICT_CHUNK_ROWS])
-            out[start:start + block.shape[0]] = block
-        return out
+        return in_chunks(self._forward, check_batch(x, "x", self.input_shape, self.dtype))
 
     def _forward(self, x, training=False):
         """Logits of the *mean* reconstruction, decoder(mu): what ``predict`` and ``reconstruct`` return
@@ -285,8 +276,7 @@ class VariationalAutoencoder(Model):
         mean, log_variance = self._encode_batch(x, training=True)         # (B, q) each
         z, sigma = reparameterize(mean, log_variance, eps)
         logits = self._decode_logits(z, training=True)                    # (B, D)
-        grad_buffer = self._buffer("reconstruction_gradient", logits.shape) if self.layers[-1]._reuse_buffers \
-            else None
+        grad_buffer = self.buffer("reconstruction_gradient", logits.shape, self.dtype)
         mean_bce, grad_logits = self.loss.value_and_grad(logits, y, grad_buffer, check_targets=False)
         reconstruction = mean_bce * pixels                                # summed over pixels, mean over batch
         grad_logits *= self.dtype.type(pixels)                            # (sigmoid(logits) - x) / B
@@ -296,7 +286,7 @@ class VariationalAutoencoder(Model):
         for layer in reversed(self.decoder):
             grad_z = layer.backward(grad_z)                               # dL/dz (B, q)
         inverse_rows = self.dtype.type(1.0 / rows)
-        grad_head = self._buffer("head_gradient", (rows, 2 * self.latent_size))
+        grad_head = self.buffer("head_gradient", (rows, 2 * self.latent_size), self.dtype)
         q = self.latent_size
         grad_head[:, :q] = grad_z + mean * inverse_rows                   # dL/dmu: sampling path + KL
         grad_head[:, q:] = grad_z * (0.5 * sigma * eps) + 0.5 * (sigma * sigma - 1) * inverse_rows  # dL/dlog_var
@@ -317,7 +307,7 @@ class VariationalAutoencoder(Model):
         """Train (npae.training.Model.fit); ``history_`` also gets the per-epoch means of the two terms,
         "reconstruction" and "kl" (and "val_reconstruction", "val_kl" with validation data)."""
         # Last, so that the positions in fit's messages about the caller's callbacks stay theirs.
-        callbacks = (list(callbacks) if callbacks is not None else []) + [_TermRecorder()]
+        callbacks = _callback_list(callbacks) + [_TermRecorder()]
         return super().fit(x, y, epochs=epochs, batch_size=batch_size, validation_data=validation_data,
                            validation_split=validation_split, shuffle=shuffle, verbose=verbose, callbacks=callbacks)
 
@@ -364,15 +354,14 @@ class VariationalAutoencoder(Model):
         """mu(x), shape (M, q): the centre of q(z|x), the usual "code" of an image.  With
         ``return_log_variance=True``, ``(mu, log_var)``; sigma = exp(0.5 log_var)."""
         x = check_batch(x, "x", self.input_shape, self.dtype)
-        both = self._in_blocks(lambda block: self._head_output(block, training=False), x, 2 * self.latent_size)
+        both = in_chunks(lambda block: self._head_output(block, training=False), x)
         mean, log_variance = both[:, :self.latent_size].copy(), both[:, self.latent_size:].copy()
         return (mean, log_variance) if return_log_variance else mean
 
     def decode(self, z):
         """The decoder's Bernoulli means (pixel probabilities) for codes z (M, q): shape (M, D)."""
         z = check_batch(z, "z", self.latent_shape, self.dtype)
-        return self._in_blocks(lambda block: self.loss.to_prediction(self._decode_logits(block, training=False)), z,
-                               self.sizes[0])
+        return in_chunks(lambda block: self.loss.to_prediction(self._decode_logits(block, training=False)), z)
 
     def reconstruct(self, x):
         """decode(mu(x)), shape (M, D): the mean reconstruction (no sampling), as probabilities."""
@@ -392,8 +381,7 @@ class VariationalAutoencoder(Model):
 
     def reconstruction_error(self, x):
         """The paper's RE of the mean reconstruction: (1/D) sum_j (x_j - x~_j)^2, float64 (M,)."""
-        x = check_batch(x, "x", self.input_shape, self.dtype)
-        return np.mean(np.square(x - self.reconstruct(x), dtype=np.float64), axis=1)
+        return self._reconstruction_errors(check_batch(x, "x", self.input_shape, self.dtype))
 
 
 def bernoulli_negative_log_likelihood(logits, x):

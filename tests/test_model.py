@@ -267,3 +267,21 @@ def test_a_model_without_parameters_trains_as_a_no_op(rng):
 def test_flags_that_python_would_read_as_true_are_refused(call, message):
     with pytest.raises(ValueError, match=message):
         call(np.ones((8, 6), np.float32))
+
+
+def test_all_lists_every_public_name_and_no_private_module():
+    import types
+    public = {name for name, value in vars(npae).items()
+              if not name.startswith("_") and not isinstance(value, types.ModuleType)}
+    assert set(npae.__all__) - {"__version__"} == public
+    assert all(hasattr(npae, name) for name in npae.__all__)
+    assert not any(name.startswith("_") for name in npae.__all__ if name != "__version__")
+
+
+def test_the_engine_imports_no_console_module():
+    """training.py prints its epoch line from npae.callbacks; npae.progress (the console) is not its import."""
+    import ast
+    import pathlib
+    source = pathlib.Path(npae.training.__file__).read_text()
+    imported = {node.module for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ImportFrom)}
+    assert "progress" not in imported

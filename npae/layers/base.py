@@ -57,6 +57,39 @@ LARGE_BUFFER_BYTES = 2**28  # outputs beyond 256 MB are compared with the free m
 loader_arrays = contextvars.ContextVar("npae_loader_arrays", default=None)
 
 
+class Buffers:
+    """Output arrays of layers and models, reused between batches inside ``fit`` (one concept, one place).
+
+    ``buffer(name, shape, dtype)`` is a new array on every call, except while reuse is on (``fit`` turns
+    it on for the model and its layers, :meth:`reuse_buffers`): then it is one array per (name, shape,
+    dtype), kept for the next fit (the last, shorter batch gets its own).  Why: fresh ~1 MB arrays cost a
+    page fault per 4 KB on first touch, more than the arithmetic done on them.
+    """
+
+    _reuse_buffers = False
+
+    def reuse_buffers(self, enabled):
+        """Turn reuse on (inside ``fit``) or off (a public call must get new arrays)."""
+        self._reuse_buffers = bool(enabled)
+
+    def buffer(self, name, shape, dtype):
+        """An array of ``shape`` and ``dtype`` to write an output into (see the class docstring)."""
+        if not self._reuse_buffers:
+            return self._new_buffer(shape, dtype)
+        buffers = self.__dict__.setdefault("_buffers", {})
+        key = (name, tuple(shape), np.dtype(dtype))
+        array = buffers.get(key)
+        if array is None:
+            array = buffers[key] = self._new_buffer(shape, dtype)
+        return array
+
+    def _new_buffer(self, shape, dtype):
+        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+        if nbytes > LARGE_BUFFER_BYTES:  # e.g. UpSampling2D(10**5): a clear error, not NumPy's MemoryError
+            check_allocation(nbytes, f"{self!r}: an array of shape {tuple(shape)}")
+        return np.empty(shape, dtype=dtype)
+
+
 class Kept:
     """What a training forward kept for its backward, by name: ``self.kept.x``.
 
@@ -77,7 +110,7 @@ class Kept:
                                  "call self.keep(...) in _forward") from None
 
 
-class Layer:
+class Layer(Buffers):
     """Base class of every layer; see the module docstring for the protocol.
 
     A layer writes its math in two methods, and this class does the bookkeeping around them once:
@@ -92,8 +125,8 @@ class Layer:
     override ``forward``/``backward`` themselves (the protocol is those two methods).
     """
 
-    # Set by Model.fit for the duration of its loop: buffer() then reuses arrays between batches.
-    _reuse_buffers = False
+    _registry_kinds = ("layer",)  # what npae.register files a subclass under (npae.registry)
+
     _kept = None       # Kept of the last training forward (None before one)
     _keeping = None    # the dict that keep() fills during a training forward, None otherwise
     need_input_grad = True  # False while a model's first layer runs backward: dL/dx of the data is not needed
@@ -226,22 +259,3 @@ class Layer:
         if from_loader is not None:
             return from_loader(parameter.shape, parameter.dtype)
         return np.zeros(parameter.shape, dtype=parameter.dtype)
-
-    def buffer(self, name, shape, dtype):
-        """An output array: new on every call, except inside ``fit``, which lets the layer reuse one array
-        per (name, shape) from batch to batch (the last, shorter batch gets its own).  The arrays are kept
-        after ``fit`` for the next one; they hold one batch's worth of values per layer."""
-        if not self._reuse_buffers:
-            return self._new_buffer(shape, dtype)
-        buffers = self.__dict__.setdefault("_buffers", {})
-        key = (name, tuple(shape), np.dtype(dtype))
-        array = buffers.get(key)
-        if array is None:
-            array = buffers[key] = self._new_buffer(shape, dtype)
-        return array
-
-    def _new_buffer(self, shape, dtype):
-        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
-        if nbytes > LARGE_BUFFER_BYTES:  # e.g. UpSampling2D(10**5): a clear error, not NumPy's MemoryError
-            check_allocation(nbytes, f"{self!r}: an array of shape {tuple(shape)}")
-        return np.empty(shape, dtype=dtype)
