@@ -24,9 +24,11 @@ may add a term computed from its own output during its forward (npae.layers.acti
 and adds its gradient in its backward.
 
 Divergence.  A step whose loss is NaN or infinite is never applied, and a step that leaves a weight NaN
-or infinite is undone: in both cases ``fit`` puts back the weights *and* the optimiser's state (moments,
-step count) saved at the start of that epoch, the last ones known to be finite, and raises
-FloatingPointError.  So ``fit`` never returns, or raises, with non-finite weights.
+or infinite is undone (a weight constraint's result included): in both cases ``fit`` puts back the
+weights *and* the optimiser's state (moments, step count) of the last snapshot whose loss was finite (the
+start of that epoch, or of the one before if the loss was already not finite at that start), and raises
+FloatingPointError.  So ``fit`` never returns, or raises, with non-finite weights, and the model it leaves
+evaluates to a finite loss.
 """
 import contextlib
 import math
@@ -39,7 +41,7 @@ import numpy as np
 from ._validation import check_batch, check_flag, check_positive_int, check_seed
 from .callbacks import History, epoch_line
 from .kernels import elementwise, losses as loss_kernels
-from .layers.base import Buffers
+from .layers.base import Buffers, Layer
 from .losses import get_loss
 from .optimizers import get_optimizer
 from .regularizers import WeightPenalty
@@ -145,6 +147,8 @@ class Model(Buffers):
                                for layer, indices in plan.values()]
         self._weights_to_penalize = [pair for layer in self.layers for pair in layer.weights_to_penalize()]
         self._activity_layers = [layer for layer in self.layers if callable(getattr(layer, "activity_loss", None))]
+        self._constrained_layers = [layer for layer in self.layers
+                                    if type(layer).apply_constraints is not Layer.apply_constraints]
 
     def parameters(self):
         """Every trainable array, each once, in layer order (what the optimiser updates in place)."""
@@ -248,8 +252,10 @@ class Model(Buffers):
         if low < output_range[0] or high > output_range[1]:
             self._warned_about_output_range = True
             warnings.warn(f"{argument} has values in [{low:g}, {high:g}], but this model's outputs lie in "
-                          f"{list(output_range)}, so the loss cannot reach 0 and training may stall; use "
-                          "output_activation='identity' (with loss='mse') for such data", stacklevel=3)
+                          f"{list(output_range)}, so the loss cannot reach 0 and training may stall; for such "
+                          "data end the model without a sigmoid, with loss='mse' (Autoencoder(sizes, loss='mse', "
+                          "output_activation='identity'); with layers: a last layer with activation='identity')",
+                          stacklevel=3)
 
     # ------------------------------------------------------------------ one step
     def value_and_grad(self, x, y=None):
@@ -279,8 +285,9 @@ class Model(Buffers):
         if not math.isfinite(loss):
             raise FloatingPointError(f"the loss became {loss}: training diverged (try a smaller learning rate)")
         finite = self.optimizer.step(self._parameters, self.gradients())
-        for layer in self.layers:
+        for layer in self._constrained_layers:  # a constraint may make a weight non-finite too: look again
             layer.apply_constraints()
+            finite = finite and all(np.isfinite(parameter).all() for parameter in layer.parameters())
         return loss, finite
 
     def _snapshot(self):
@@ -376,11 +383,12 @@ class Model(Buffers):
                            "samples": rows, "shuffle": bool(shuffle), "verbose": int(verbose)})
         self.history_ = history
         started = time.perf_counter()
+        known_finite = None  # the last snapshot whose loss was computed and finite (see _train_epoch)
         self._set_buffer_reuse(True)
         try:
             for epoch in range(epochs):
                 epoch_start = time.perf_counter()
-                loss = self._train_epoch(x, y, batch_size, shuffle, epoch)
+                loss, known_finite = self._train_epoch(x, y, batch_size, shuffle, epoch, known_finite)
                 logs = {"loss": loss}
                 if x_val is not None:
                     logs["val_loss"] = self._evaluate_checked(x_val, y_val, PREDICT_CHUNK_ROWS)
@@ -403,10 +411,15 @@ class Model(Buffers):
         for owner in [self] + self.layers:
             owner.reuse_buffers(enabled)
 
-    def _train_epoch(self, x, y, batch_size, shuffle, epoch):
-        """One pass over (x, y) in shuffled batches; returns the mean loss (see fit for divergence)."""
+    def _train_epoch(self, x, y, batch_size, shuffle, epoch, known_finite=None):
+        """One pass over (x, y) in shuffled batches; returns (the mean loss, the snapshot of this epoch's start).
+
+        Divergence: the weights go back to the last ones whose loss was finite.  That is this epoch's start
+        once its first batch's loss was finite there; if that very loss was not (the last update of the
+        previous epoch overflowed), the start of the previous epoch, ``known_finite``, whose first loss was."""
         rows = x.shape[0]
-        snapshot = self._snapshot()
+        start_snapshot = self._snapshot()
+        start_is_finite = False
         order = self.shuffle_rng.permutation(rows) if shuffle else None
         same_targets = y is x
         loss_sum = 0.0
@@ -423,15 +436,18 @@ class Model(Buffers):
                     if self.noise:
                         inputs = self._noisy(inputs, self.buffer("noisy_inputs", inputs.shape, self.dtype))
                     loss, finite = self._step(inputs, targets)
+                    start_is_finite = True  # _step raises before any update if the loss is not finite
                     if not finite:
                         raise FloatingPointError("an update made a weight NaN or infinite: training diverged "
                                                  "(try a smaller learning rate)")
                     loss_sum += loss * (stop - start)
         except FloatingPointError as error:
-            self._restore(snapshot)
+            previous = not start_is_finite and known_finite is not None
+            self._restore(known_finite if previous else start_snapshot)
             raise FloatingPointError(f"{error} at epoch {epoch + 1}; the weights and the optimiser's state were "
-                                     "restored to those at the start of that epoch") from None
-        return loss_sum / rows
+                                     f"restored to those at the start of {'the previous' if previous else 'that'} "
+                                     "epoch, the last whose loss was finite") from None
+        return loss_sum / rows, start_snapshot
 
     def _gather(self, source, indices, name):
         """source[indices] (a shuffled batch) into a reused buffer, row by row."""

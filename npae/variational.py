@@ -329,8 +329,9 @@ class VariationalAutoencoder(Model):
     def elbo_terms(self, x, n_samples=1, seed=EVALUATION_SEED):
         """The two terms of the negative ELBO of each image of x (M, D): ``(reconstruction, kl)``, float64
         (M,) each, in nats.  KL is exact; the reconstruction term -log p(x|z) is averaged over
-        ``n_samples`` draws z ~ q(z|x), eps from ``np.random.default_rng(seed)``.  Their sum is an upper
-        bound on -log p(x), the anomaly score "elbo" (npae.anomaly)."""
+        ``n_samples`` draws z ~ q(z|x), eps from ``np.random.default_rng(seed)``.  Their sum is a Monte-Carlo
+        estimate (unbiased, noisier with fewer draws) of the negative ELBO, which is an upper bound on
+        -log p(x); a single estimate may fall below -log p(x).  It is the anomaly score "elbo" (npae.anomaly)."""
         x = check_batch(x, "x", self.input_shape, self.dtype)
         self.loss.check_targets(x, "x")
         n_samples = check_positive_int(n_samples, "n_samples")

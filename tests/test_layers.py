@@ -161,10 +161,28 @@ def test_bce_from_logits_is_finite_at_extremes(jit):
     np.testing.assert_allclose(grad * 7, [[-1, -1, 0, 0, 0, 1, 1]], atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bce_on_probabilities_at_the_clipped_ends(dtype):
+    """p = 0 and p = 1 (a sigmoid output that saturated): p is clipped to [eps, 1 - eps] as Keras does, so
+    the loss is -log(eps) per wrong value, 0-ish per right one, and the gradient (p - x) / (p (1 - p)) on
+    the clipped p: finite, of the right sign."""
+    eps = 1e-7
+    p = np.array([[0.0, 1.0, 0.0, 1.0]], dtype)
+    x = np.array([[0.0, 1.0, 1.0, 0.0]], dtype)
+    loss, grad = npae.BinaryCrossEntropy(epsilon=eps).value_and_grad(p, x)
+    clipped = np.clip(p, dtype(eps), dtype(1 - eps)).astype(np.float64)
+    terms = -(x * np.log(clipped) + (1 - x) * np.log(1 - clipped))
+    assert np.isfinite(loss) and loss == pytest.approx(terms.mean(), rel=1e-5)
+    assert loss == pytest.approx(-2 * np.log(eps) / 4, rel=1e-2)   # the two wrong ends dominate
+    assert np.isfinite(grad).all()
+    np.testing.assert_allclose(grad, (clipped - x) / (clipped * (1 - clipped)) / 4, rtol=1e-5)
+    assert grad[0, 2] < 0 < grad[0, 3]                                # towards the target
+
+
 def test_bce_refuses_targets_outside_the_unit_interval():
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         npae.BinaryCrossEntropy().value(np.full((2, 2), 0.5), np.array([[0.0, 1.0], [1.5, 0.0]]))
-    with pytest.raises(ValueError, match=r"\[-0.5, 1\].*loss='mse' with output_activation='identity'"):
+    with pytest.raises(ValueError, match=r"\[-0.5, 1\].*loss='mse'.*output_activation='identity'.*activation='identity'"):
         npae.BinaryCrossEntropy().value(np.full((1, 2), 0.5), np.array([[-0.5, 1.0]]))
     with pytest.raises(ValueError, match="loss='l1' is not one of"):
         npae.Autoencoder([4, 2], loss="l1")
