@@ -180,17 +180,27 @@ class Adam(Optimizer):
         v_hat = v / (1 - beta2^t)                    averages are too small by exactly these factors
         theta <- theta - lr m_hat / (sqrt(v_hat) + eps)
 
-    eps is added *after* bias correction, to sqrt(v_hat), as in Algorithm 1 and in PyTorch.  Keras adds its
-    epsilon to sqrt(v) before the bias correction (the paper's "epsilon hat" form, also scikit-learn's),
-    which is the same update with eps scaled by sqrt(1 - beta2^t): the two differ only while v is tiny.
-    Defaults are Keras' values (lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-7); PyTorch's eps is 1e-8.
+    Where eps goes, ``epsilon_form``:
+
+        "pytorch" (default)  theta <- theta - lr m_hat / (sqrt(v_hat) + eps)         Algorithm 1, PyTorch
+        "keras"              theta <- theta - lr_t m / (sqrt(v) + eps),             Keras, scikit-learn (the
+                             lr_t = lr sqrt(1 - beta2^t) / (1 - beta1^t)             paper's "epsilon hat" form)
+
+    The Keras form is the PyTorch one with eps replaced by eps / sqrt(1 - beta2^t) (divide its numerator
+    and denominator by sqrt(1 - beta2^t)), which is how it is computed here.  The two differ while v is
+    tiny: after one step with the same settings, by up to 0.7 lr.  Use "keras" to train a model ported
+    from Keras as Keras would.  Defaults are Keras' values (lr = 1e-3, beta1 = 0.9, beta2 = 0.999,
+    eps = 1e-7); PyTorch's eps is 1e-8.
     """
 
     name = "adam"
     state_names = ("first_moment", "second_moment")
 
-    def __init__(self, learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-7):
+    def __init__(self, learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-7, epsilon_form="pytorch"):
         super().__init__()
+        if epsilon_form not in ("pytorch", "keras"):
+            raise ValueError(f"epsilon_form must be 'pytorch' or 'keras', got {epsilon_form!r:.50}")
+        self.epsilon_form = epsilon_form
         _check_positive("learning_rate", learning_rate)
         _check_positive("epsilon", epsilon)
         _check_fraction("beta1", beta1)
@@ -202,7 +212,7 @@ class Adam(Optimizer):
 
     def get_config(self):
         return {"learning_rate": self.learning_rate, "beta1": self.beta1, "beta2": self.beta2,
-                "epsilon": self.epsilon}
+                "epsilon": self.epsilon, "epsilon_form": self.epsilon_form}
 
     def step(self, parameters, gradients):
         # 1 / (1 - beta^t) in float64, then cast to the parameters' dtype: beta2^t falls from 0.999 towards
@@ -210,13 +220,15 @@ class Adam(Optimizer):
         # correct digits of the correction.
         t = self.iterations + 1
         self._inverse_corrections = (1.0 / (1.0 - self.beta1 ** t), 1.0 / (1.0 - self.beta2 ** t))
+        self._step_epsilon = self.epsilon if self.epsilon_form == "pytorch" else \
+            self.epsilon / np.sqrt(1.0 - self.beta2 ** t)  # Keras' form (class docstring)
         return super().step(parameters, gradients)
 
     def _update(self, parameter, gradient, first_moment, second_moment):
         cast = parameter.dtype.type
         inverse_correction1, inverse_correction2 = self._inverse_corrections
         return optim.adam_update(parameter, gradient, first_moment, second_moment, cast(self.learning_rate),
-                                 cast(self.beta1), cast(self.beta2), cast(self.epsilon), cast(inverse_correction1),
+                                 cast(self.beta1), cast(self.beta2), cast(self._step_epsilon), cast(inverse_correction1),
                                  cast(inverse_correction2))
 
     def _check_state_array(self, name, index, array, parameter):
