@@ -16,6 +16,9 @@ Registering a second, different class under a name that is taken is a ValueError
 otherwise load as whichever came last).  Registering the same class again is harmless.
 """
 
+import inspect
+import json
+
 _REGISTRY = {}  # (kind, name) -> class; kind is "layer", "activation", "loss", "optimizer" or "model"
 
 
@@ -73,11 +76,11 @@ def instantiate(kind, spec, argument, aliases=None, **options):
     name = (aliases or {}).get(spec, spec) if isinstance(spec, str) else spec
     cls = lookup(name, kind)
     if cls is None:
-        raise ValueError(f"{argument}={spec!r} is not one of {registered_names(kind)}")
+        raise ValueError(f"{argument}={spec!r:.100} is not one of {registered_names(kind)}")
     try:
         return cls(**options)
     except TypeError as error:
-        raise ValueError(f"{argument} {name!r} does not take the options {options}: {error}") from None
+        raise ValueError(f"{argument} {name!r:.100} does not take the options {options!r:.200}: {error}") from None
 
 
 def lookup(name, kind):
@@ -104,7 +107,7 @@ def layers_config(layers):
         if lookup(name, "layer") is not type(layer):
             raise ValueError(f"layers[{index}] is a {name}, which is not registered: decorate its class with "
                              "@npae.register so that a saved model can name it")
-        entry = {"class": name, "config": layer.get_config()}
+        entry = {"class": name, "config": _checked_config(layer, index)}
         tied_to = getattr(layer, "encoder_layer", None)
         if tied_to is not None:
             if id(tied_to) not in positions:
@@ -112,6 +115,32 @@ def layers_config(layers):
             entry["tied_to"] = positions[id(tied_to)]
         entries.append(entry)
     return entries
+
+
+def _checked_config(layer, index):
+    """``layer.get_config()``, checked at save time so that the file will load: JSON values only (no NumPy
+    scalars, no NaN), and arguments its class's ``__init__`` accepts and needs."""
+    config = layer.get_config()
+    name = type(layer).__name__
+    if not isinstance(config, dict):
+        raise ValueError(f"layers[{index}] ({name}): get_config() must return a dict, got {type(config).__name__}")
+    for key, value in config.items():
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"layers[{index}] ({name}): get_config()[{key!r}] = {value!r:.80} cannot be saved as JSON "
+                             f"({error}); return plain int, float, str, bool, list or dict values "
+                             "(e.g. int(n), not a NumPy integer; no NaN or infinity)") from None
+    if getattr(layer, "encoder_layer", None) is None:
+        try:
+            inspect.signature(type(layer)).bind(**config)
+        except TypeError as error:
+            raise ValueError(f"layers[{index}] ({name}): its saved config {config!r:.200} would not rebuild it "
+                             f"({error}): define get_config() returning the arguments of {name}.__init__, so that "
+                             f"{name}(**layer.get_config()) builds the same layer") from None
+        except ValueError:
+            pass  # no signature to check (a built-in type)
+    return config
 
 
 def layers_from_config(entries, argument="layers"):

@@ -125,11 +125,18 @@ class Model(Buffers):
     def _collect_parameters(self):
         """Gather the layers' parameters once (their arrays never change identity: set_weights copies)."""
         parameters, gradient_owners, seen = [], [], {}
-        for layer in self.layers:
+        for position, layer in enumerate(self.layers):
+            gradients = layer.gradients()
             for index, parameter in enumerate(layer.parameters()):
-                if id(parameter) in seen:
-                    continue  # a parameter used by two layers is one parameter
-                seen[id(parameter)] = True
+                if id(parameter) in seen:  # a parameter used by two layers is one parameter, with one gradient
+                    first, gradient = seen[id(parameter)]
+                    if gradients[index] is not gradient:
+                        raise ValueError(f"layers[{position}] ({layer!r:.80}) shares a parameter with layers[{first}] "
+                                         "but has a gradient array of its own, whose contributions would be lost: "
+                                         "give both layers the same gradient array (gradients accumulate, as "
+                                         "TiedDense adds into its encoder layer's dW)")
+                    continue
+                seen[id(parameter)] = (position, gradients[index])
                 parameters.append(parameter)
                 gradient_owners.append((layer, index))
         dtypes = {p.dtype for p in parameters}

@@ -345,3 +345,77 @@ def test_register_gives_a_name_to_one_class_only():
         npae.register(type("Dense", (npae.Layer,), {"__module__": "mine", "__qualname__": "Dense"}))
     from npae.registry import lookup
     assert lookup("Dense", "layer") is npae.Dense and lookup("Scale", "layer") is first
+
+
+def test_a_parameter_shared_with_separate_gradient_arrays_is_refused():
+    """Red-team 10: the second layer's gradient was silently dropped (gradcheck 0.50)."""
+    first = Shift(4)
+    second = Shift(4)
+    second.offset = first.offset                     # shared parameter, but second.offset_grad is its own
+    with pytest.raises(ValueError, match=r"layers\[1\].*shares a parameter with layers\[0\].*same gradient array"):
+        npae.Sequential([first, second], loss="mse")
+    second.offset_grad = first.offset_grad           # sharing the gradient too: one parameter, both uses add up
+    model = npae.Sequential([first, second], loss="mse")
+    assert len(model.parameters()) == 1
+
+
+def test_a_layer_that_writes_its_initial_value_saves_and_loads(tmp_path, rng):
+    """Red-team 19: a constructor writing into its parameter after new_parameter (npae.load's placeholders
+    are writeable, so the constructor runs as it does normally)."""
+    @npae.register
+    class Ones(npae.Layer):
+        def _forward(self, x):
+            return x * self.s
+
+        def __init__(self, size):
+            self.size = size
+            self.s = self.new_parameter((size,), np.float64)
+            self.s[...] = 1.0                        # written after new_parameter
+            self.ds = self.new_gradient(self.s)
+
+        def parameters(self):
+            return [self.s]
+
+        def gradients(self):
+            return [self.ds]
+
+        def get_config(self):
+            return {"size": self.size}
+
+    model = npae.Sequential([npae.Dense(3, 3, dtype="float64", rng=0), Ones(3)], loss="mse")
+    model.layers[1].s[...] = 2.5
+    model.save(tmp_path / "ones.npz")
+    np.testing.assert_array_equal(npae.load(tmp_path / "ones.npz").layers[1].s, [2.5, 2.5, 2.5])
+
+
+def test_a_config_that_cannot_be_saved_or_rebuilt_is_named_at_save_time(tmp_path):
+    """Red-team 20 and issue 25: a NumPy integer or NaN in get_config, or no get_config at all, fails at save
+    with the layer, the key and the fix named, and leaves no file."""
+    class NumpyInt(Shift):
+        def get_config(self):
+            return {"size": np.int64(self.size), "dtype": self.dtype}
+
+    class NoConfig(npae.Layer):
+        def __init__(self, size):
+            self.size = size
+
+    for cls in (NumpyInt, NoConfig):
+        npae.register(cls)
+    cases = [(NumpyInt(3), r"layers\[1\] \(NumpyInt\): get_config\(\)\['size'\].*JSON.*int\(n\)"),
+             (NoConfig(3), r"layers\[1\] \(NoConfig\).*missing a required argument: 'size'.*define get_config")]
+    for layer, message in cases:
+        model = npae.Sequential([npae.Dense(3, 3, dtype="float64"), layer], loss="mse")
+        with pytest.raises(ValueError, match=message):
+            model.save(tmp_path / "m.npz")
+        assert not (tmp_path / "m.npz").exists()
+
+
+def test_crafted_shapes_do_not_wrap_and_long_names_are_not_echoed_whole():
+    """Red-team 23: a per-sample shape whose product overflows int64, a 900,000-character activation name."""
+    huge = (2 ** 32, 2 ** 32, 2 ** 3)                # 2^67 values: np.prod wraps to 0
+    assert npae.Flatten().output_shape(huge) == (2 ** 67,)
+    with pytest.raises(ValueError, match="cannot reshape"):
+        npae.Reshape((1,)).output_shape((2 ** 32, 2 ** 32))
+    with pytest.raises(ValueError) as raised:
+        npae.Dense(3, 3, activation="x" * 900_000)
+    assert len(str(raised.value)) < 1000

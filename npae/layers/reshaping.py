@@ -4,6 +4,8 @@ in a dense code, and a dense code can feed a convolutional decoder).  No paramet
 Both keep the batch axis and reorder nothing: values are read and written in C order, which for
 channels-last images (N, H, W, C) is Keras' order, so a Keras Flatten -> Dense weight matrix loads as is.
 """
+import math
+
 import numpy as np
 
 from .base import Layer
@@ -25,7 +27,7 @@ class Flatten(Layer):
     def output_shape(self, input_shape):
         if not input_shape:
             raise ValueError(f"{self!r} takes a batch (N, ...) with at least one axis after the batch axis")
-        return (int(np.prod(input_shape)),)
+        return (math.prod(input_shape),)  # Python integers: no int64 wrap-around
 
 
 class Reshape(Layer):
@@ -53,7 +55,7 @@ class Reshape(Layer):
         return {"shape": list(self.shape)}
 
     def output_shape(self, input_shape):
-        if int(np.prod(input_shape)) != int(np.prod(self.shape)):
+        if math.prod(input_shape) != math.prod(self.shape):  # Python integers: no int64 wrap-around
             raise ValueError(f"{self!r} cannot reshape per-sample shape {tuple(input_shape)} "
-                             f"({int(np.prod(input_shape))} values) to {self.shape} ({int(np.prod(self.shape))} values)")
+                             f"({math.prod(input_shape)} values) to {self.shape} ({math.prod(self.shape)} values)")
         return self.shape
