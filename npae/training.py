@@ -97,7 +97,10 @@ class Model(Buffers):
     with Keras' defaults; a name, a config dict, or an Optimizer instance, which this model then owns),
     ``l1``/``l2`` (weight penalties on the layers' ``weights_to_penalize()``), ``noise`` (standard
     deviation of Gaussian noise added to the training inputs only: a denoising model), ``seed`` (None or
-    an int: the same seed gives bitwise-identical training on the same machine).
+    an int: the same seed gives bitwise-identical training on the same machine).  The seed draws the
+    shuffles, the noise and the initial weights of the layers a model builds itself (``Autoencoder(sizes)``,
+    the VAE); a layer you build draws its initial weights from its own ``rng`` argument, so for
+    bitwise-identical runs of a model built from layers give every layer an ``rng`` too.
 
     Attributes: ``layers``, ``loss`` (a Loss), ``optimizer`` (an Optimizer), ``penalty`` (a WeightPenalty),
     ``input_shape`` and ``output_shape`` (per sample), ``dtype``.  After ``fit``: ``history_``.
