@@ -41,8 +41,9 @@ class Dense(Layer):
 
     # --- the math ------------------------------------------------------------------------------------
     def _forward(self, x):                                             # x (B, D_in)
-        if _backend.jit_enabled():  # fast path: a reused z, then a = f(z + b) in one fused pass
-            z = np.matmul(x, self.W, out=self.buffer("z", (x.shape[0], self.out_features), self.dtype))
+        if _backend.jit_enabled():  # fast path: z in a reused array, then a = f(z + b) in one fused pass
+            z = self.buffer("z", (x.shape[0], self.out_features), self.dtype)   # (B, D_out)
+            np.matmul(x, self.W, out=z)                                # z = x W
             a = self.activation.apply_with_bias(z, self.b)             # (B, D_out)
         else:                       # reference
             z = x @ self.W + self.b                                    # (B, D_out)
@@ -53,9 +54,10 @@ class Dense(Layer):
     def _backward(self, grad_a):                                       # grad_a (B, D_out) = dL/da
         x, z, a = self.kept.x, self.kept.z, self.kept.a
         if _backend.jit_enabled():  # fast path: dL/dz and db += its column sums in one fused pass
-            grad_z = self.activation.backward_with_bias(z, a, grad_a, self.buffer("grad_z", a.shape, self.dtype),
-                                                        self.db, True)  # (B, D_out)
-            self.dW += np.matmul(x.T, grad_z, out=self.buffer("dW_term", self.dW.shape, self.dtype))
+            grad_z = self.buffer("grad_z", a.shape, self.dtype)        # (B, D_out)
+            grad_z = self.activation.backward_with_bias(z, a, grad_a, grad_z, self.db, True)   # dL/dz
+            dW_term = self.buffer("dW_term", self.dW.shape, self.dtype)                        # (D_in, D_out)
+            self.dW += np.matmul(x.T, grad_z, out=dW_term)             # x^T dL/dz
         else:                       # reference
             grad_z = grad_a * self.activation.derivative(z, a)         # (B, D_out)  dL/dz
             self.db += grad_z.sum(axis=0)                              # (D_out,)
