@@ -1,9 +1,11 @@
-"""Your own layer and your own activation, trained inside an npae model (no data needed, a few seconds).
+"""Your own layer and your own activation, trained inside an npae model (no data needed).
 
-A layer writes its math (npae/layers/base.py): _forward (keep what backward needs with self.keep) and
-_backward (ADD dL/dtheta to the gradients, return dL/dx), plus parameters, gradients and get_config.
-An activation is two methods: function(z) and derivative(z, a).  npae.gradcheck says whether a backward
-is right before anything trains; npae.register lets npae.load rebuild a saved model that uses them.
+A layer is written the way npae's own Dense is (npae/layers/dense.py): its math in ``_forward`` and
+``_backward``, with the bookkeeping (input checks, what is kept for backward, gradient shapes) done by
+``npae.Layer``.  ``_backward`` ADDS dL/dtheta to the gradients and returns dL/dx.  An activation is two
+formulas: function(z) and derivative(z, a).  npae.gradcheck tells you whether your backward is right
+before you train anything, and npae.register lets a saved model name your classes so that npae.load
+can rebuild it.  Takes a few seconds.   Run:  python examples/custom_layer.py
 """
 import tempfile
 
@@ -14,24 +16,37 @@ import npae
 
 @npae.register
 class Scale(npae.Layer):
-    """y = x * s, one learned scale per feature.   dL/ds = sum_B dL/dy * x,   dL/dx = dL/dy * s."""
+    """y = x * s, one learned scale per feature.
+    Forward:  y = x s                       x, y (B, D)   s (D,)
+    Backward: dL/ds += sum_B dL/dy * x      dL/dx = dL/dy * s
+    """
+
+    def _forward(self, x):                   # x (B, D), already checked and cast to self.dtype
+        self.keep(x=x)                       # what backward needs (kept only in a training forward)
+        return x * self.s                    # (B, D)
+
+    def _backward(self, grad_y):             # grad_y (B, D) = dL/dy, shape already checked
+        self.ds += (grad_y * self.kept.x).sum(axis=0)   # (D,)   += : gradients accumulate
+        return grad_y * self.s               # (B, D) = dL/dx
 
     def __init__(self, size, dtype="float64"):
         self.size, self.dtype = size, np.dtype(dtype)
         self.s = self.new_parameter((size,), self.dtype, lambda: np.ones(size))
         self.ds = self.new_gradient(self.s)
 
-    def parameters(self): return [self.s]
-    def gradients(self): return [self.ds]
-    def get_config(self): return {"size": self.size, "dtype": self.dtype.name}   # what npae.load passes back
+    def parameters(self):
+        return [self.s]
 
-    def _forward(self, x):                      # x (B, size), checked and cast by the base class
-        self.keep(x=x)                          # kept only in a training forward
-        return x * self.s
+    def gradients(self):
+        return [self.ds]
 
-    def _backward(self, grad_y):
-        self.ds += (grad_y * self.kept.x).sum(axis=0)   # += : gradients accumulate
-        return grad_y * self.s
+    def get_config(self):                    # what npae.load passes back to __init__
+        return {"size": self.size, "dtype": self.dtype.name}
+
+    def output_shape(self, input_shape):     # per-sample shape in -> out (a ValueError if it cannot take it)
+        if tuple(input_shape) != (self.size,):
+            raise ValueError(f"{self!r} takes x of shape (batch, {self.size}), got per-sample shape {input_shape}")
+        return (self.size,)
 
 
 @npae.register

@@ -34,3 +34,16 @@ from .sklearn import AutoencoderTransformer  # noqa: F401
 from . import timeseries  # noqa: F401,E402  (npae.timeseries.SeriesAnomalyDetector after import npae)
 from .layers.vector_quantizer import VectorQuantizer  # noqa: F401
 from .rate_distortion import FactorizedPrior, QuantizationNoise  # noqa: F401
+
+# The public names (``from npae import *``, documentation tools).  Modules are reached as npae.datasets,
+# npae.kernels, ...; the private ones (a leading underscore) are not part of the API.
+__all__ = [
+    "__version__", "jit_enabled", "set_jit",
+    "Layer", "Dense", "TiedDense", "Conv2D", "Conv2DTranspose", "MaxPool2D", "UpSampling2D", "Flatten", "Reshape",
+    "ActivityRegularization", "MaxNorm",
+    "Activation", "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ELU", "Softplus",
+    "Loss", "MeanSquaredError", "BinaryCrossEntropy", "Optimizer", "Adam", "SGD", "WeightPenalty",
+    "Model", "Sequential", "Autoencoder", "VariationalAutoencoder", "History", "EarlyStopping",
+    "gradcheck", "load", "register",
+    "ReconstructionErrorDetector", "train_ensemble", "KNNClassifier", "PCA",
+]

@@ -12,11 +12,13 @@ Each class documents f and f'.  Backward multiplies the incoming gradient by f',
     elu         z if z > 0 else alpha(e^z-1)  1 if a > 0 else a + alpha
     softplus    log(1 + e^z)                  sigma(z) = 1 - e^{-a}
 
-Two ways to use one:
+Each class writes f and f' as two plain-NumPy methods, ``function(z)`` and ``derivative(z, a)``: the
+reference a learner reads.  Two ways to use one:
+* on its own, as a layer of a model (``npae.ReLU()``), on arrays of any shape: exactly those two methods;
 * fused into a layer, ``Dense(784, 64, activation="relu")``: the layer adds its bias and applies f in one
   pass over z (:meth:`Activation.apply_with_bias`), and multiplies by f' while summing the bias gradient
-  in one pass (:meth:`Activation.backward_with_bias`); the kernels are in ``npae.kernels.elementwise``;
-* on its own, as a layer of a model (``npae.ReLU()``), on arrays of any shape.
+  in one pass (:meth:`Activation.backward_with_bias`); for the built-ins these are Numba kernels
+  (``npae.kernels.elementwise``), pinned by tests/test_layers.py to the class's own function/derivative.
 
 An activation object holds no per-call state: a layer given one works on its own copy, so one instance
 may be handed to any number of layers.  (As a stand-alone layer it keeps its last input and output, like
@@ -39,13 +41,6 @@ from .kernels import elementwise, sigmoid as sigmoid_kernels
 from .layers.base import Layer
 
 
-def _as_rows(array):
-    """A C-contiguous (rows, last axis) view of ``array``: the kernels work on 2-D arrays, and a per-channel
-    bias of a channels-last image batch (N, H, W, C) is a per-column bias of its (N H W, C) view."""
-    array = np.ascontiguousarray(array)
-    return array.reshape(-1, array.shape[-1]) if array.ndim != 2 else array
-
-
 def check_fused_arguments(z, bias, *others):
     """The kernels index z (B, D) and bias (D,) without bounds checks: make sure the arrays line up
     (the fused methods are public, so a wrong call must be a ValueError, never a write out of bounds)."""
@@ -62,12 +57,18 @@ def check_fused_arguments(z, bias, *others):
 
 
 class Activation(Layer):
-    """Base class.  A custom activation implements ``function(z)`` and ``derivative(z, a)``.
+    """Base class.  An activation is two formulas in plain NumPy, ``function`` and ``derivative``:
 
-    ``function(z) -> a``: f(z), a new array of z's shape.  ``derivative(z, a) -> f'(z)``, given the input
-    z and the output a = f(z).  The fused methods below are built from those two; the built-in classes
-    replace them by Numba kernels.
+        function(z) -> a           f(z), a new array of z's shape
+        derivative(z, a) -> f'(z)  given the input z and the output a = f(z) (built-ins read only a)
+
+    On its own, as a layer of a model (``npae.ReLU()``), it is these two lines on arrays of any shape.
+    Fused into a layer (``Dense(..., activation="relu")``), the layer calls :meth:`apply_with_bias` and
+    :meth:`backward_with_bias`, built here from the two formulas; the built-in classes replace them by
+    Numba kernels that compute the same numbers in one pass (a test pins each kernel to its formulas).
     """
+
+    _registry_kinds = ("layer", "activation")  # what npae.register files a subclass under (npae.registry)
 
     name = None
 
@@ -77,19 +78,14 @@ class Activation(Layer):
     def derivative(self, z, a):
         raise NotImplementedError(f"{type(self).__name__} must implement derivative(z, a)")
 
-    def get_config(self):
-        return {}
+    # --- on its own, as a layer: the two formulas --------------------------------------------------
+    def _forward(self, z):                                   # z (B, ...) any shape
+        a = self.function(z)                                 # (B, ...)
+        self.keep(z=z, a=a)
+        return a
 
-    def __repr__(self):
-        options = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
-        return f"{type(self).__name__}({options})"
-
-    def copy(self):
-        """An independent copy, with none of this object's cached arrays."""
-        duplicate = copy.copy(self)
-        duplicate.__dict__.pop("_cache", None)
-        duplicate.__dict__.pop("_buffers", None)
-        return duplicate
+    def _backward(self, grad_a):                             # grad_a (B, ...) = dL/da
+        return grad_a * self.derivative(self.kept.z, self.kept.a)   # (B, ...) = dL/dz
 
     # --- fused into a layer: z (B, D) pre-activations without the bias, bias (D,) ---------------------
     def apply_with_bias(self, z, bias):
@@ -105,43 +101,32 @@ class Activation(Layer):
         elementwise.column_sums(grad_z, bias_grad, accumulate)
         return grad_z
 
-    # --- on its own, as a layer: x of any shape, f applied element-wise ------------------------------
-    def forward(self, x, training=False):
-        """a = f(x), a new array of x's shape; x is not modified."""
-        x = np.asarray(x)
-        if x.ndim == 0:
-            raise ValueError(f"x must be an array with at least one axis, got the scalar {x!r}")
-        if not np.issubdtype(x.dtype, np.floating):
-            x = x.astype(np.float64)
-        z = np.array(x, order="C", copy=True)  # apply_with_bias may overwrite its input
-        rows = _as_rows(z)
-        a = self.apply_with_bias(rows, np.zeros(rows.shape[1], dtype=rows.dtype))
-        if training:
-            self._cache = (rows, a)
-        return a.reshape(x.shape) if a is not rows else z
+    # --- configuration ---------------------------------------------------------------------------------
+    def get_config(self):
+        return {}
 
-    def backward(self, grad_output):
-        """dL/dx = dL/da * f'(x), from the arrays kept by the last training forward; a new array."""
-        cached = self.__dict__.get("_cache")
-        if cached is None:
-            raise RuntimeError(f"{type(self).__name__}.backward called before a training forward")
-        z, a = cached
-        grad_output = np.asarray(grad_output, dtype=a.dtype)
-        if grad_output.size != a.size or grad_output.shape[-1] != a.shape[-1]:
-            raise ValueError(f"grad_output has shape {grad_output.shape}, but the last forward gave "
-                             f"{a.size // a.shape[-1]} rows of {a.shape[-1]}")
-        grad_rows = _as_rows(grad_output)
-        discarded_bias_grad = np.empty(a.shape[1], dtype=a.dtype)
-        grad_z = self.backward_with_bias(z, a, grad_rows, np.empty_like(grad_rows), discarded_bias_grad, False)
-        if grad_z is grad_rows:  # the identity passes the gradient through: a public backward copies it
-            grad_z = grad_z.copy()
-        return grad_z.reshape(grad_output.shape)
+    def __repr__(self):
+        options = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
+        return f"{type(self).__name__}({options})"
+
+    def copy(self):
+        """An independent copy, with none of this object's kept or cached arrays."""
+        duplicate = copy.copy(self)
+        for name in ("_kept", "_buffers"):
+            duplicate.__dict__.pop(name, None)
+        return duplicate
 
 
 class Identity(Activation):
     """f(z) = z;  f'(z) = 1.  Inside a layer, dL/dz *is* dL/da: the same array, not a copy."""
 
     name = "identity"
+
+    def function(self, z):
+        return z
+
+    def derivative(self, z, a):
+        return np.ones_like(a)
 
     def apply_with_bias(self, z, bias):
         check_fused_arguments(z, bias)
@@ -158,6 +143,12 @@ class ReLU(Activation):
     """f(z) = max(0, z);  f'(z) = 1[z > 0] = 1[a > 0] (0 at the kink z = 0)."""
 
     name = "relu"
+
+    def function(self, z):
+        return np.maximum(z, 0)
+
+    def derivative(self, z, a):
+        return (a > 0).astype(a.dtype)
 
     def apply_with_bias(self, z, bias):
         check_fused_arguments(z, bias)
@@ -185,6 +176,12 @@ class LeakyReLU(Activation):
             raise ValueError(f"negative_slope must be a number in (0, 1), got {negative_slope!r}")
         self.negative_slope = float(negative_slope)
 
+    def function(self, z):
+        return np.where(z > 0, z, self.negative_slope * z)
+
+    def derivative(self, z, a):
+        return np.where(a > 0, 1.0, self.negative_slope).astype(a.dtype)
+
     def get_config(self):
         return {"negative_slope": self.negative_slope}
 
@@ -209,6 +206,13 @@ class Sigmoid(Activation):
 
     name = "sigmoid"
 
+    def function(self, z):
+        e = np.exp(-np.abs(z))                               # in (0, 1]: never overflows
+        return np.where(z >= 0, 1, e) / (1 + e)
+
+    def derivative(self, z, a):
+        return a * (1 - a)
+
     def apply_with_bias(self, z, bias):
         check_fused_arguments(z, bias)
         sigmoid_kernels.bias_sigmoid_forward(z, bias)
@@ -225,6 +229,12 @@ class Tanh(Activation):
 
     name = "tanh"
 
+    def function(self, z):
+        return np.tanh(z)
+
+    def derivative(self, z, a):
+        return 1 - a * a
+
     def apply_with_bias(self, z, bias):
         check_fused_arguments(z, bias)
         elementwise.bias_identity_forward(z, bias)
@@ -238,7 +248,9 @@ class Tanh(Activation):
 
 
 class ELU(Activation):
-    """f(z) = z for z > 0, alpha (e^z - 1) otherwise;  f'(z) = 1 or alpha e^z = a + alpha (Clevert et al. 2016)."""
+    """f(z) = z for z > 0, alpha (e^z - 1) otherwise;  f'(z) = 1 or alpha e^z = a + alpha (Clevert et al. 2016).
+
+    e^z - 1 is computed as ``expm1``: exact near 0, where the subtraction would cancel."""
 
     name = "elu"
 
@@ -248,6 +260,12 @@ class ELU(Activation):
             raise ValueError(f"alpha must be a finite positive number, got {alpha!r}")
         self.alpha = float(alpha)
 
+    def function(self, z):
+        return np.where(z > 0, z, self.alpha * np.expm1(np.minimum(z, 0)))
+
+    def derivative(self, z, a):
+        return np.where(a > 0, 1, a + self.alpha)
+
     def get_config(self):
         return {"alpha": self.alpha}
 
@@ -255,7 +273,7 @@ class ELU(Activation):
         check_fused_arguments(z, bias)
         elementwise.bias_identity_forward(z, bias)
         negative_part = np.minimum(z, 0)
-        np.expm1(negative_part, out=negative_part)  # expm1: exact near 0, where e^z - 1 cancels
+        np.expm1(negative_part, out=negative_part)
         negative_part *= z.dtype.type(self.alpha)
         np.copyto(z, negative_part, where=z <= 0)
         return z
@@ -273,6 +291,12 @@ class Softplus(Activation):
     """
 
     name = "softplus"
+
+    def function(self, z):
+        return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+
+    def derivative(self, z, a):
+        return -np.expm1(-a)
 
     def apply_with_bias(self, z, bias):
         check_fused_arguments(z, bias)

@@ -95,3 +95,25 @@ class EarlyStopping:
         if self.restore_best_weights and self._best_weights is not None:
             model.set_weights(self._best_weights)
         return True
+
+
+def format_seconds(seconds):
+    """``"42 s"`` under two minutes, ``"3 min 05 s"`` above: the unit a reader expects for an ETA."""
+    if not math.isfinite(seconds):
+        return "?"
+    if seconds < 120:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    minutes, rest = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+def epoch_line(head, epoch, epochs, logs, elapsed):
+    """``"<head> - loss 0.0731 - val_loss 0.0726 - 0.30 s - ETA 8.5 s"``: one epoch's ``logs`` (the dict
+    ``fit`` hands its callbacks) and, before the last epoch, the time left at the pace so far."""
+    parts = [head, f"loss {logs['loss']:.4f}"]
+    if "val_loss" in logs:
+        parts.append(f"val_loss {logs['val_loss']:.4f}")
+    parts.append(f"{logs['seconds']:.2f} s")
+    if epoch + 1 < epochs:
+        parts.append("ETA " + format_seconds(elapsed / (epoch + 1) * (epochs - epoch - 1)))
+    return " - ".join(parts)

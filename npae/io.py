@@ -17,7 +17,8 @@ What loading guarantees (see also docs/guarantees.md):
   and layer classes are looked up by name among the registered ones (npae.registry), never imported;
 * nothing is allocated before it is known to be needed: npae._npz bounds every entry's size by its
   header and its compressed size and caps the JSON; the model is first built as a skeleton whose
-  parameters take no memory (npae.layers.base, "placeholder" mode); every array entry's header (shape,
+  parameters take no memory (:func:`_placeholder`, handed to the layers' ``new_parameter`` through
+  ``npae.layers.base.loader_arrays``); every array entry's header (shape,
   dtype) is compared with the skeleton's parameters before any array data is read; the memory the
   model needs is compared with what the machine has; only then are the arrays read, straight into the
   model's parameters;
@@ -27,6 +28,7 @@ What loading guarantees (see also docs/guarantees.md):
 
 Writes are atomic (npae._files): a crash never leaves a half-written model behind.
 """
+import contextlib
 import json
 import os
 
@@ -35,7 +37,7 @@ import numpy as np
 from ._files import atomic_write
 from ._memory import check_allocation
 from ._npz import NpzArchive
-from .layers.base import construction_mode
+from .layers.base import loader_arrays
 from .registry import layers_from_config, lookup, registered_names
 
 FORMAT_NAME = "npae.model"
@@ -116,8 +118,15 @@ def _build(file, class_name, config):
         raise file.error("the architecture's config must be a JSON object")
     options = dict(config)
     try:
+        built = ()
+        if isinstance(options.get("encoder"), list) and isinstance(options.get("decoder"), list):
+            # one frame, as layers_config wrote it: a decoder's TiedDense names its encoder layer by its
+            # position in encoder + decoder
+            split = len(options["encoder"])
+            layers = layers_from_config(options["encoder"] + options["decoder"], "encoder + decoder")
+            options["encoder"], options["decoder"], built = layers[:split], layers[split:], ("encoder", "decoder")
         for key in ("layers", "encoder", "decoder"):
-            if key in options:
+            if key in options and key not in built:
                 options[key] = layers_from_config(options[key], key)
         return cls(**options)
     except (TypeError, ValueError) as error:
@@ -198,9 +207,32 @@ def _check_iterations(file, iterations):
     return iterations
 
 
+@contextlib.contextmanager
+def _layers_built_with(make_array):
+    """Inside this block every layer's new_parameter / new_gradient returns ``make_array(shape, dtype)``."""
+    token = loader_arrays.set(make_array)
+    try:
+        yield
+    finally:
+        loader_arrays.reset(token)
+
+
+def _placeholder(shape, dtype):
+    """An array of ``shape`` that takes no memory: every element is one float (zero strides).  Writeable,
+    so that a constructor that writes an initial value into its parameter runs as it does normally."""
+    return np.lib.stride_tricks.as_strided(np.zeros(1, dtype), shape, (0,) * len(shape))
+
+
+def _allocated(shape, dtype):
+    """Zeros (the file's values are read into them next), if this machine has the memory."""
+    check_allocation(int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize,
+                     f"a parameter of shape {tuple(shape)}")
+    return np.zeros(shape, dtype)
+
+
 def _checked_model(file, class_name, config, parameter_names, state_names, iterations):
     """Build the skeleton, compare every member with it, check the memory, then build the real model."""
-    with construction_mode("placeholder"):
+    with _layers_built_with(_placeholder):
         skeleton = _build(file, class_name, config)
     parameters = skeleton.parameters()
     if len(parameter_names) != len(parameters):
@@ -220,7 +252,7 @@ def _checked_model(file, class_name, config, parameter_names, state_names, itera
         check_allocation(nbytes, f"the model in {file.path} (parameters, gradients and optimiser state)")
     except ValueError as error:
         raise file.error(str(error)) from None
-    with construction_mode("empty"):
+    with _layers_built_with(_allocated):
         return _build(file, class_name, config)
 
 

@@ -51,11 +51,15 @@ def check_probability_targets(target, argument="y"):
     if low < 0 or high > 1:
         hint = "divide 8-bit pixels by 255, or " if high > 1 and low >= 0 else ""
         raise ValueError(f"binary cross-entropy needs {argument} in [0, 1], got values in [{low:g}, {high:g}]; "
-                         f"{hint}use loss='mse' with output_activation='identity' for data outside [0, 1]")
+                         f"{hint}use loss='mse' and an output layer without a sigmoid for data outside [0, 1] "
+                         "(Autoencoder(sizes, loss='mse', output_activation='identity'); with layers: a last "
+                         "layer with activation='identity')")
 
 
 class Loss:
     """Base class.  ``value_and_grad(output, target)`` returns (mean loss, dL/doutput)."""
+
+    _registry_kinds = ("loss",)  # what npae.register files a subclass under (npae.registry)
 
     name = None
 

@@ -17,13 +17,12 @@ import numpy as np
 from . import _backend
 from ._validation import check_batch, check_flag, check_positive_int, check_seed
 from .activations import Sigmoid, get_activation
-from .kernels import losses as loss_kernels
 from .layers import Dense, TiedDense
 from .layers.activity import ActivityRegularization
 from .layers.base import Layer
 from .losses import BinaryCrossEntropy, get_loss, loss_config
 from .optimizers import optimizer_config
-from .training import PREDICT_CHUNK_ROWS, Model, random_streams
+from .training import Model, in_chunks, random_streams
 
 
 def _check_layers(layers, argument):
@@ -128,7 +127,7 @@ class Sequential(Model):
 
     def _value_and_grad(self, x, y):
         output = self._forward(x, training=True)
-        grad_buffer = self._buffer("loss_gradient", output.shape) if self.layers[-1]._reuse_buffers else None
+        grad_buffer = self.buffer("loss_gradient", output.shape, output.dtype)
         loss, grad = self.loss.value_and_grad(output, y, grad_buffer, check_targets=False)
         self.backward(grad, need_input_grad=False)
         return loss
@@ -304,16 +303,13 @@ class Autoencoder(Sequential):
                 **common}
 
     # ------------------------------------------------------------------ the autoencoder's own uses
-    def _run(self, layers, x, finish=None, batch_size=PREDICT_CHUNK_ROWS):
-        out = None
-        for start in range(0, x.shape[0], batch_size):
-            block = self._forward(x[start:start + batch_size], training=False, layers=layers)
-            if finish is not None:
-                block = finish(block)
-            if out is None:
-                out = np.empty((x.shape[0],) + block.shape[1:], dtype=block.dtype)
-            out[start:start + batch_size] = block
-        return out
+    def _run(self, layers, x, finish=None):
+        """``layers`` applied to x in chunks of rows (then ``finish``, e.g. the loss's sigmoid)."""
+        def run(block):
+            block = self._forward(block, training=False, layers=layers)
+            return block if finish is None else finish(block)
+
+        return in_chunks(run, x)
 
     def encode(self, x):
         """The codes h = g(x), shape (M, *latent_shape): the latent features."""
@@ -333,15 +329,7 @@ class Autoencoder(Sequential):
     def reconstruction_error(self, x):
         """RE_i = (1/n) sum_j (x_ij - x~_ij)^2 over the n values of each observation: the paper's RE,
         float64 array (M,)."""
-        x = self._check_x(x)
-        errors = np.empty(x.shape[0], dtype=np.float64)
-        for start in range(0, x.shape[0], PREDICT_CHUNK_ROWS):
-            block = x[start:start + PREDICT_CHUNK_ROWS]
-            reconstruction = self._predict_checked(block)
-            rows = block.shape[0]
-            loss_kernels.row_mean_squared_error(np.ascontiguousarray(reconstruction).reshape(rows, -1),
-                                                block.reshape(rows, -1), errors[start:start + rows])
-        return errors
+        return self._reconstruction_errors(self._check_x(x))
 
 
 def _register_built_ins():

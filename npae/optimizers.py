@@ -29,6 +29,8 @@ class Optimizer:
     """Base class: binding, validation and the state arrays.  Subclasses define ``state_names`` (the state
     arrays kept per parameter) and ``_update(index, parameter, gradient, state...)``."""
 
+    _registry_kinds = ("optimizer",)  # what npae.register files a subclass under (npae.registry)
+
     name = None
     state_names = ()
 
@@ -60,17 +62,10 @@ class Optimizer:
             raise ValueError(f"this {type(self).__name__} already trains another set of parameters "
                              f"({self._describe(self._parameters)}); give each model its own optimiser, "
                              f"e.g. optimizer=npae.{type(self).__name__}(...) or optimizer='{self.name}'")
-        from .layers.base import building_placeholders
-
         for index, parameter in enumerate(parameters):
             if not isinstance(parameter, np.ndarray) or parameter.dtype not in (np.float32, np.float64):
                 raise ValueError(f"parameters[{index}] must be a float32 or float64 array, got "
                                  f"{type(parameter).__name__} {getattr(parameter, 'dtype', '')}")
-            if building_placeholders():
-                continue  # npae.load's skeleton: shapes only, never updated
-            if not (parameter.flags.c_contiguous and parameter.flags.writeable):
-                raise ValueError(f"parameters[{index}] must be a writeable C-contiguous array (it is updated "
-                                 "in place)")
         self._parameters = parameters
         self._bound_list = given  # a model passes this same list object at every step
 
@@ -111,7 +106,11 @@ class Optimizer:
             self._state = {name: [np.zeros_like(p) for p in parameters] for name in self.state_names}
             self._flat_views = None
         if self._flat_views is None:
-            # reshape(-1) of a C-contiguous array is a view (checked by bind): the kernels write through it
+            for index, parameter in enumerate(parameters):
+                if not (parameter.flags.c_contiguous and parameter.flags.writeable):
+                    raise ValueError(f"parameters[{index}] must be a writeable C-contiguous array (it is updated "
+                                     "in place)")
+            # reshape(-1) of a C-contiguous array is a view (checked above): the kernels write through it
             self._flat_views = [[parameter.reshape(-1)] + [self._state[name][index].reshape(-1)
                                                            for name in self.state_names]
                                 for index, parameter in enumerate(parameters)]
@@ -181,17 +180,27 @@ class Adam(Optimizer):
         v_hat = v / (1 - beta2^t)                    averages are too small by exactly these factors
         theta <- theta - lr m_hat / (sqrt(v_hat) + eps)
 
-    eps is added *after* bias correction, to sqrt(v_hat), as in Algorithm 1 and in PyTorch.  Keras adds its
-    epsilon to sqrt(v) before the bias correction (the paper's "epsilon hat" form, also scikit-learn's),
-    which is the same update with eps scaled by sqrt(1 - beta2^t): the two differ only while v is tiny.
-    Defaults are Keras' values (lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-7); PyTorch's eps is 1e-8.
+    Where eps goes, ``epsilon_form``:
+
+        "pytorch" (default)  theta <- theta - lr m_hat / (sqrt(v_hat) + eps)         Algorithm 1, PyTorch
+        "keras"              theta <- theta - lr_t m / (sqrt(v) + eps),             Keras, scikit-learn (the
+                             lr_t = lr sqrt(1 - beta2^t) / (1 - beta1^t)             paper's "epsilon hat" form)
+
+    The Keras form is the PyTorch one with eps replaced by eps / sqrt(1 - beta2^t) (divide its numerator
+    and denominator by sqrt(1 - beta2^t)), which is how it is computed here.  The two differ while v is
+    tiny: after one step with the same settings, by up to 0.7 lr.  Use "keras" to train a model ported
+    from Keras as Keras would.  Defaults are Keras' values (lr = 1e-3, beta1 = 0.9, beta2 = 0.999,
+    eps = 1e-7); PyTorch's eps is 1e-8.
     """
 
     name = "adam"
     state_names = ("first_moment", "second_moment")
 
-    def __init__(self, learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-7):
+    def __init__(self, learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-7, epsilon_form="pytorch"):
         super().__init__()
+        if epsilon_form not in ("pytorch", "keras"):
+            raise ValueError(f"epsilon_form must be 'pytorch' or 'keras', got {epsilon_form!r:.50}")
+        self.epsilon_form = epsilon_form
         _check_positive("learning_rate", learning_rate)
         _check_positive("epsilon", epsilon)
         _check_fraction("beta1", beta1)
@@ -203,7 +212,7 @@ class Adam(Optimizer):
 
     def get_config(self):
         return {"learning_rate": self.learning_rate, "beta1": self.beta1, "beta2": self.beta2,
-                "epsilon": self.epsilon}
+                "epsilon": self.epsilon, "epsilon_form": self.epsilon_form}
 
     def step(self, parameters, gradients):
         # 1 / (1 - beta^t) in float64, then cast to the parameters' dtype: beta2^t falls from 0.999 towards
@@ -211,13 +220,15 @@ class Adam(Optimizer):
         # correct digits of the correction.
         t = self.iterations + 1
         self._inverse_corrections = (1.0 / (1.0 - self.beta1 ** t), 1.0 / (1.0 - self.beta2 ** t))
+        self._step_epsilon = self.epsilon if self.epsilon_form == "pytorch" else \
+            self.epsilon / np.sqrt(1.0 - self.beta2 ** t)  # Keras' form (class docstring)
         return super().step(parameters, gradients)
 
     def _update(self, parameter, gradient, first_moment, second_moment):
         cast = parameter.dtype.type
         inverse_correction1, inverse_correction2 = self._inverse_corrections
         return optim.adam_update(parameter, gradient, first_moment, second_moment, cast(self.learning_rate),
-                                 cast(self.beta1), cast(self.beta2), cast(self.epsilon), cast(inverse_correction1),
+                                 cast(self.beta1), cast(self.beta2), cast(self._step_epsilon), cast(inverse_correction1),
                                  cast(inverse_correction2))
 
     def _check_state_array(self, name, index, array, parameter):

@@ -16,6 +16,8 @@ import shutil
 import sys
 import time
 
+from .callbacks import epoch_line, format_seconds  # noqa: F401  (the engine's epoch line, shared)
+
 __all__ = ["Progress", "counted", "fit_with_progress", "format_seconds"]
 
 
@@ -23,16 +25,6 @@ def counted(count, noun, plural=None):
     """``"1 epoch"``, ``"30 epochs"``, ``"60,000 images"``: a count with thousands separators and its noun,
     singular for exactly one.  ``plural`` for nouns that do not take an "s"."""
     return f"{count:,} {noun if count == 1 else (plural or noun + 's')}"
-
-
-def format_seconds(seconds):
-    """``"42 s"`` under two minutes, ``"3 min 05 s"`` above: the unit a reader expects for an ETA."""
-    if not math.isfinite(seconds):
-        return "?"
-    if seconds < 120:
-        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
-    minutes, rest = divmod(int(round(seconds)), 60)
-    return f"{minutes} min {rest:02d} s"
 
 
 class Progress:
@@ -87,18 +79,6 @@ class Progress:
         if self._shown:
             self.stream.write("\r" + " " * self._shown + "\r")
             self._shown = 0
-
-
-def epoch_line(head, epoch, epochs, logs, elapsed):
-    """``"<head> - loss 0.0731 - val_loss 0.0726 - 0.30 s - ETA 8.5 s"``: one epoch's ``logs`` (the dict
-    ``fit`` hands its callbacks) and, before the last epoch, the time left at the pace so far."""
-    parts = [head, f"loss {logs['loss']:.4f}"]
-    if "val_loss" in logs:
-        parts.append(f"val_loss {logs['val_loss']:.4f}")
-    parts.append(f"{logs['seconds']:.2f} s")
-    if epoch + 1 < epochs:
-        parts.append("ETA " + format_seconds(elapsed / (epoch + 1) * (epochs - epoch - 1)))
-    return " - ".join(parts)
 
 
 def fit_with_progress(model, x, y=None, *, epochs, progress=None, label="training", **fit_options):

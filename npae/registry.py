@@ -16,45 +16,45 @@ Registering a second, different class under a name that is taken is a ValueError
 otherwise load as whichever came last).  Registering the same class again is harmless.
 """
 
+import inspect
+import json
+
 _REGISTRY = {}  # (kind, name) -> class; kind is "layer", "activation", "loss", "optimizer" or "model"
 
 
 def _kinds(cls):
-    """The (kind, name) keys a class is registered under."""
-    from .activations import Activation
-    from .layers.base import Layer
-    from .losses import Loss
-    from .optimizers import Optimizer
-    from .training import Model
-
+    """The (kind, name) keys a class is registered under.  Each base class says which kinds its subclasses
+    are (``_registry_kinds``: Layer "layer", Activation "layer" and "activation", Loss "loss", Optimizer
+    "optimizer", Model "model"); layers and models are stored under their class name, the others under
+    their ``name``."""
+    kinds = getattr(cls, "_registry_kinds", None) if isinstance(cls, type) else None
+    if not kinds:
+        raise ValueError(f"npae.register takes a subclass of npae.Layer, npae.Activation, npae.Loss, an "
+                         f"optimiser or a model, got {cls!r:.200}")
     keys = []
-    if isinstance(cls, type) and issubclass(cls, Model):
-        keys.append(("model", cls.__name__))
-    if isinstance(cls, type) and issubclass(cls, Layer):
-        keys.append(("layer", cls.__name__))
-    if isinstance(cls, type) and issubclass(cls, Activation):
+    for kind in kinds:
+        if kind in ("layer", "model"):
+            keys.append((kind, cls.__name__))
+            continue
         if not isinstance(cls.name, str) or not cls.name:
             raise ValueError(f"{cls.__name__} needs a class attribute name = '...' (how configs refer to it)")
-        keys.append(("activation", cls.name))
-    for base, kind in ((Loss, "loss"), (Optimizer, "optimizer")):
-        if isinstance(cls, type) and issubclass(cls, base):
-            if not isinstance(cls.name, str) or not cls.name:
-                raise ValueError(f"{cls.__name__} needs a class attribute name = '...' (how configs refer to it)")
-            keys.append((kind, cls.name))
-    if not keys:
-        raise ValueError(f"npae.register takes a subclass of npae.Layer, npae.Activation, npae.Loss, an "
-                         f"optimiser or a model, got {cls!r}")
+        keys.append((kind, cls.name))
     return keys
 
 
 def register(cls):
-    """Make ``cls`` loadable from saved models (use as a decorator); returns ``cls`` unchanged."""
+    """Make ``cls`` loadable from saved models (use as a decorator); returns ``cls`` unchanged.
+
+    A name belongs to one class: registering another class under a taken name is a ValueError, whether
+    the name is npae's own (``Dense``) or another module's (two libraries' ``Scale``).  The same class
+    defined again in its own module (a script run twice in one session, a reloaded module) replaces it."""
     keys = _kinds(cls)
     for key in keys:
         known = _REGISTRY.get(key)
-        if known is not None and known is not cls and known.__qualname__ != cls.__qualname__:
-            raise ValueError(f"the {key[0]} name {key[1]!r} is already registered for {known.__module__}."
-                             f"{known.__qualname__}")
+        if known is not None and known is not cls and \
+                (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):
+            raise ValueError(f"the {key[0]} name {key[1]!r:.100} is already registered for {known.__module__}."
+                             f"{known.__qualname__}; rename {cls.__module__}.{cls.__qualname__}")
     for key in keys:
         _REGISTRY[key] = cls
     return cls
@@ -76,11 +76,11 @@ def instantiate(kind, spec, argument, aliases=None, **options):
     name = (aliases or {}).get(spec, spec) if isinstance(spec, str) else spec
     cls = lookup(name, kind)
     if cls is None:
-        raise ValueError(f"{argument}={spec!r} is not one of {registered_names(kind)}")
+        raise ValueError(f"{argument}={spec!r:.100} is not one of {registered_names(kind)}")
     try:
         return cls(**options)
     except TypeError as error:
-        raise ValueError(f"{argument} {name!r} does not take the options {options}: {error}") from None
+        raise ValueError(f"{argument} {name!r:.100} does not take the options {options!r:.200}: {error}") from None
 
 
 def lookup(name, kind):
@@ -98,10 +98,8 @@ def registered_names(kind):
 # Layers as JSON: what a saved model's architecture is made of.
 
 def layers_config(layers):
-    """[{"class": name, "config": layer.get_config()}, ...]; a TiedDense also names the position of the
-    layer whose weights it shares ("tied_to")."""
-    from .layers.dense import TiedDense
-
+    """[{"class": name, "config": layer.get_config()}, ...]; a layer that shares another's weights (TiedDense:
+    its ``encoder_layer``) also names that layer's position in ``layers`` ("tied_to")."""
     positions = {id(layer): index for index, layer in enumerate(layers)}
     entries = []
     for index, layer in enumerate(layers):
@@ -109,19 +107,45 @@ def layers_config(layers):
         if lookup(name, "layer") is not type(layer):
             raise ValueError(f"layers[{index}] is a {name}, which is not registered: decorate its class with "
                              "@npae.register so that a saved model can name it")
-        entry = {"class": name, "config": layer.get_config()}
-        if isinstance(layer, TiedDense):
-            if id(layer.encoder_layer) not in positions:
+        entry = {"class": name, "config": _checked_config(layer, index)}
+        tied_to = getattr(layer, "encoder_layer", None)
+        if tied_to is not None:
+            if id(tied_to) not in positions:
                 raise ValueError(f"layers[{index}] is tied to a layer outside this model")
-            entry["tied_to"] = positions[id(layer.encoder_layer)]
+            entry["tied_to"] = positions[id(tied_to)]
         entries.append(entry)
     return entries
 
 
-def layers_from_config(entries, argument="layers"):
-    """Layers built from ``layers_config`` entries; only registered classes are ever instantiated."""
-    from .layers.dense import TiedDense
+def _checked_config(layer, index):
+    """``layer.get_config()``, checked at save time so that the file will load: JSON values only (no NumPy
+    scalars, no NaN), and arguments its class's ``__init__`` accepts and needs."""
+    config = layer.get_config()
+    name = type(layer).__name__
+    if not isinstance(config, dict):
+        raise ValueError(f"layers[{index}] ({name}): get_config() must return a dict, got {type(config).__name__}")
+    for key, value in config.items():
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"layers[{index}] ({name}): get_config()[{key!r}] = {value!r:.80} cannot be saved as JSON "
+                             f"({error}); return plain int, float, str, bool, list or dict values "
+                             "(e.g. int(n), not a NumPy integer; no NaN or infinity)") from None
+    if getattr(layer, "encoder_layer", None) is None:
+        try:
+            inspect.signature(type(layer)).bind(**config)
+        except TypeError as error:
+            raise ValueError(f"layers[{index}] ({name}): its saved config {config!r:.200} would not rebuild it "
+                             f"({error}): define get_config() returning the arguments of {name}.__init__, so that "
+                             f"{name}(**layer.get_config()) builds the same layer") from None
+        except ValueError:
+            pass  # no signature to check (a built-in type)
+    return config
 
+
+def layers_from_config(entries, argument="layers"):
+    """Layers built from ``layers_config`` entries (positions in "tied_to" count from the first entry);
+    only registered classes are ever instantiated."""
     if not isinstance(entries, list):
         raise ValueError(f"{argument} must be a list of layer entries, got {type(entries).__name__}")
     layers = []
@@ -131,17 +155,16 @@ def layers_from_config(entries, argument="layers"):
             raise ValueError(f"{argument}[{index}] must be {{'class': name, 'config': {{...}}}}, got {entry!r:.200}")
         cls = lookup(entry["class"], "layer")
         if cls is None:
-            raise ValueError(f"{argument}[{index}]: the layer class {entry['class']!r} is not registered (known: "
+            raise ValueError(f"{argument}[{index}]: the layer class {entry['class']!r:.100} is not registered (known: "
                              f"{', '.join(registered_names('layer'))}); register your own with @npae.register")
         config = dict(entry.get("config", {}))
         try:
-            if cls is TiedDense:
-                tied_to = entry.get("tied_to")
+            if "tied_to" in entry:
+                tied_to = entry["tied_to"]
                 if isinstance(tied_to, bool) or not isinstance(tied_to, int) or not 0 <= tied_to < len(layers):
-                    raise ValueError(f"tied_to must be the position of an earlier layer, got {tied_to!r}")
-                layers.append(TiedDense(layers[tied_to], **config))
-            else:
-                layers.append(cls(**config))
+                    raise ValueError(f"tied_to must be the position of an earlier layer, got {tied_to!r:.50}")
+                config["encoder_layer"] = layers[tied_to]
+            layers.append(cls(**config))
         except (TypeError, ValueError) as error:
             raise ValueError(f"{argument}[{index}] ({entry['class']}): {error}") from None
     return layers

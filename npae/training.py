@@ -24,9 +24,11 @@ may add a term computed from its own output during its forward (npae.layers.acti
 and adds its gradient in its backward.
 
 Divergence.  A step whose loss is NaN or infinite is never applied, and a step that leaves a weight NaN
-or infinite is undone: in both cases ``fit`` puts back the weights *and* the optimiser's state (moments,
-step count) saved at the start of that epoch, the last ones known to be finite, and raises
-FloatingPointError.  So ``fit`` never returns, or raises, with non-finite weights.
+or infinite is undone (a weight constraint's result included): in both cases ``fit`` puts back the
+weights *and* the optimiser's state (moments, step count) of the last snapshot whose loss was finite (the
+start of that epoch, or of the one before if the loss was already not finite at that start), and raises
+FloatingPointError.  So ``fit`` never returns, or raises, with non-finite weights, and the model it leaves
+evaluates to a finite loss.
 """
 import contextlib
 import math
@@ -37,14 +39,27 @@ import warnings
 import numpy as np
 
 from ._validation import check_batch, check_flag, check_positive_int, check_seed
-from .callbacks import History
-from .kernels import elementwise
+from .callbacks import History, epoch_line
+from .kernels import elementwise, losses as loss_kernels
+from .layers.base import Buffers, Layer
 from .losses import get_loss
 from .optimizers import get_optimizer
-from .progress import epoch_line
 from .regularizers import WeightPenalty
 
 PREDICT_CHUNK_ROWS = 4096  # inference in blocks: bounded memory whatever the number of rows
+
+
+def in_chunks(function, x, rows=PREDICT_CHUNK_ROWS):
+    """function(block) for blocks of ``rows`` rows of x, gathered into one new array (M, ...): inference in
+    bounded memory, whatever the number M of rows.  (Every model's predict, encode, decode and
+    reconstruction error go through here.)"""
+    out = None
+    for start in range(0, x.shape[0], rows):
+        block = function(x[start:start + rows])
+        if out is None:
+            out = np.empty((x.shape[0],) + block.shape[1:], dtype=block.dtype)
+        out[start:start + block.shape[0]] = block
+    return out
 
 
 def random_streams(seed):
@@ -75,18 +90,23 @@ def _wants_to_stop(answer, index):
                      "None / False to go on")
 
 
-class Model:
+class Model(Buffers):
     """Base class of the trainable models; see the module docstring.
 
     Parameters common to every model: ``loss`` (name, config dict or Loss), ``optimizer`` (None: Adam
     with Keras' defaults; a name, a config dict, or an Optimizer instance, which this model then owns),
     ``l1``/``l2`` (weight penalties on the layers' ``weights_to_penalize()``), ``noise`` (standard
     deviation of Gaussian noise added to the training inputs only: a denoising model), ``seed`` (None or
-    an int: the same seed gives bitwise-identical training on the same machine).
+    an int: the same seed gives bitwise-identical training on the same machine).  The seed draws the
+    shuffles, the noise and the initial weights of the layers a model builds itself (``Autoencoder(sizes)``,
+    the VAE); a layer you build draws its initial weights from its own ``rng`` argument, so for
+    bitwise-identical runs of a model built from layers give every layer an ``rng`` too.
 
     Attributes: ``layers``, ``loss`` (a Loss), ``optimizer`` (an Optimizer), ``penalty`` (a WeightPenalty),
     ``input_shape`` and ``output_shape`` (per sample), ``dtype``.  After ``fit``: ``history_``.
     """
+
+    _registry_kinds = ("model",)  # what npae.register files a subclass under (npae.registry)
 
     def __init__(self, layers, *, loss, optimizer=None, l1=0.0, l2=0.0, noise=0.0, seed=None):
         self.layers = list(layers)
@@ -108,11 +128,18 @@ class Model:
     def _collect_parameters(self):
         """Gather the layers' parameters once (their arrays never change identity: set_weights copies)."""
         parameters, gradient_owners, seen = [], [], {}
-        for layer in self.layers:
+        for position, layer in enumerate(self.layers):
+            gradients = layer.gradients()
             for index, parameter in enumerate(layer.parameters()):
-                if id(parameter) in seen:
-                    continue  # a parameter used by two layers is one parameter
-                seen[id(parameter)] = True
+                if id(parameter) in seen:  # a parameter used by two layers is one parameter, with one gradient
+                    first, gradient = seen[id(parameter)]
+                    if gradients[index] is not gradient:
+                        raise ValueError(f"layers[{position}] ({layer!r:.80}) shares a parameter with layers[{first}] "
+                                         "but has a gradient array of its own, whose contributions would be lost: "
+                                         "give both layers the same gradient array (gradients accumulate, as "
+                                         "TiedDense adds into its encoder layer's dW)")
+                    continue
+                seen[id(parameter)] = (position, gradients[index])
                 parameters.append(parameter)
                 gradient_owners.append((layer, index))
         dtypes = {p.dtype for p in parameters}
@@ -130,6 +157,8 @@ class Model:
                                for layer, indices in plan.values()]
         self._weights_to_penalize = [pair for layer in self.layers for pair in layer.weights_to_penalize()]
         self._activity_layers = [layer for layer in self.layers if callable(getattr(layer, "activity_loss", None))]
+        self._constrained_layers = [layer for layer in self.layers
+                                    if type(layer).apply_constraints is not Layer.apply_constraints]
 
     def parameters(self):
         """Every trainable array, each once, in layer order (what the optimiser updates in place)."""
@@ -233,8 +262,10 @@ class Model:
         if low < output_range[0] or high > output_range[1]:
             self._warned_about_output_range = True
             warnings.warn(f"{argument} has values in [{low:g}, {high:g}], but this model's outputs lie in "
-                          f"{list(output_range)}, so the loss cannot reach 0 and training may stall; use "
-                          "output_activation='identity' (with loss='mse') for such data", stacklevel=3)
+                          f"{list(output_range)}, so the loss cannot reach 0 and training may stall; for such "
+                          "data end the model without a sigmoid, with loss='mse' (Autoencoder(sizes, loss='mse', "
+                          "output_activation='identity'); with layers: a last layer with activation='identity')",
+                          stacklevel=3)
 
     # ------------------------------------------------------------------ one step
     def value_and_grad(self, x, y=None):
@@ -252,7 +283,6 @@ class Model:
         if self.penalty:
             weights = [W for W, _ in self._weights_to_penalize]
             loss += self.penalty.value(weights)
-            self.gradients()  # writes any pending zeros (see npae.layers.dense): the penalty adds to numbers
             self.penalty.add_gradient(weights, [dW for _, dW in self._weights_to_penalize])
         return loss
 
@@ -265,8 +295,9 @@ class Model:
         if not math.isfinite(loss):
             raise FloatingPointError(f"the loss became {loss}: training diverged (try a smaller learning rate)")
         finite = self.optimizer.step(self._parameters, self.gradients())
-        for layer in self.layers:
+        for layer in self._constrained_layers:  # a constraint may make a weight non-finite too: look again
             layer.apply_constraints()
+            finite = finite and all(np.isfinite(parameter).all() for parameter in layer.parameters())
         return loss, finite
 
     def _snapshot(self):
@@ -362,11 +393,12 @@ class Model:
                            "samples": rows, "shuffle": bool(shuffle), "verbose": int(verbose)})
         self.history_ = history
         started = time.perf_counter()
+        known_finite = None  # the last snapshot whose loss was computed and finite (see _train_epoch)
         self._set_buffer_reuse(True)
         try:
             for epoch in range(epochs):
                 epoch_start = time.perf_counter()
-                loss = self._train_epoch(x, y, batch_size, shuffle, epoch)
+                loss, known_finite = self._train_epoch(x, y, batch_size, shuffle, epoch, known_finite)
                 logs = {"loss": loss}
                 if x_val is not None:
                     logs["val_loss"] = self._evaluate_checked(x_val, y_val, PREDICT_CHUNK_ROWS)
@@ -386,13 +418,18 @@ class Model:
         return history
 
     def _set_buffer_reuse(self, enabled):
-        for layer in self.layers:
-            layer._reuse_buffers = enabled
+        for owner in [self] + self.layers:
+            owner.reuse_buffers(enabled)
 
-    def _train_epoch(self, x, y, batch_size, shuffle, epoch):
-        """One pass over (x, y) in shuffled batches; returns the mean loss (see fit for divergence)."""
+    def _train_epoch(self, x, y, batch_size, shuffle, epoch, known_finite=None):
+        """One pass over (x, y) in shuffled batches; returns (the mean loss, the snapshot of this epoch's start).
+
+        Divergence: the weights go back to the last ones whose loss was finite.  That is this epoch's start
+        once its first batch's loss was finite there; if that very loss was not (the last update of the
+        previous epoch overflowed), the start of the previous epoch, ``known_finite``, whose first loss was."""
         rows = x.shape[0]
-        snapshot = self._snapshot()
+        start_snapshot = self._snapshot()
+        start_is_finite = False
         order = self.shuffle_rng.permutation(rows) if shuffle else None
         same_targets = y is x
         loss_sum = 0.0
@@ -407,28 +444,24 @@ class Model:
                         inputs = self._gather(x, indices, "inputs")
                         targets = inputs if same_targets else self._gather(y, indices, "targets")
                     if self.noise:
-                        inputs = self._noisy(inputs, self._buffer("noisy_inputs", inputs.shape))
+                        inputs = self._noisy(inputs, self.buffer("noisy_inputs", inputs.shape, self.dtype))
                     loss, finite = self._step(inputs, targets)
+                    start_is_finite = True  # _step raises before any update if the loss is not finite
                     if not finite:
                         raise FloatingPointError("an update made a weight NaN or infinite: training diverged "
                                                  "(try a smaller learning rate)")
                     loss_sum += loss * (stop - start)
         except FloatingPointError as error:
-            self._restore(snapshot)
+            previous = not start_is_finite and known_finite is not None
+            self._restore(known_finite if previous else start_snapshot)
             raise FloatingPointError(f"{error} at epoch {epoch + 1}; the weights and the optimiser's state were "
-                                     "restored to those at the start of that epoch") from None
-        return loss_sum / rows
-
-    def _buffer(self, name, shape):
-        buffers = self.__dict__.setdefault("_buffers", {})
-        key = (name, tuple(shape))
-        if key not in buffers:
-            buffers[key] = np.empty(shape, dtype=self.dtype)
-        return buffers[key]
+                                     f"restored to those at the start of {'the previous' if previous else 'that'} "
+                                     "epoch, the last whose loss was finite") from None
+        return loss_sum / rows, start_snapshot
 
     def _gather(self, source, indices, name):
         """source[indices] (a shuffled batch) into a reused buffer, row by row."""
-        buffer = self._buffer(name, (indices.shape[0],) + source.shape[1:])
+        buffer = self.buffer(name, (indices.shape[0],) + source.shape[1:], self.dtype)
         elementwise.gather_rows(source.reshape(source.shape[0], -1), indices,
                                 buffer.reshape(indices.shape[0], -1))
         return buffer
@@ -445,7 +478,7 @@ class Model:
         for start in range(0, x.shape[0], batch_size):
             inputs, targets = x[start:start + batch_size], y[start:start + batch_size]
             output = self._forward(inputs, training=False)
-            loss, _ = self.loss.value_and_grad(output, targets, self._buffer("evaluation_gradient", output.shape),
+            loss, _ = self.loss.value_and_grad(output, targets, self.buffer("evaluation_gradient", output.shape, self.dtype),
                                            check_targets=False)
             total += (loss + self._activity_loss()) * inputs.shape[0]
         penalty = self.penalty.value([W for W, _ in self._weights_to_penalize]) if self.penalty else 0.0
@@ -458,13 +491,19 @@ class Model:
         return self._predict_checked(x, batch_size)
 
     def _predict_checked(self, x, batch_size=PREDICT_CHUNK_ROWS):
-        out = None
-        for start in range(0, x.shape[0], batch_size):
-            block = self.loss.to_prediction(self._forward(x[start:start + batch_size], training=False))
-            if out is None:
-                out = np.empty((x.shape[0],) + block.shape[1:], dtype=block.dtype)
-            out[start:start + batch_size] = block
-        return out
+        return in_chunks(lambda block: self.loss.to_prediction(self._forward(block, training=False)), x, batch_size)
+
+    def _reconstruction_errors(self, x):
+        """RE_i = (1/n) sum_j (x_ij - x~_ij)^2 over the n values of each row of a checked x (x~ the
+        prediction): the paper's reconstruction error, float64 (M,), a chunk of rows at a time."""
+        def errors(block):
+            rows = block.shape[0]
+            out = np.empty(rows)
+            loss_kernels.row_mean_squared_error(np.ascontiguousarray(self._predict_checked(block)).reshape(rows, -1),
+                                                block.reshape(rows, -1), out)
+            return out
+
+        return in_chunks(errors, x)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path):

@@ -59,11 +59,10 @@ from .activations import activation_config, get_activation
 from .initializers import get_initializer
 from .kernels import sigmoid as sigmoid_kernels
 from .layers import Dense
-from .layers.base import building_placeholders
 from .losses import BinaryCrossEntropy
 from .optimizers import optimizer_config
 from .registry import register
-from .training import PREDICT_CHUNK_ROWS, Model, random_streams
+from .training import PREDICT_CHUNK_ROWS, Model, _callback_list, in_chunks, random_streams
 
 __all__ = ["VariationalAutoencoder", "bernoulli_negative_log_likelihood", "kl_divergence", "reparameterize"]
 
@@ -145,7 +144,7 @@ class VariationalAutoencoder(Model):
 
         def dense(fan_in, fan_out, activation_name):
             layer = Dense(fan_in, fan_out, activation_name, init=self.init, dtype=dtype, rng=init_rng)
-            if self.init == "pytorch_uniform" and not building_placeholders():
+            if self.init == "pytorch_uniform":
                 layer.b[...] = _pytorch_bias(fan_in, fan_out, init_rng, dtype)
             return layer
 
@@ -219,7 +218,7 @@ class VariationalAutoencoder(Model):
 
     def _eps_for(self, rows):
         if self._fixed_eps is None:
-            eps = self._buffer("eps", (rows, self.latent_size))
+            eps = self.buffer("eps", (rows, self.latent_size), self.dtype)
             self.noise_rng.standard_normal(out=eps, dtype=self.dtype)
             return eps
         if self._fixed_eps.shape[0] != rows:
@@ -261,16 +260,7 @@ class VariationalAutoencoder(Model):
     def forward(self, x):
         """Logits of the mean reconstruction decoder(mu(x)), shape (M, D), a new array (``reconstruct`` gives
         the probabilities)."""
-        return self._in_blocks(self._forward, check_batch(x, "x", self.input_shape, self.dtype), self.sizes[0])
-
-    def _in_blocks(self, function, x, width):
-        """function(block) for blocks of PREDICT_CHUNK_ROWS rows of x, gathered into one (M, width) array
-        (inference in bounded memory, whatever M)."""
-        out = np.empty((x.shape[0], width), self.dtype)
-        for start in range(0, x.shape[0], PREDICT_CHUNK_ROWS):
-            block = function(x[start:start + PREDICT_CHUNK_ROWS])
-            out[start:start + block.shape[0]] = block
-        return out
+        return in_chunks(self._forward, check_batch(x, "x", self.input_shape, self.dtype))
 
     def _forward(self, x, training=False):
         """Logits of the *mean* reconstruction, decoder(mu): what ``predict`` and ``reconstruct`` return
@@ -286,8 +276,7 @@ class VariationalAutoencoder(Model):
         mean, log_variance = self._encode_batch(x, training=True)         # (B, q) each
         z, sigma = reparameterize(mean, log_variance, eps)
         logits = self._decode_logits(z, training=True)                    # (B, D)
-        grad_buffer = self._buffer("reconstruction_gradient", logits.shape) if self.layers[-1]._reuse_buffers \
-            else None
+        grad_buffer = self.buffer("reconstruction_gradient", logits.shape, self.dtype)
         mean_bce, grad_logits = self.loss.value_and_grad(logits, y, grad_buffer, check_targets=False)
         reconstruction = mean_bce * pixels                                # summed over pixels, mean over batch
         grad_logits *= self.dtype.type(pixels)                            # (sigmoid(logits) - x) / B
@@ -297,7 +286,7 @@ class VariationalAutoencoder(Model):
         for layer in reversed(self.decoder):
             grad_z = layer.backward(grad_z)                               # dL/dz (B, q)
         inverse_rows = self.dtype.type(1.0 / rows)
-        grad_head = self._buffer("head_gradient", (rows, 2 * self.latent_size))
+        grad_head = self.buffer("head_gradient", (rows, 2 * self.latent_size), self.dtype)
         q = self.latent_size
         grad_head[:, :q] = grad_z + mean * inverse_rows                   # dL/dmu: sampling path + KL
         grad_head[:, q:] = grad_z * (0.5 * sigma * eps) + 0.5 * (sigma * sigma - 1) * inverse_rows  # dL/dlog_var
@@ -318,7 +307,7 @@ class VariationalAutoencoder(Model):
         """Train (npae.training.Model.fit); ``history_`` also gets the per-epoch means of the two terms,
         "reconstruction" and "kl" (and "val_reconstruction", "val_kl" with validation data)."""
         # Last, so that the positions in fit's messages about the caller's callbacks stay theirs.
-        callbacks = (list(callbacks) if callbacks is not None else []) + [_TermRecorder()]
+        callbacks = _callback_list(callbacks) + [_TermRecorder()]
         return super().fit(x, y, epochs=epochs, batch_size=batch_size, validation_data=validation_data,
                            validation_split=validation_split, shuffle=shuffle, verbose=verbose, callbacks=callbacks)
 
@@ -340,8 +329,9 @@ class VariationalAutoencoder(Model):
     def elbo_terms(self, x, n_samples=1, seed=EVALUATION_SEED):
         """The two terms of the negative ELBO of each image of x (M, D): ``(reconstruction, kl)``, float64
         (M,) each, in nats.  KL is exact; the reconstruction term -log p(x|z) is averaged over
-        ``n_samples`` draws z ~ q(z|x), eps from ``np.random.default_rng(seed)``.  Their sum is an upper
-        bound on -log p(x), the anomaly score "elbo" (npae.anomaly)."""
+        ``n_samples`` draws z ~ q(z|x), eps from ``np.random.default_rng(seed)``.  Their sum is a Monte-Carlo
+        estimate (unbiased, noisier with fewer draws) of the negative ELBO, which is an upper bound on
+        -log p(x); a single estimate may fall below -log p(x).  It is the anomaly score "elbo" (npae.anomaly)."""
         x = check_batch(x, "x", self.input_shape, self.dtype)
         self.loss.check_targets(x, "x")
         n_samples = check_positive_int(n_samples, "n_samples")
@@ -365,15 +355,14 @@ class VariationalAutoencoder(Model):
         """mu(x), shape (M, q): the centre of q(z|x), the usual "code" of an image.  With
         ``return_log_variance=True``, ``(mu, log_var)``; sigma = exp(0.5 log_var)."""
         x = check_batch(x, "x", self.input_shape, self.dtype)
-        both = self._in_blocks(lambda block: self._head_output(block, training=False), x, 2 * self.latent_size)
+        both = in_chunks(lambda block: self._head_output(block, training=False), x)
         mean, log_variance = both[:, :self.latent_size].copy(), both[:, self.latent_size:].copy()
         return (mean, log_variance) if return_log_variance else mean
 
     def decode(self, z):
         """The decoder's Bernoulli means (pixel probabilities) for codes z (M, q): shape (M, D)."""
         z = check_batch(z, "z", self.latent_shape, self.dtype)
-        return self._in_blocks(lambda block: self.loss.to_prediction(self._decode_logits(block, training=False)), z,
-                               self.sizes[0])
+        return in_chunks(lambda block: self.loss.to_prediction(self._decode_logits(block, training=False)), z)
 
     def reconstruct(self, x):
         """decode(mu(x)), shape (M, D): the mean reconstruction (no sampling), as probabilities."""
@@ -393,8 +382,7 @@ class VariationalAutoencoder(Model):
 
     def reconstruction_error(self, x):
         """The paper's RE of the mean reconstruction: (1/D) sum_j (x_j - x~_j)^2, float64 (M,)."""
-        x = check_batch(x, "x", self.input_shape, self.dtype)
-        return np.mean(np.square(x - self.reconstruct(x), dtype=np.float64), axis=1)
+        return self._reconstruction_errors(check_batch(x, "x", self.input_shape, self.dtype))
 
 
 def bernoulli_negative_log_likelihood(logits, x):

@@ -25,14 +25,19 @@ def test_numerical_gradient_of_a_known_function():
 
 
 def test_gradcheck_catches_a_wrong_gradient(rng):
-    class WrongReLU(npae.ReLU):
-        def backward_with_bias(self, z, a, grad_a, grad_z, bias_grad, accumulate):
-            grad_z = super().backward_with_bias(z, a, grad_a, grad_z, bias_grad, accumulate)
-            grad_z *= 1.01  # a 1 % error, as a typo in a derivative would make
-            return grad_z
+    class WrongReLU(npae.Activation):
+        name = "wrong_relu"
+
+        def function(self, z):
+            return np.maximum(z, 0)
+
+        def derivative(self, z, a):
+            return 1.01 * (a > 0)  # a 1 % error, as a typo in a derivative would make
 
     x = _off_the_kink(rng.standard_normal((4, 5)))
     assert gradcheck(WrongReLU(), x) > 1e-3
+    for jit in (False, True):  # inside a Dense layer, on both paths
+        assert gradcheck(npae.Dense(5, 3, activation=WrongReLU(), dtype="float64", rng=0), x, jit=jit) > 1e-3
 
 
 @BOTH_PATHS

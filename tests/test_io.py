@@ -230,3 +230,24 @@ def test_missing_file_not_a_zip_and_not_a_path(tmp_path):
         npae.load(3)
     with pytest.raises(ValueError, match="not a file"):
         npae.load(tmp_path)
+
+
+def test_a_tied_decoder_of_a_layer_built_autoencoder_loads_tied_to_the_right_layer(tmp_path, rng):
+    """tied_to is a position in encoder + decoder, written and read in that one frame (it was read within the
+    decoder alone: the first model could not be loaded, the second loaded tied to the wrong layer)."""
+    x = rng.uniform(0, 1, (5, 6))
+    alone = npae.Dense(6, 4, "relu", dtype="float64", rng=0)
+    encoder = [npae.Dense(6, 4, "relu", dtype="float64", rng=1), npae.Dense(4, 4, "relu", dtype="float64", rng=2)]
+    models = [npae.Autoencoder(encoder=[alone], decoder=[npae.TiedDense(alone)], loss="mse"),
+              # a layer before the TiedDense in the decoder, whose shape would also fit the wrong tie
+              npae.Autoencoder(encoder=encoder, decoder=[npae.Dense(4, 4, "relu", dtype="float64", rng=3),
+                                                         npae.TiedDense(encoder[0])], loss="mse")]
+    for index, model in enumerate(models):
+        model.save(tmp_path / f"tied{index}.npz")
+        loaded = npae.load(tmp_path / f"tied{index}.npz")
+        tied = [(layer, original) for layer, original in zip(loaded.decoder, model.decoder)
+                if isinstance(original, npae.TiedDense)]
+        assert len(tied) == 1
+        for layer, original in tied:
+            assert loaded.layers.index(layer.encoder_layer) == model.layers.index(original.encoder_layer)
+        np.testing.assert_array_equal(loaded.predict(x), model.predict(x))

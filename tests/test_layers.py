@@ -58,12 +58,16 @@ def test_dense_forward_and_shapes(rng):
     assert layer.W.shape == (5, 3) and layer.b.shape == (3,) and layer.W.dtype == np.float32
     x = rng.standard_normal((4, 5)).astype(np.float32)
     np.testing.assert_allclose(layer.forward(x), np.maximum(x @ layer.W + layer.b, 0), rtol=1e-6)
-    layer.forward(x, training=True)
-    grad_in = layer.backward(np.ones((4, 3), np.float32))
-    assert grad_in.shape == (4, 5) and layer.dW.shape == (5, 3) and layer.db.shape == (3,)
+    a = layer.forward(x, training=True)
+    g = rng.standard_normal((4, 3)).astype(np.float32)
+    grad_in = layer.backward(g)
+    grad_z = g * (a > 0)                                   # ReLU' read from the output
+    np.testing.assert_allclose(grad_in, grad_z @ layer.W.T, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer.dW, x.T @ grad_z, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer.db, grad_z.sum(axis=0), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="in_features"):
         npae.Dense(0, 3)
-    with pytest.raises(ValueError, match=r"takes x of shape \(batch, 5\), got \(4, 6\)"):
+    with pytest.raises(ValueError, match=r"takes x of shape \(batch, 5\), got per-sample shape \(6,\)"):
         layer.forward(np.ones((4, 6)))
     with pytest.raises(ValueError, match="grad_output has shape"):
         layer.backward(np.ones((4, 2), np.float32))
@@ -157,10 +161,28 @@ def test_bce_from_logits_is_finite_at_extremes(jit):
     np.testing.assert_allclose(grad * 7, [[-1, -1, 0, 0, 0, 1, 1]], atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bce_on_probabilities_at_the_clipped_ends(dtype):
+    """p = 0 and p = 1 (a sigmoid output that saturated): p is clipped to [eps, 1 - eps] as Keras does, so
+    the loss is -log(eps) per wrong value, 0-ish per right one, and the gradient (p - x) / (p (1 - p)) on
+    the clipped p: finite, of the right sign."""
+    eps = 1e-7
+    p = np.array([[0.0, 1.0, 0.0, 1.0]], dtype)
+    x = np.array([[0.0, 1.0, 1.0, 0.0]], dtype)
+    loss, grad = npae.BinaryCrossEntropy(epsilon=eps).value_and_grad(p, x)
+    clipped = np.clip(p, dtype(eps), dtype(1 - eps)).astype(np.float64)
+    terms = -(x * np.log(clipped) + (1 - x) * np.log(1 - clipped))
+    assert np.isfinite(loss) and loss == pytest.approx(terms.mean(), rel=1e-5)
+    assert loss == pytest.approx(-2 * np.log(eps) / 4, rel=1e-2)   # the two wrong ends dominate
+    assert np.isfinite(grad).all()
+    np.testing.assert_allclose(grad, (clipped - x) / (clipped * (1 - clipped)) / 4, rtol=1e-5)
+    assert grad[0, 2] < 0 < grad[0, 3]                                # towards the target
+
+
 def test_bce_refuses_targets_outside_the_unit_interval():
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         npae.BinaryCrossEntropy().value(np.full((2, 2), 0.5), np.array([[0.0, 1.0], [1.5, 0.0]]))
-    with pytest.raises(ValueError, match=r"\[-0.5, 1\].*loss='mse' with output_activation='identity'"):
+    with pytest.raises(ValueError, match=r"\[-0.5, 1\].*loss='mse'.*output_activation='identity'.*activation='identity'"):
         npae.BinaryCrossEntropy().value(np.full((1, 2), 0.5), np.array([[-0.5, 1.0]]))
     with pytest.raises(ValueError, match="loss='l1' is not one of"):
         npae.Autoencoder([4, 2], loss="l1")
@@ -175,3 +197,61 @@ def test_an_output_larger_than_the_memory_is_a_value_error():
     model = npae.Sequential([npae.UpSampling2D(10**5)], loss="mse")   # 2x2 pixels -> 200,000 x 200,000
     with pytest.raises(ValueError, match="UpSampling2D.*needs"):
         model.predict(np.ones((1, 2, 2, 1), np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("jit", [False, True], ids=["numpy", "numba"])
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_fused_kernels_compute_the_activations_own_function_and_derivative(name, jit, dtype, rng):
+    """What Dense runs (bias + f in one pass, f' times g plus the bias gradient in one pass) is the class's
+    own plain-NumPy ``function`` and ``derivative``, on both paths."""
+    activation = get_activation(name)
+    z = (rng.standard_normal((7, 9)) * 4).astype(dtype)
+    bias = rng.standard_normal(9).astype(dtype)
+    g = rng.standard_normal((7, 9)).astype(dtype)
+    rtol = 1e-6 if dtype == np.float32 else 1e-13
+    expected_a = activation.function(z + bias)
+    expected_grad_z = g * activation.derivative(z + bias, expected_a)
+    with npae._backend.jit(jit):
+        pre_activation = z.copy()
+        a = activation.apply_with_bias(pre_activation, bias)
+        bias_grad = np.ones(9, dtype)                     # accumulates onto what is there
+        grad_z = activation.backward_with_bias(pre_activation, a, g.copy(), np.empty_like(g), bias_grad, True)
+    assert a.dtype == dtype and grad_z.dtype == dtype
+    np.testing.assert_allclose(a, expected_a, rtol=rtol, atol=rtol * 1e-3)
+    np.testing.assert_allclose(grad_z, expected_grad_z, rtol=rtol, atol=rtol * 1e-3)
+    np.testing.assert_allclose(bias_grad, 1 + expected_grad_z.sum(axis=0, dtype=np.float64), rtol=rtol * 10,
+                               atol=rtol * 10)
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_every_builtin_activation_writes_its_formulas(name, rng):
+    """``npae.ReLU().function(z)`` and ``derivative(z, a)`` exist for every built-in and give the textbook
+    values (the derivative against a central difference of the formula)."""
+    activation = get_activation(name)
+    z = rng.standard_normal((5, 6)) * 3
+    z[np.abs(z) < 1e-3] = 0.5                             # off the kinks
+    a = activation.function(z)
+    np.testing.assert_allclose(a, FORMULAS[name](z), rtol=1e-12, atol=1e-15)
+    h = 1e-6
+    numeric = (FORMULAS[name](z + h) - FORMULAS[name](z - h)) / (2 * h)
+    np.testing.assert_allclose(activation.derivative(z, a), numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_layers_are_callable(rng):
+    x = rng.standard_normal((3, 4))
+    layer = npae.Dense(4, 2, activation="tanh", dtype="float64", rng=0)
+    np.testing.assert_array_equal(layer(x), layer.forward(x))
+    np.testing.assert_array_equal(npae.ReLU()(x), np.maximum(x, 0))
+
+
+def test_zero_grad_writes_zeros_into_the_arrays_gradients_returns(rng):
+    """Not a flag: after forward, backward, zero_grad, the very arrays hold zeros."""
+    layer = npae.Dense(4, 3, activation="relu", dtype="float64", rng=0)
+    arrays = layer.gradients()
+    layer.forward(rng.standard_normal((5, 4)), training=True)
+    layer.backward(rng.standard_normal((5, 3)))
+    assert all(g.any() for g in arrays)
+    layer.zero_grad()
+    assert all(not g.any() for g in arrays) and all(a is b for a, b in zip(arrays, layer.gradients()))
+    assert not layer.dW.any() and not layer.db.any()

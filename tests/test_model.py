@@ -113,8 +113,47 @@ def test_tied_weights_share_one_matrix(images):
     assert [w.shape for w in model.get_weights()] == [(30, 8), (8,), (30,)]
     model.fit(images, epochs=2, verbose=0)
     encoder, decoder = model.layers
-    assert decoder.W.base is encoder.W or np.shares_memory(decoder.W, encoder.W)
-    np.testing.assert_array_equal(decoder.W, encoder.W.T)
+    # after training, the decoder still decodes with the encoder's (trained) matrix, transposed
+    x = images[:5].astype(np.float64)
+    h = np.maximum(x @ encoder.W + encoder.b, 0)
+    expected = 1 / (1 + np.exp(-(h @ encoder.W.T.astype(np.float64) + decoder.b)))
+    np.testing.assert_allclose(model.reconstruct(images[:5]), expected, rtol=1e-5, atol=1e-6)
+    assert not np.array_equal(encoder.W, npae.Autoencoder([30, 8], tied=True, seed=0).layers[0].W)  # it learned
+
+
+def test_fit_without_shuffling_takes_the_batches_in_order(images):
+    """shuffle=False: one epoch is train_on_batch on x[0:B], x[B:2B], ... in that order, bitwise."""
+    x = images[:100]
+    fitted, by_hand = (npae.Autoencoder([30, 8], seed=0) for _ in range(2))
+    history = fitted.fit(x, epochs=1, batch_size=32, shuffle=False, verbose=0)
+    losses = [by_hand.train_on_batch(x[start:start + 32]) for start in range(0, 100, 32)]
+    for a, b in zip(fitted.get_weights(), by_hand.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    sizes = [32, 32, 32, 4]
+    assert history.history["loss"][0] == pytest.approx(np.dot(losses, sizes) / 100, rel=1e-12)
+    shuffled = npae.Autoencoder([30, 8], seed=0)
+    shuffled.fit(x, epochs=1, batch_size=32, verbose=0)
+    assert not np.array_equal(shuffled.get_weights()[0], fitted.get_weights()[0])
+
+
+def test_a_model_built_with_a_custom_initialiser_saves_and_loads(tmp_path, rng):
+    """A custom initialiser is not stored (a function is not data), but the weights it made are."""
+    def small_normal(shape, generator, dtype):
+        return (0.01 * generator.standard_normal(shape)).astype(dtype)
+
+    layers = [npae.Dense(6, 3, "tanh", init=small_normal, dtype="float64", rng=0),
+              npae.Dense(3, 6, init=small_normal, dtype="float64", rng=1)]
+    model = npae.Sequential(layers, loss="mse")
+    assert np.abs(model.layers[0].W).max() < 0.06
+    model.save(tmp_path / "custom_init.npz")
+    loaded = npae.load(tmp_path / "custom_init.npz")
+    x = rng.standard_normal((4, 6))
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    for a, b in zip(loaded.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    by_sizes = npae.Autoencoder([6, 3], init=small_normal, seed=0)
+    by_sizes.save(tmp_path / "sizes.npz")
+    np.testing.assert_array_equal(npae.load(tmp_path / "sizes.npz").get_weights()[0], by_sizes.get_weights()[0])
 
 
 def test_penalties_are_part_of_the_loss(images):
@@ -243,7 +282,7 @@ def test_unbounded_targets_for_a_sigmoid_output_warn_once(rng):
     x = rng.uniform(0, 5, (40, 6))
     model = npae.Autoencoder([6, 2], loss="mse", seed=0)
     with pytest.warns(UserWarning, match=r"values in \[0.0.*, 4.9.*\].*outputs lie in \[0.0, 1.0\].*"
-                                         r"output_activation='identity'"):
+                                         r"output_activation='identity'.*with layers"):
         model.fit(x, epochs=1, verbose=0)
     import warnings
 
@@ -267,3 +306,55 @@ def test_a_model_without_parameters_trains_as_a_no_op(rng):
 def test_flags_that_python_would_read_as_true_are_refused(call, message):
     with pytest.raises(ValueError, match=message):
         call(np.ones((8, 6), np.float32))
+
+
+def test_all_lists_every_public_name_and_no_private_module():
+    import types
+    public = {name for name, value in vars(npae).items()
+              if not name.startswith("_") and not isinstance(value, types.ModuleType)}
+    assert set(npae.__all__) - {"__version__"} == public
+    assert all(hasattr(npae, name) for name in npae.__all__)
+    assert not any(name.startswith("_") for name in npae.__all__ if name != "__version__")
+
+
+def test_the_engine_imports_no_console_module():
+    """training.py prints its epoch line from npae.callbacks; npae.progress (the console) is not its import."""
+    import ast
+    import pathlib
+    source = pathlib.Path(npae.training.__file__).read_text()
+    imported = {node.module for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ImportFrom)}
+    assert "progress" not in imported
+
+
+@pytest.mark.parametrize("rows", [100, 1000])
+def test_divergence_leaves_weights_whose_loss_is_finite(rows):
+    """SGD(1e38): the first update leaves finite but huge weights.  With 100 rows (one batch an epoch) the loss
+    first fails at the start of epoch 2, so that epoch's start is no good: the previous one's is restored."""
+    x = np.random.default_rng(0).standard_normal((rows, 6)).astype(np.float32)
+    model = npae.Autoencoder([6, 3], loss="mse", output_activation="identity", optimizer=npae.SGD(1e38), seed=0)
+    initial = model.get_weights()
+    with pytest.raises(FloatingPointError, match="the last whose loss was finite"):
+        model.fit(x, epochs=5, verbose=0)
+    assert np.isfinite(model.evaluate(x))
+    for restored, start in zip(model.get_weights(), initial):
+        np.testing.assert_array_equal(restored, start)
+    assert model.optimizer.iterations == 0
+
+
+def test_a_constraint_that_makes_a_weight_nan_is_caught(rng):
+    """The finite check runs after the constraints, not only after the optimiser's step."""
+    @npae.register
+    class PoisonedDense(npae.Dense):
+        calls = 0
+
+        def apply_constraints(self):
+            PoisonedDense.calls += 1
+            if PoisonedDense.calls == 3:
+                self.W[0, 0] = np.nan
+
+    model = npae.Sequential([PoisonedDense(6, 3, "tanh", rng=0), npae.Dense(3, 6, rng=1)], loss="mse", seed=0)
+    x = rng.standard_normal((64, 6)).astype(np.float32)
+    with pytest.raises(FloatingPointError, match="NaN or infinite"):
+        model.fit(x, epochs=3, batch_size=16, verbose=0)
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+    assert np.isfinite(model.evaluate(x))

@@ -95,3 +95,32 @@ def test_sgd_with_momentum(jit):
 def test_bad_hyperparameters(factory, message):
     with pytest.raises(ValueError, match=message):
         factory()
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["numpy", "numba"])
+def test_adam_keras_epsilon_form_follows_keras_formula_for_ten_steps(jit):
+    """epsilon_form="keras": lr_t = lr sqrt(1 - beta2^t) / (1 - beta1^t); theta -= lr_t m / (sqrt(v) + eps),
+    Keras' Adam, written out in float64 for ten steps.  The PyTorch form differs visibly with the same eps."""
+    rng = np.random.default_rng(0)
+    theta0 = rng.standard_normal((4, 5))
+    gradients = [rng.standard_normal((4, 5)) * 10.0 ** -rng.integers(0, 6) for _ in range(10)]
+    lr, beta1, beta2, eps = 0.01, 0.9, 0.999, 1e-3
+    theta, m, v = theta0.copy(), np.zeros_like(theta0), np.zeros_like(theta0)
+    for t, g in enumerate(gradients, start=1):
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        lr_t = lr * np.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)
+        theta = theta - lr_t * m / (np.sqrt(v) + eps)
+    results = {}
+    for form in ("keras", "pytorch"):
+        parameter = theta0.copy()
+        optimizer = npae.Adam(lr, beta1, beta2, eps, epsilon_form=form)
+        with npae._backend.jit(jit):
+            for g in gradients:
+                optimizer.step([parameter], [g.copy()])
+        results[form] = parameter
+    np.testing.assert_allclose(results["keras"], theta, rtol=1e-12, atol=1e-14)
+    assert np.abs(results["pytorch"] - theta).max() > 1e-4
+    assert npae.Adam(epsilon_form="keras").get_config()["epsilon_form"] == "keras"
+    with pytest.raises(ValueError, match="epsilon_form"):
+        npae.Adam(epsilon_form="tf")

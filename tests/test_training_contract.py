@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import npae
-from npae.gradcheck import gradcheck
+from npae.gradcheck import gradcheck, numerical_gradient, relative_error
 
 TOLERANCE = 1e-6
 
@@ -142,10 +142,36 @@ def test_encode_and_decode_split_any_autoencoder(rng):
     assert (model.reconstruct(x) > 0).all() and (model.reconstruct(x) < 1).all()  # the loss's sigmoid
 
 
-def test_gradients_of_a_weight_used_twice_add_up(rng):
-    """Tied weights: the encoder's W gets the sum of its two uses' gradients, in either order."""
-    model = npae.Autoencoder([6, 3], tied=True, dtype="float64", seed=0)
-    assert gradcheck(model, rng.uniform(0.1, 1, (5, 6))) < TOLERANCE
+def test_gradients_of_a_weight_used_twice_add_up_in_either_order(rng):
+    """Tied weights: the encoder's W gets the sum of its two uses' gradients, whichever backward runs first,
+    and TiedDense on its own gives the right gradient w.r.t. its input, its bias and the shared W."""
+    encoder = npae.Dense(6, 3, "tanh", dtype="float64", rng=0)
+    tied = npae.TiedDense(encoder, "sigmoid")
+    x, h = rng.standard_normal((5, 6)), rng.standard_normal((5, 3))
+    g_encoder, g_tied = rng.standard_normal((5, 3)), rng.standard_normal((5, 6))
+    results = {}
+    for order in ("encoder first", "tied first"):
+        encoder.zero_grad()
+        tied.zero_grad()
+        a = encoder.forward(x, training=True)
+        y = tied.forward(h, training=True)
+        steps = [lambda: encoder.backward(g_encoder), lambda: tied.backward(g_tied)]
+        for step in steps if order == "encoder first" else steps[::-1]:
+            step()
+        results[order] = (encoder.dW.copy(), encoder.db.copy(), tied.db.copy())
+    for first, second in zip(*results.values()):
+        np.testing.assert_array_equal(first, second)
+    grad_z_tied = g_tied * y * (1 - y)                     # (5, 6)
+    expected = x.T @ (g_encoder * (1 - a * a)) + (h.T @ grad_z_tied).T
+    np.testing.assert_allclose(results["tied first"][0], expected, rtol=1e-12)
+    # TiedDense alone: its input and bias through gradcheck, the shared W by differences of its own loss
+    assert gradcheck(tied, h) < TOLERANCE
+    tied.zero_grad()
+    encoder.zero_grad()
+    tied.forward(h, training=True)
+    tied.backward(g_tied)
+    numeric = numerical_gradient(lambda: float(np.sum(g_tied * tied.forward(h))), encoder.W)
+    assert relative_error(encoder.dW, numeric) < TOLERANCE
 
 
 def test_readme_gradcheck_example_gives_what_it_claims(mnist):
@@ -249,7 +275,7 @@ MISUSE = {
             relu.backward(np.ones((3, 11)))
         except ValueError as error:
             print("ValueError:", error)
-        """, "ValueError: grad_output has shape (3, 11)"),
+        """, "ValueError: ReLU(): grad_output has shape (3, 11), expected (3, 10)"),
     "a fused activation given a bias of the wrong length": ("""
         import numpy as np, npae
         try:
@@ -303,3 +329,93 @@ def test_misuse_gives_a_python_error_not_a_crash(name):
     result = run_python(code)
     assert result.returncode == 0, result.stderr
     assert expected in result.stdout, result.stdout + result.stderr
+
+
+def test_register_gives_a_name_to_one_class_only():
+    """Two libraries' classes both named Scale: the second is a ValueError, not a silent replacement; a user
+    class named like a built-in (Dense) cannot replace npae's own."""
+    def make(module):
+        return type("Scale", (npae.Layer,), {"__module__": module, "__qualname__": "Scale"})
+
+    first = npae.register(make("liba_for_tests"))
+    assert npae.register(first) is first                          # the same class again: harmless
+    with pytest.raises(ValueError, match="'Scale' is already registered for liba_for_tests.Scale"):
+        npae.register(make("libb_for_tests"))
+    with pytest.raises(ValueError, match="'Dense' is already registered for npae.layers.dense.Dense"):
+        npae.register(type("Dense", (npae.Layer,), {"__module__": "mine", "__qualname__": "Dense"}))
+    from npae.registry import lookup
+    assert lookup("Dense", "layer") is npae.Dense and lookup("Scale", "layer") is first
+
+
+def test_a_parameter_shared_with_separate_gradient_arrays_is_refused():
+    """Red-team 10: the second layer's gradient was silently dropped (gradcheck 0.50)."""
+    first = Shift(4)
+    second = Shift(4)
+    second.offset = first.offset                     # shared parameter, but second.offset_grad is its own
+    with pytest.raises(ValueError, match=r"layers\[1\].*shares a parameter with layers\[0\].*same gradient array"):
+        npae.Sequential([first, second], loss="mse")
+    second.offset_grad = first.offset_grad           # sharing the gradient too: one parameter, both uses add up
+    model = npae.Sequential([first, second], loss="mse")
+    assert len(model.parameters()) == 1
+
+
+def test_a_layer_that_writes_its_initial_value_saves_and_loads(tmp_path, rng):
+    """Red-team 19: a constructor writing into its parameter after new_parameter (npae.load's placeholders
+    are writeable, so the constructor runs as it does normally)."""
+    @npae.register
+    class Ones(npae.Layer):
+        def _forward(self, x):
+            return x * self.s
+
+        def __init__(self, size):
+            self.size = size
+            self.s = self.new_parameter((size,), np.float64)
+            self.s[...] = 1.0                        # written after new_parameter
+            self.ds = self.new_gradient(self.s)
+
+        def parameters(self):
+            return [self.s]
+
+        def gradients(self):
+            return [self.ds]
+
+        def get_config(self):
+            return {"size": self.size}
+
+    model = npae.Sequential([npae.Dense(3, 3, dtype="float64", rng=0), Ones(3)], loss="mse")
+    model.layers[1].s[...] = 2.5
+    model.save(tmp_path / "ones.npz")
+    np.testing.assert_array_equal(npae.load(tmp_path / "ones.npz").layers[1].s, [2.5, 2.5, 2.5])
+
+
+def test_a_config_that_cannot_be_saved_or_rebuilt_is_named_at_save_time(tmp_path):
+    """Red-team 20 and issue 25: a NumPy integer or NaN in get_config, or no get_config at all, fails at save
+    with the layer, the key and the fix named, and leaves no file."""
+    class NumpyInt(Shift):
+        def get_config(self):
+            return {"size": np.int64(self.size), "dtype": self.dtype}
+
+    class NoConfig(npae.Layer):
+        def __init__(self, size):
+            self.size = size
+
+    for cls in (NumpyInt, NoConfig):
+        npae.register(cls)
+    cases = [(NumpyInt(3), r"layers\[1\] \(NumpyInt\): get_config\(\)\['size'\].*JSON.*int\(n\)"),
+             (NoConfig(3), r"layers\[1\] \(NoConfig\).*missing a required argument: 'size'.*define get_config")]
+    for layer, message in cases:
+        model = npae.Sequential([npae.Dense(3, 3, dtype="float64"), layer], loss="mse")
+        with pytest.raises(ValueError, match=message):
+            model.save(tmp_path / "m.npz")
+        assert not (tmp_path / "m.npz").exists()
+
+
+def test_crafted_shapes_do_not_wrap_and_long_names_are_not_echoed_whole():
+    """Red-team 23: a per-sample shape whose product overflows int64, a 900,000-character activation name."""
+    huge = (2 ** 32, 2 ** 32, 2 ** 3)                # 2^67 values: np.prod wraps to 0
+    assert npae.Flatten().output_shape(huge) == (2 ** 67,)
+    with pytest.raises(ValueError, match="cannot reshape"):
+        npae.Reshape((1,)).output_shape((2 ** 32, 2 ** 32))
+    with pytest.raises(ValueError) as raised:
+        npae.Dense(3, 3, activation="x" * 900_000)
+    assert len(str(raised.value)) < 1000

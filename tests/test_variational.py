@@ -207,3 +207,22 @@ def test_bad_eps_and_sample_arguments(rng):
 def test_a_sample_larger_than_the_memory_is_refused_before_drawing():
     with pytest.raises(ValueError, match=r"sample\(1099511627776\).*needs"):
         npae.VariationalAutoencoder([6, 4, 2], seed=0).sample(2**40)
+
+
+def test_fit_takes_one_callback_and_refuses_a_non_callable(rng):
+    """As Autoencoder.fit: ``callbacks=EarlyStopping(...)`` is a list of one; ``callbacks=5`` a ValueError."""
+    x = rng.uniform(0, 1, (60, 6)).astype(np.float32)
+    model = npae.VariationalAutoencoder([6, 4, 2], seed=0)
+    stopper = npae.EarlyStopping(monitor="loss", patience=1, min_delta=1e9)
+    history = model.fit(x, epochs=10, batch_size=20, verbose=0, callbacks=stopper)
+    assert stopper.stopped_epoch == 1 and len(history.history["loss"]) == 2
+    assert len(history.history["kl"]) == 2          # the VAE's own recorder still ran
+    with pytest.raises(ValueError, match="callbacks must be a list of callables"):
+        model.fit(x, epochs=1, verbose=0, callbacks=5)
+
+
+def test_reconstruction_error_is_chunked_and_is_the_papers_formula(rng):
+    model = npae.VariationalAutoencoder([6, 4, 2], dtype="float64", seed=0)
+    x = rng.uniform(0, 1, (4096 + 7, 6))               # more rows than one chunk
+    expected = np.mean((x - model.reconstruct(x)) ** 2, axis=1)
+    np.testing.assert_allclose(model.reconstruction_error(x), expected, rtol=1e-12)

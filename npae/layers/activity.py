@@ -24,14 +24,21 @@ class ActivityRegularization(Layer):
 
     Put it after the layer whose output should be sparse (``Autoencoder(activity_l1=...)`` puts one after
     the code layer).  A model adds ``activity_loss()`` of every such layer to its loss, in training and
-    in ``evaluate`` (see npae.training).  Its gradient is checked inside a model, ``npae.gradcheck(model,
-    x)``: the layer check ``gradcheck(layer, x)`` differentiates sum(R * output) only, without the penalty.
+    in ``evaluate`` (see npae.training); ``npae.gradcheck(layer, x)`` includes the penalty too.
     """
 
+    def _forward(self, h):                                   # h (B, ...)
+        self._last_loss = self.penalty.value([h]) / h.shape[0]
+        self.keep(h=h)
+        return h                                             # (B, ...) the same values
+
+    def _backward(self, grad_y):                             # grad_y (B, ...) = dL/dy
+        h, l1, l2 = self.kept.h, self.penalty.l1, self.penalty.l2
+        return grad_y + (l1 * np.sign(h) + 2 * l2 * h) / h.shape[0]   # (B, ...) = dL/dh
+
     def __init__(self, l1=0.0, l2=0.0):
-        self.penalty = WeightPenalty(l1, l2)  # the same formulas, on activations (scaled by 1/B below)
+        self.penalty = WeightPenalty(l1, l2)  # the same formulas, on activations (scaled by 1/B above)
         self._last_loss = 0.0
-        self._kept = None
 
     def get_config(self):
         return {"l1": self.penalty.l1, "l2": self.penalty.l2}
@@ -40,29 +47,8 @@ class ActivityRegularization(Layer):
         """The penalty of the last forward, a float (0 before any)."""
         return self._last_loss
 
-    def forward(self, x, training=False):
-        x = np.asarray(x)
-        if x.ndim < 1 or x.shape[0] == 0:
-            raise ValueError(f"ActivityRegularization takes a batch (B, ...) with B >= 1, got shape {x.shape}")
-        output = self.buffer("output", x.shape, x.dtype)
-        np.copyto(output, x)
-        self._last_loss = self.penalty.value([x]) / x.shape[0]
-        if training:
-            self._kept = output
-        return output
-
-    def backward(self, grad_output):
-        if self._kept is None:
-            raise RuntimeError("ActivityRegularization: backward called before a training forward")
-        h = self._kept
-        grad_output = np.asarray(grad_output)
-        if grad_output.shape != h.shape:
-            raise ValueError(f"ActivityRegularization: grad_output has shape {grad_output.shape}, expected {h.shape}")
-        grad_input = self.buffer("grad_input", h.shape, h.dtype)
-        np.copyto(grad_input, grad_output)
-        rows = h.shape[0]
-        WeightPenalty(self.penalty.l1 / rows, self.penalty.l2 / rows).add_gradient([h], [grad_input])
-        return grad_input
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
 
 
 register(ActivityRegularization)

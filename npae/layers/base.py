@@ -30,17 +30,17 @@ Optional, with defaults here:
 Shapes: arrays hold a batch, the first axis counting the B observations; ``output_shape`` works on
 the per-sample shape (no batch axis): (784,) for a flattened MNIST image, (28, 28, 1) for one channel.
 
-To write a layer of your own (see ``examples/custom_layer.py``): subclass :class:`Layer`, create its
-arrays with :meth:`Layer.new_parameter` (which also lets ``npae.load`` check a file before allocating
-anything), implement forward and backward, and register the class with ``npae.register`` so that a saved
-model can name it.  ``npae.gradcheck(layer, x)`` then tells you whether your backward is right.
+To write a layer of your own (see ``examples/custom_layer.py``, written as ``npae/layers/dense.py``):
+subclass :class:`Layer`, create its arrays with :meth:`Layer.new_parameter` (which also lets ``npae.load``
+check a file before allocating anything), write its math in ``_forward`` and ``_backward`` (the class
+docstring below), and register the class with ``npae.register`` so that a saved model can name it.
+``npae.gradcheck(layer, x)`` then tells you whether your backward is right.
 
 Buffers: a public ``forward``/``backward`` returns new arrays, so that keeping an output is always
 safe.  Inside ``fit`` the built-in layers reuse their output arrays from one batch to the next instead
 (:meth:`Layer.buffer`): fresh ~1 MB arrays cost a page fault per 4 KB on first touch, more than the
 arithmetic done on them.
 """
-import contextlib
 import contextvars
 import math
 
@@ -48,29 +48,46 @@ import numpy as np
 
 from .._memory import check_allocation
 
-# How new_parameter makes arrays (see its docstring): "initialize" (the normal case), "placeholder"
-# (shapes only, no memory: how npae.load checks a file against its architecture before allocating) or
-# "empty" (allocated, not initialised: the file's values are about to be copied in).
-_CONSTRUCTION_MODES = ("initialize", "placeholder", "empty")
 LARGE_BUFFER_BYTES = 2**28  # outputs beyond 256 MB are compared with the free memory before np.empty
-_construction_mode = contextvars.ContextVar("npae_construction_mode", default="initialize")
+
+# Where new_parameter / new_gradient get their arrays while npae.load builds a model: a function
+# (shape, dtype) -> array that npae.io sets (arrays without memory, to compare a file with the architecture
+# it declares before allocating anything; then the arrays the file's values are read into).  None, the
+# normal case: allocate and initialise here.
+loader_arrays = contextvars.ContextVar("npae_loader_arrays", default=None)
 
 
-@contextlib.contextmanager
-def construction_mode(mode):
-    """Build layers inside this block with ``mode`` ("placeholder" or "empty"; see Layer.new_parameter)."""
-    if mode not in _CONSTRUCTION_MODES:
-        raise ValueError(f"mode must be one of {_CONSTRUCTION_MODES}, got {mode!r}")
-    token = _construction_mode.set(mode)
-    try:
-        yield
-    finally:
-        _construction_mode.reset(token)
+class Buffers:
+    """Output arrays of layers and models, reused between batches inside ``fit`` (one concept, one place).
 
+    ``buffer(name, shape, dtype)`` is a new array on every call, except while reuse is on (``fit`` turns
+    it on for the model and its layers, :meth:`reuse_buffers`): then it is one array per (name, shape,
+    dtype), kept for the next fit (the last, shorter batch gets its own).  Why: fresh ~1 MB arrays cost a
+    page fault per 4 KB on first touch, more than the arithmetic done on them.
+    """
 
-def building_placeholders():
-    """True inside ``construction_mode("placeholder")``: parameters are shapes without memory."""
-    return _construction_mode.get() == "placeholder"
+    _reuse_buffers = False
+
+    def reuse_buffers(self, enabled):
+        """Turn reuse on (inside ``fit``) or off (a public call must get new arrays)."""
+        self._reuse_buffers = bool(enabled)
+
+    def buffer(self, name, shape, dtype):
+        """An array of ``shape`` and ``dtype`` to write an output into (see the class docstring)."""
+        if not self._reuse_buffers:
+            return self._new_buffer(shape, dtype)
+        buffers = self.__dict__.setdefault("_buffers", {})
+        key = (name, tuple(shape), np.dtype(dtype))
+        array = buffers.get(key)
+        if array is None:
+            array = buffers[key] = self._new_buffer(shape, dtype)
+        return array
+
+    def _new_buffer(self, shape, dtype):
+        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+        if nbytes > LARGE_BUFFER_BYTES:  # e.g. UpSampling2D(10**5): a clear error, not NumPy's MemoryError
+            check_allocation(nbytes, f"{self!r}: an array of shape {tuple(shape)}")
+        return np.empty(shape, dtype=dtype)
 
 
 class Kept:
@@ -93,7 +110,7 @@ class Kept:
                                  "call self.keep(...) in _forward") from None
 
 
-class Layer:
+class Layer(Buffers):
     """Base class of every layer; see the module docstring for the protocol.
 
     A layer writes its math in two methods, and this class does the bookkeeping around them once:
@@ -108,8 +125,8 @@ class Layer:
     override ``forward``/``backward`` themselves (the protocol is those two methods).
     """
 
-    # Set by Model.fit for the duration of its loop: buffer() then reuses arrays between batches.
-    _reuse_buffers = False
+    _registry_kinds = ("layer",)  # what npae.register files a subclass under (npae.registry)
+
     _kept = None       # Kept of the last training forward (None before one)
     _keeping = None    # the dict that keep() fills during a training forward, None otherwise
     need_input_grad = True  # False while a model's first layer runs backward: dL/dx of the data is not needed
@@ -127,7 +144,7 @@ class Layer:
         return self.forward(x, training=training)
 
     def forward(self, x, training=False):
-        """y = layer(x).  With ``training=True`` the layer keeps what its backward needs."""
+        """y = layer(x), a new array.  With ``training=True`` the layer keeps what its backward needs."""
         x = self.check_input(x)
         self._keeping = {} if training else None
         try:
@@ -136,7 +153,7 @@ class Layer:
                 self._kept = Kept(self._keeping, y.shape, y.dtype)
         finally:
             self._keeping = None
-        return y
+        return self._detached(y, x)
 
     def keep(self, **values):
         """Inside ``_forward``: keep these arrays for backward (only in a training forward)."""
@@ -161,19 +178,31 @@ class Layer:
         grad_output = np.ascontiguousarray(grad_output, dtype=kept.output_dtype)
         self.need_input_grad = need_input_grad
         try:
-            return self._backward(grad_output)
+            grad_input = self._backward(grad_output)
         finally:
             self.need_input_grad = True
+        return None if grad_input is None else self._detached(grad_input, grad_output)
+
+    def _detached(self, result, source):
+        """``result``, copied if it is (a view of) ``source``: a public forward/backward returns a new array,
+        so that keeping it is always safe (Flatten's reshape, the identity).  Inside ``fit`` views pass: the
+        next layer only reads them."""
+        if not self._reuse_buffers and np.may_share_memory(result, source):
+            return result.copy()
+        return result
 
     def check_input(self, x):
-        """x as a C-contiguous array of the layer's dtype (``self.dtype`` if it has one), after checking
-        that the layer takes its per-sample shape (``output_shape`` raises a ValueError if not)."""
+        """x as a C-contiguous array of the layer's dtype (``self.dtype`` if it has one; otherwise x's own
+        float dtype, float64 for integers), after checking that the layer takes its per-sample shape
+        (``output_shape`` raises a ValueError if not)."""
         x = np.asarray(x)
         if x.ndim < 1:
             raise ValueError(f"{self!r} takes a batch (B, ...), got a scalar")
         self.output_shape(x.shape[1:])
         dtype = getattr(self, "dtype", None)
-        return np.ascontiguousarray(x, dtype=dtype if dtype is not None else x.dtype)
+        if dtype is None:
+            dtype = x.dtype if x.dtype.kind == "f" else np.float64
+        return np.ascontiguousarray(x, dtype=dtype)
 
     def parameters(self):
         return []
@@ -205,21 +234,17 @@ class Layer:
     def new_parameter(self, shape, dtype, initializer=None, what=None):
         """A parameter array of ``shape`` and ``dtype``, filled by ``initializer()`` (default: zeros).
 
-        Inside ``npae.load`` the same constructor runs twice: first in "placeholder" mode, where this
-        returns a read-only zero-strided array that takes no memory (so the file's arrays can be compared
-        with the architecture it declares before anything is allocated), then in "empty" mode, where the
-        array is allocated but not initialised (the file's values are copied in next).  Outside of that, a
-        request larger than the memory this machine has left is a ValueError, not a crash.
+        A request larger than the memory this machine has left is a ValueError, not a crash.  (Inside
+        ``npae.load`` the loader supplies the arrays instead, and the initialiser does not run: the file
+        holds the values.  See npae.io.)
         """
         shape = tuple(int(size) for size in shape)
         dtype = np.dtype(dtype)
-        mode = _construction_mode.get()
-        if mode == "placeholder":
-            return np.broadcast_to(np.zeros((), dtype=dtype), shape)
+        from_loader = loader_arrays.get()
+        if from_loader is not None:
+            return from_loader(shape, dtype)
         nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
         check_allocation(nbytes, what or f"a {type(self).__name__} parameter of shape {shape}")
-        if mode == "empty":
-            return np.empty(shape, dtype=dtype)
         if initializer is None:
             return np.zeros(shape, dtype=dtype)
         value = np.ascontiguousarray(initializer(), dtype=dtype)
@@ -229,26 +254,8 @@ class Layer:
         return value
 
     def new_gradient(self, parameter):
-        """The gradient array of ``parameter``: zeros of its shape and dtype (no memory in placeholder mode)."""
-        if _construction_mode.get() == "placeholder":
-            return np.broadcast_to(np.zeros((), dtype=parameter.dtype), parameter.shape)
+        """The gradient array of ``parameter``: zeros of its shape and dtype."""
+        from_loader = loader_arrays.get()
+        if from_loader is not None:
+            return from_loader(parameter.shape, parameter.dtype)
         return np.zeros(parameter.shape, dtype=parameter.dtype)
-
-    def buffer(self, name, shape, dtype):
-        """An output array: new on every call, except inside ``fit``, which lets the layer reuse one array
-        per (name, shape) from batch to batch (the last, shorter batch gets its own).  The arrays are kept
-        after ``fit`` for the next one; they hold one batch's worth of values per layer."""
-        if not self._reuse_buffers:
-            return self._new_buffer(shape, dtype)
-        buffers = self.__dict__.setdefault("_buffers", {})
-        key = (name, tuple(shape), np.dtype(dtype))
-        array = buffers.get(key)
-        if array is None:
-            array = buffers[key] = self._new_buffer(shape, dtype)
-        return array
-
-    def _new_buffer(self, shape, dtype):
-        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
-        if nbytes > LARGE_BUFFER_BYTES:  # e.g. UpSampling2D(10**5): a clear error, not NumPy's MemoryError
-            check_allocation(nbytes, f"{self!r}: an array of shape {tuple(shape)}")
-        return np.empty(shape, dtype=dtype)
