@@ -63,11 +63,11 @@ def test_each_example_runs_offline_on_the_sample(script, tmp_path):
 
 
 def test_the_examples_are_short_quiet_and_write_only_what_they_name(tmp_path):
-    """examples/README.md promises scripts under 60 lines; no script prints one line per epoch (the
+    """examples/README.md promises scripts under 80 lines; no script prints one line per epoch (the
     others are silent while they train); none leaves a file in the working directory beyond its figures."""
     for script in EXAMPLES:
         source = script.read_text(encoding="utf-8")
-        assert len(source.splitlines()) < 60, script.name
+        assert len(source.splitlines()) < 80, script.name
         assert "verbose=1" not in source, script.name
     assert "custom.npz" not in {path.name for path in (ROOT / "examples").iterdir()}
 
