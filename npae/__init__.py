@@ -46,4 +46,7 @@ __all__ = [
     "Model", "Sequential", "Autoencoder", "VariationalAutoencoder", "History", "EarlyStopping",
     "gradcheck", "load", "register",
     "ReconstructionErrorDetector", "train_ensemble", "KNNClassifier", "PCA",
+    "Conv1D", "Conv1DTranspose", "LSTM", "RepeatVector", "TimeDistributed",
+    "TopK", "TopKSparseAutoencoder", "AutoencoderTransformer",
+    "VectorQuantizer", "FactorizedPrior", "QuantizationNoise",
 ]

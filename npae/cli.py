@@ -456,7 +456,7 @@ def command_anomaly(args):
     note = "; ".join([note, *notes])
     _check_features(x, models[0], args.input, args.model[0])
     detector = ReconstructionErrorDetector(models, combine=args.combine, contamination=args.contamination,
-                                           threshold=args.threshold, score=args.score).fit(x)
+                                           threshold=args.threshold, anomaly_score=args.score).fit(x)
     scores = detector.decision_scores_
     what = SCORE_NAMES[args.score] + (f" ({args.combine} of {len(models)} models)" if len(models) > 1 else "")
     say(f"{what} of {_count(x.shape[0], 'row')} of {args.input} ({note}): median {np.median(scores):.5g}, "
