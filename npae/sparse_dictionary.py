@@ -282,17 +282,10 @@ class TopKSparseAutoencoder(Model):
             return self.data_variance
         return max(float(np.mean(np.square(x - x.mean(axis=0, dtype=np.float64)))), np.finfo(np.float64).tiny)
 
-    def _step(self, x, y):
-        """Model._step with the decoder's gradient made tangent to the unit sphere before the update."""
-        self.zero_grad()
-        loss = self._value_and_grad_with_penalty(x, y)
-        if not np.isfinite(loss):
-            raise FloatingPointError(f"the loss became {loss}: training diverged (try a smaller learning rate)")
+    def _before_update(self):
+        """The decoder's gradient made tangent to the unit sphere before the update (Gao et al. 2024, A.2);
+        the rows are renormalised after it by the decoder's ``apply_constraints``."""
         self.decoder.remove_parallel_gradient()
-        finite = self.optimizer.step(self._parameters, self.gradients())
-        for layer in self.layers:
-            layer.apply_constraints()
-        return loss, finite
 
     @contextlib.contextmanager
     def dead_latent_statistics_frozen(self):

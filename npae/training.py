@@ -294,11 +294,17 @@ class Model(Buffers):
         loss = self._value_and_grad_with_penalty(x, y)
         if not math.isfinite(loss):
             raise FloatingPointError(f"the loss became {loss}: training diverged (try a smaller learning rate)")
+        self._before_update()
         finite = self.optimizer.step(self._parameters, self.gradients())
         for layer in self._constrained_layers:  # a constraint may make a weight non-finite too: look again
             layer.apply_constraints()
             finite = finite and all(np.isfinite(parameter).all() for parameter in layer.parameters())
         return loss, finite
+
+    def _before_update(self):
+        """Called between backward and the optimiser's step, with the batch's gradients in place: a model
+        may change them there (a TopK dictionary makes its decoder's gradient tangent to the unit sphere).
+        Nothing by default."""
 
     def _snapshot(self):
         return [p.copy() for p in self._parameters], self.optimizer.get_state()
