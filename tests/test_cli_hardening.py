@@ -174,8 +174,11 @@ def test_a_signal_during_a_save_leaves_no_partial_file(tmp_path, rows, signal_nu
     output = tmp_path / "existing.npz"
     output.write_bytes(b"the previous model")
     code = textwrap.dedent(f"""
-        import os, sys
+        import os, signal, sys
         import npae._files
+        # Ctrl-C raises KeyboardInterrupt, as in a terminal, even when this test runs with SIGINT ignored
+        # (a job started in the background by a non-interactive shell inherits SIG_IGN).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         real_fsync = os.fsync
         def fsync_then_signal(descriptor):
             real_fsync(descriptor)

@@ -31,12 +31,16 @@ def test_an_interrupted_report_stage_leaves_the_previous_report_whole(tmp_path, 
         return real_page(*arguments, **keywords)
 
     previous = signal.signal(signal.SIGTERM, _raise_terminated)   # as the command line installs it
+    # Ctrl-C raises KeyboardInterrupt, as in a terminal, even when the tests run with SIGINT ignored (a job
+    # started in the background by a non-interactive shell inherits SIG_IGN, and Python then keeps it).
+    previous_interrupt = signal.signal(signal.SIGINT, signal.default_int_handler)
     monkeypatch.setattr(html, "page", page_then_signal)
     try:
         with pytest.raises(KeyboardInterrupt):
             reproduce(out, quick=True, only=["dimensionality"], seed=1, progress=_Silent())
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_interrupt)
     assert folder_contents(out) == before                        # nothing new, and no staging folder left
 
     monkeypatch.setattr(html, "page", real_page)
