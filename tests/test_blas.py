@@ -41,3 +41,46 @@ def test_the_default_rule_depends_on_shapes_only(rng):
     blas.matmul(a[:5], b, second[:5])
     blas.matmul(a, b, second)
     np.testing.assert_array_equal(first, second)
+
+
+def _recording_setter(monkeypatch):
+    """Wrap OpenBLAS' own thread-count setter so that the counts it is given are recorded (it still runs)."""
+    state = blas._state()
+    if state.set is None:
+        pytest.skip("NumPy's BLAS is not an OpenBLAS whose thread count npae can set")
+    calls, real_set = [], state.set
+    monkeypatch.setattr(state, "set", lambda count: (calls.append(count), real_set(count))[1])
+    return state, calls
+
+
+def test_a_small_product_runs_on_one_thread_unless_all_threads_is_asked(rng, monkeypatch):
+    state, calls = _recording_setter(monkeypatch)
+    if state.get() < 2:
+        pytest.skip("one BLAS thread in force: nothing to lower")
+    a, b = rng.standard_normal((64, 30)), rng.standard_normal((30, 20))
+    out = np.empty((64, 20))
+    blas.matmul(a, b, out)
+    assert calls[0] == 1 and calls[-1] == state.get()   # lowered to 1, then put back
+    calls.clear()
+    with blas.all_threads():
+        blas.matmul(a, b, out)
+    assert calls == []                                    # left on the count in force
+    np.testing.assert_allclose(out, a @ b, rtol=1e-12)
+
+
+def test_dense_runs_its_three_products_through_the_rule(rng, monkeypatch):
+    """Dense's fast path (forward x W, backward x^T dL/dz and dL/dz W^T) goes through blas.matmul, whose
+    per-product thread choice keeps a busy machine from stalling small products."""
+    import npae
+    seen = []
+    real_matmul = blas.matmul
+    monkeypatch.setattr(blas, "matmul", lambda a, b, out: (seen.append((a.shape, b.shape)), real_matmul(a, b, out))[1])
+    layer = npae.Dense(5, 3, activation="relu", dtype="float64", rng=0)
+    x = rng.standard_normal((4, 5))
+    with npae._backend.jit(True):
+        y = layer.forward(x, training=True)
+        grad_x = layer.backward(np.ones_like(y))
+    assert seen == [((4, 5), (5, 3)), ((5, 4), (4, 3)), ((4, 3), (3, 5))]
+    z = x @ layer.W + layer.b
+    np.testing.assert_allclose(y, np.maximum(z, 0), rtol=1e-12)
+    np.testing.assert_allclose(grad_x, (z > 0) @ layer.W.T, rtol=1e-12)

@@ -146,3 +146,16 @@ def single_threaded():
         yield
     finally:
         blas.set(previous)
+
+
+@contextlib.contextmanager
+def all_threads():
+    """Inside this block :func:`matmul` gives every product the count in force (the rule above is off): the
+    comparison that benchmarks/bench_train.py prints."""
+    blas = _state()
+    previous = blas.fixed
+    blas.fixed = 1 << 30  # above any count in force: matmul leaves it as it is
+    try:
+        yield
+    finally:
+        blas.fixed = previous

@@ -7,6 +7,7 @@ import numpy as np
 from .. import _backend
 from ..activations import activation_config, get_activation
 from ..initializers import get_initializer, initializer_config
+from ..kernels import blas
 from .base import Layer
 
 
@@ -25,7 +26,9 @@ class Dense(Layer):
     Two paths compute these numbers.  The reference lines (what ``NPAE_JIT=0`` runs) are the formulas as
     written.  The fast path fuses the activation into the layer, as Keras' ``Dense(units, activation=...)``:
     adding b and applying f is one pass over z (``npae.kernels.elementwise``), and so is f' times g plus
-    the bias gradient; its arrays are reused between batches inside ``fit`` (``Layer.buffer``).  A
+    the bias gradient; its arrays are reused between batches inside ``fit`` (``Layer.buffer``), and its
+    products go through ``npae.kernels.blas.matmul``, which gives a small product one BLAS thread (as fast
+    on a quiet machine, and many times faster when another program holds a core: see that module).  A
     training forward keeps x and a (the built-in activations read f' from a; on the fast path they
     write a over z, so z is kept for a custom activation only, whose ``derivative(z, a)`` may need it).
 
@@ -43,7 +46,7 @@ class Dense(Layer):
     def _forward(self, x):                                             # x (B, D_in)
         if _backend.jit_enabled():  # fast path: z in a reused array, then a = f(z + b) in one fused pass
             z = self.buffer("z", (x.shape[0], self.out_features), self.dtype)   # (B, D_out)
-            np.matmul(x, self.W, out=z)                                # z = x W
+            blas.matmul(x, self.W, z)                                  # z = x W
             a = self.activation.apply_with_bias(z, self.b)             # (B, D_out)
         else:                       # reference
             z = x @ self.W + self.b                                    # (B, D_out)
@@ -57,14 +60,16 @@ class Dense(Layer):
             grad_z = self.buffer("grad_z", a.shape, self.dtype)        # (B, D_out)
             grad_z = self.activation.backward_with_bias(z, a, grad_a, grad_z, self.db, True)   # dL/dz
             dW_term = self.buffer("dW_term", self.dW.shape, self.dtype)                        # (D_in, D_out)
-            self.dW += np.matmul(x.T, grad_z, out=dW_term)             # x^T dL/dz
+            self.dW += blas.matmul(x.T, grad_z, dW_term)               # x^T dL/dz
         else:                       # reference
             grad_z = grad_a * self.activation.derivative(z, a)         # (B, D_out)  dL/dz
             self.db += grad_z.sum(axis=0)                              # (D_out,)
             self.dW += x.T @ grad_z                                    # (D_in, D_out)
         if not self.need_input_grad:  # a model's first layer: nobody needs dL/dx of the data
             return None
-        return np.matmul(grad_z, self.W.T, out=self.buffer("grad_x", x.shape, self.dtype))  # (B, D_in)
+        if _backend.jit_enabled():
+            return blas.matmul(grad_z, self.W.T, self.buffer("grad_x", x.shape, self.dtype))  # (B, D_in)
+        return grad_z @ self.W.T                                       # (B, D_in)  dL/dx
 
     # --- construction and configuration ---------------------------------------------------------------
     def __init__(self, in_features, out_features, activation="identity", init="glorot_uniform",
