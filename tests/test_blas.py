@@ -5,10 +5,13 @@ import pytest
 from npae.kernels import blas
 
 
-def test_the_rule_one_thread_for_small_products_or_a_busy_machine():
-    assert blas.threads_for(blas.SMALL_PRODUCT_FLOPS / 2, busy=False, maximum=2) == 1
-    assert blas.threads_for(blas.SMALL_PRODUCT_FLOPS * 2, busy=False, maximum=2) == 2
-    assert blas.threads_for(blas.SMALL_PRODUCT_FLOPS * 2, busy=True, maximum=2) == 1
+def test_the_rule_one_thread_for_small_or_narrow_products_or_a_busy_machine():
+    wide = blas.NARROW_INNER + 1
+    small_rows = int(blas.SMALL_PRODUCT_FLOPS / (2 * wide * 10)) - 1      # 2 M K N just below the limit
+    assert blas.threads_for(small_rows, wide, 10, busy=False, maximum=2) == 1
+    assert blas.threads_for(256, 784, 64, busy=False, maximum=2) == 2           # Dense 784 -> 64, batch 256
+    assert blas.threads_for(256, 784, 64, busy=True, maximum=2) == 1
+    assert blas.threads_for(128, blas.NARROW_INNER, 4000, busy=False, maximum=2) == 1   # narrow: 1 thread
 
 
 def test_matmul_gives_numpys_product_and_puts_the_thread_count_back(rng):
@@ -53,19 +56,24 @@ def _recording_setter(monkeypatch):
     return state, calls
 
 
-def test_a_small_product_runs_on_one_thread_unless_all_threads_is_asked(rng, monkeypatch):
+def test_a_small_product_runs_on_one_thread_a_large_one_on_the_count_in_force(rng, monkeypatch):
     state, calls = _recording_setter(monkeypatch)
     if state.get() < 2:
         pytest.skip("one BLAS thread in force: nothing to lower")
-    a, b = rng.standard_normal((64, 30)), rng.standard_normal((30, 20))
+    a, b = rng.standard_normal((64, 50)), rng.standard_normal((50, 20))      # 128 kFLOP
     out = np.empty((64, 20))
     blas.matmul(a, b, out)
     assert calls[0] == 1 and calls[-1] == state.get()   # lowered to 1, then put back
-    calls.clear()
-    with blas.all_threads():
-        blas.matmul(a, b, out)
-    assert calls == []                                    # left on the count in force
     np.testing.assert_allclose(out, a @ b, rtol=1e-12)
+    calls.clear()
+    a, b = rng.standard_normal((256, 784)), rng.standard_normal((784, 64))   # 26 MFLOP
+    out = np.empty((256, 64))
+    if blas._state().fixed is None and not blas._state().watch_load:   # the default rule (shapes only)
+        blas.matmul(a, b, out)
+        assert calls == []                                # left on the count in force
+    with blas.load_aware():
+        assert blas._state().watch_load
+    assert blas._state().watch_load == (__import__("os").environ.get("NPAE_BLAS_THREADS", "") == "auto")
 
 
 def test_dense_runs_its_three_products_through_the_rule(rng, monkeypatch):

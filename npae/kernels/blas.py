@@ -1,21 +1,43 @@
 """How many threads NumPy's BLAS (OpenBLAS) uses for one matrix product, chosen per product.
 
-Why.  OpenBLAS splits a product into one fixed share per thread and waits for the last share.  On a
-machine whose cores also run other programs, one of its threads is regularly descheduled and the other
-waits for it at the end of every product: a scheduler time slice, milliseconds, per call.  A training
-step makes dozens of products: npae ran the paper's convolutional step in 19.6 s with two BLAS threads
-and 3.4 s with one while other programs kept the 2 cores busy (load ~18), and a 784-8-784 model trained
-24x slower than on a quiet machine.  A small product gains little from a second thread even on a quiet
-machine, and loses most on a busy one.  So, by default:
+Why it matters.  OpenBLAS splits a product into one fixed share per thread and waits for the last share.
+On a quiet 2-core machine the second thread pays from a few MFLOP up: Dense's products at the paper's
+and the VAE's shapes (4 to 80 MFLOP) took 0.59x to 0.91x the one-thread time on two threads (measured
+below).  On a machine whose cores also run other programs, one of its threads is regularly descheduled
+and the other waits for it at the end of every product: a scheduler time slice, milliseconds, per call.
+The same products then took 1.5x to 2.4x the one-thread time on two (load 6 on 2 cores), and a whole
+784-64-784 epoch 23x its quiet time with one competing process (one thread per product: 1.9x).
 
-    threads = 1     for a product of fewer than SMALL_PRODUCT_FLOPS (2 M K N) floating-point operations
+No rule on shapes alone wins on both machines, and a rule that looks at the load costs bitwise
+reproducibility: OpenBLAS' float32 results depend on its thread count (last bits: up to 5.7e-5 on
+Dense's (128 x 784) @ (784 x 400), identical in float64 at these sizes).  So, by default (shapes only,
+a seeded run stays bitwise reproducible):
+
+    threads = 1     for a product (M x K) @ (K x N) of fewer than SMALL_PRODUCT_FLOPS = 2 M K N
+                    floating-point operations, or with a narrow inner dimension K <= NARROW_INNER
+                    (little arithmetic per output number: two threads only fight over writing it)
     threads = n     otherwise, n being the count in force (OPENBLAS_NUM_THREADS, threadpoolctl, the cores)
 
-A rule on shapes alone, because OpenBLAS' float32 results depend on its thread count (last bits: 4.8e-5
-on a (2000 x 300) @ (300 x 200) product here): a seeded run stays bitwise reproducible.
-``NPAE_BLAS_THREADS=auto`` adds "and 1 whenever other programs are running right now" (/proc/loadavg's
-runnable threads less this process' own, sampled every SAMPLE_SECONDS): faster on a busy machine, at the
-price of that reproducibility.  ``NPAE_BLAS_THREADS=n`` fixes the count at n (at most the count in force).
+and ``NPAE_BLAS_THREADS=auto`` adds "and 1 whenever other programs are running right now" (/proc/loadavg's
+runnable threads less this process' own, sampled every SAMPLE_SECONDS): the choice for a shared machine,
+at the price of that reproducibility.  ``NPAE_BLAS_THREADS=n`` fixes the count at n (at most the count
+in force).  npae's convolutions need neither: they split a batch into blocks of images, one BLAS thread
+each (:func:`npae.layers.correlation.in_blocks`), so a held-up thread just takes fewer blocks.
+
+Measured (2-core AMD EPYC, Zen 3, OpenBLAS; medians of 7 interleaved runs): quiet = this process at
+the highest priority while other work ran, busy = load ~6.
+
+    product (M x K x N)      MFLOP   quiet: 2 threads / 1    busy: 2 threads / 1
+    256 x 784 x 64             25.7    0.59                    1.97
+    128 x 784 x 400            80.3    0.73                    2.30
+    128 x 400 x 784            80.3    0.61                    1.64
+    128 x 400 x 40              4.1    0.62                    1.46
+    256 x 784 x 8               3.2    0.65
+    128 x 400 x 20              2.0    0.77
+    256 x 64 x 32               1.0    0.74
+    128 x 40 x 400              4.1    1.51                    K <= NARROW_INNER: one thread
+    128 x 20 x 400              2.0    1.71
+    256 x 8 x 784               3.2    2.27
 
 Why not threadpoolctl (what scikit-learn uses): it is a general tool (OpenMP, MKL, BLIS, every library
 loaded) and would be npae's first dependency beyond NumPy, Numba and Matplotlib; npae needs two calls into
@@ -29,7 +51,8 @@ import time
 
 import numpy as np
 
-SMALL_PRODUCT_FLOPS = 2e8     # ~5 ms on one core of this class: below it, one thread
+SMALL_PRODUCT_FLOPS = 1e6     # ~20 us on one core of this class: below it a second thread pays nothing
+NARROW_INNER = 40             # inner dimensions up to this: one thread (the table above)
 SAMPLE_SECONDS = 0.1          # how often the load is read again
 _SETTERS = ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_", "openblas_set_num_threads")
 _GETTERS = ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_", "openblas_get_num_threads")
@@ -106,10 +129,10 @@ def _state():
     return _blas
 
 
-def threads_for(flops, busy, maximum):
-    """The rule of the module docstring: 1 thread for a small product (or, with NPAE_BLAS_THREADS=auto, on
-    a busy machine), else ``maximum``."""
-    if flops < SMALL_PRODUCT_FLOPS or busy:
+def threads_for(rows, inner, columns, busy, maximum):
+    """The rule of the module docstring for a (rows x inner) @ (inner x columns) product: 1 thread for a small
+    or narrow product (or, with NPAE_BLAS_THREADS=auto, on a busy machine), else ``maximum``."""
+    if 2.0 * rows * inner * columns < SMALL_PRODUCT_FLOPS or inner <= NARROW_INNER or busy:
         return 1
     return maximum
 
@@ -121,9 +144,8 @@ def matmul(a, b, out):
     if blas.get is None:
         return np.matmul(a, b, out=out)
     maximum = blas.get()
-    flops = 2.0 * a.shape[0] * a.shape[1] * b.shape[1]
     busy = blas.watch_load and blas.busy()
-    wanted = blas.fixed if blas.fixed is not None else threads_for(flops, busy, maximum)
+    wanted = blas.fixed if blas.fixed is not None else threads_for(a.shape[0], a.shape[1], b.shape[1], busy, maximum)
     if wanted >= maximum:
         return np.matmul(a, b, out=out)
     blas.set(wanted)
@@ -149,13 +171,13 @@ def single_threaded():
 
 
 @contextlib.contextmanager
-def all_threads():
-    """Inside this block :func:`matmul` gives every product the count in force (the rule above is off): the
-    comparison that benchmarks/bench_train.py prints."""
+def load_aware():
+    """Inside this block :func:`matmul` follows ``NPAE_BLAS_THREADS=auto`` (one thread while other programs
+    run): the comparison that benchmarks/bench_train.py prints."""
     blas = _state()
-    previous = blas.fixed
-    blas.fixed = 1 << 30  # above any count in force: matmul leaves it as it is
+    previous = blas.watch_load
+    blas.watch_load = True
     try:
         yield
     finally:
-        blas.fixed = previous
+        blas.watch_load = previous
