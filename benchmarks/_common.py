@@ -77,3 +77,10 @@ def table(rows, columns):
     for row in rows:
         lines.append("  ".join(str(row.get(column, "")).ljust(width) for column, width in zip(columns, widths)))
     return "\n".join(lines)
+
+
+def subnormal_count(arrays):
+    """How many nonzero entries of these float arrays are subnormal (below the dtype's smallest normal):
+    Intel CPUs take a microcode assist on each, ~100x a normal operation (issue 19's drifting epochs)."""
+    import numpy as np
+    return sum(int(np.count_nonzero((a != 0) & (np.abs(a) < np.finfo(a.dtype).tiny))) for a in arrays)

@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import npae  # noqa: E402
-from _common import header, table  # noqa: E402
+from _common import header, subnormal_count, table  # noqa: E402
 from npae.datasets import load_mnist  # noqa: E402
 from npae.kernels import blas  # noqa: E402
 
@@ -246,6 +246,13 @@ if not arguments.skip_convergence:
     model = npae.Autoencoder([784, 64], seed=0)
     history = model.fit(x_train, epochs=epochs, validation_data=x_test, verbose=0)
     ours = history.history["val_loss"][-1]
+    epoch_seconds = history.history["seconds"]
+    _, state = model.optimizer.get_state()
+    gradients = [g for layer in model.layers for g in layer.gradients()]
+    print(f"\nDrift (issue 19) over {epochs} epochs: epoch 1 {epoch_seconds[0]:.3f} s, epoch {epochs} "
+          f"{epoch_seconds[-1]:.3f} s ({epoch_seconds[-1] / epoch_seconds[0]:.2f}x; median {np.median(epoch_seconds):.3f} s); "
+          f"subnormal numbers after training: weights and Adam state {subnormal_count(state + model.get_weights())}, "
+          f"last step's gradients {subnormal_count(gradients)}")
     print(f"\nValidation BCE (per pixel) after {epochs} epochs, q = 64:")
     print(f"  npae     {ours:.4f}   (validation MSE {np.mean(model.reconstruction_error(x_test)):.5f})")
     if torch is not None:

@@ -34,7 +34,7 @@ parser.add_argument("--dataloader-epochs", type=int, default=3,
                     help="epochs timed with the example's own data path (DataLoader, one image at a time); 0: none")
 arguments = parser.parse_args()
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import header, limit_threads, table  # noqa: E402  (no NumPy yet)
+from _common import header, limit_threads, subnormal_count, table  # noqa: E402  (no NumPy yet)
 
 limit_threads(arguments.threads)  # before NumPy loads OpenBLAS
 import numpy as np  # noqa: E402
@@ -208,9 +208,8 @@ print(f"issue 12: PyTorch's example reached {ISSUE_ANCHOR} nats after 10 epochs;
 # slower, in Adam's first moments).  The first and the last epoch of each, and the subnormal numbers left in
 # npae's weights and optimiser state: 0 is the fix; a count catches a regression even on a CPU that runs
 # subnormals at full speed.
-tiny = np.finfo(np.float32).tiny
 _, state = model.optimizer.get_state()
-subnormal = sum(int(np.count_nonzero((a != 0) & (np.abs(a) < tiny))) for a in state + model.get_weights())
+subnormal = subnormal_count(state + model.get_weights())
 drift = {name: values[-1] / values[0] for name, values in seconds.items() if name in losses}
 print(f"drift over {arguments.epochs} epochs: npae epoch 1 {seconds['npae'][0]:.2f} s, epoch {arguments.epochs} "
       f"{seconds['npae'][-1]:.2f} s ({drift['npae']:.2f}x); PyTorch {seconds['PyTorch'][0]:.2f} s -> "
