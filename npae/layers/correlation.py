@@ -32,6 +32,8 @@ views of the windows: what a learner reads).  Otherwise :func:`strategy` picks o
   the pixel under tap (di, dj) of output pixel r (a flat index) is pixel r + di Wp + dj: a shifted,
   contiguous view of the grid as a (N Hp Wp, C) matrix.  So dW[di, dj] = X_grid[shifted]^T G_grid, one
   tall product per tap over every pixel (BLAS' best case) on views: nothing copied but a padded x and g.
+* ``winograd`` (stride 1, 3 x 3, correlate; only when forced): F(2x2, 3x3) of :mod:`npae.layers.winograd`,
+  2.25x fewer multiplications, written as a lesson in NumPy.
 * ``stencil`` (stride 1, one input channel for correlate, one output channel for input_grad, either for
   weight_grad): plain Numba loops (``kernels.scalar_stencil``, ``kernels.scalar_weight_stencil``): a
   scalar image times a vector of weights per tap, where a product would have an inner dimension or an
@@ -51,10 +53,11 @@ import numpy as np
 from .. import _backend
 from ..kernels import blas
 from ..kernels import convolution as kernels
+from .winograd import winograd_correlate
 
 Geometry = namedtuple("Geometry", "kernel stride pads")   # (kh, kw), (s_h, s_w), (p_t, p_l)
 
-STRATEGIES = {"correlate": ("im2col", "taps", "stencil"), "input_grad": ("im2col", "taps", "stencil"),
+STRATEGIES = {"correlate": ("im2col", "taps", "stencil", "winograd"), "input_grad": ("im2col", "taps", "stencil"),
               "weight_grad": ("im2col", "shifted", "stencil")}
 forced = {}  # {computation: strategy}: set by the tests and the benchmark to run one strategy everywhere
 
@@ -81,6 +84,8 @@ def applies(how, computation, geometry, channels, outputs):
     if how == "stencil":
         return {"correlate": channels == 1, "input_grad": outputs == 1,
                 "weight_grad": channels == 1 or outputs == 1}[computation]
+    if how == "winograd":   # F(2x2, 3x3): a 3 x 3 kernel only; a lesson, run only when forced (npae.layers.winograd)
+        return computation == "correlate" and geometry.kernel == (3, 3)
     return True
 
 
@@ -125,6 +130,8 @@ def correlate(x, W, geometry, out, buffer):
         return _stencil(x.reshape(x.shape[:3]), W.reshape(W.shape[:2] + W.shape[3:]), geometry.pads, out)
     if how == "taps":
         return _taps(x, _taps_matrix(W, buffer), geometry.kernel, geometry.pads, out, buffer)
+    if how == "winograd":
+        return winograd_correlate(x, W, geometry.pads, out)
     return _correlate_im2col(x, W, geometry, out, buffer)
 
 
