@@ -521,14 +521,16 @@ class Model(Buffers):
 
     def summary(self):
         """A table of the layers: output shape, activation and number of parameters, then the loss."""
-        lines = [f"{'layer':<14}{'output shape':>16}{'activation':>12}{'parameters':>14}"]
-        shape = self.input_shape
+        rows, shape = [], self.input_shape
         for layer in self.layers:
             shape = layer.output_shape(shape) if shape is not None else None
-            count = sum(p.size for p in layer.parameters())
             activation = getattr(getattr(layer, "activation", None), "name", None) or ""
-            lines.append(f"{type(layer).__name__:<14}{str(shape):>16}{activation:>12}{count:>14,}")
-        lines.append(f"{'total':<42}{self.count_parameters():>14,}")
+            rows.append((type(layer).__name__, str(shape), activation, f"{sum(p.size for p in layer.parameters()):,}"))
+        rows.append(("total", "", "", f"{self.count_parameters():,}"))
+        header = ("layer", "output shape", "activation", "parameters")
+        widths = [max(len(row[column]) for row in rows + [header]) for column in range(4)]   # every name fits
+        lines = ["  ".join([row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(row[1:], widths[1:])])
+                 for row in [header] + rows]
         lines.append(f"loss: {self.loss!r}" + (" (applies the sigmoid to the last layer's output)"
                                                if getattr(self.loss, "from_logits", False) else ""))
         return "\n".join(lines)

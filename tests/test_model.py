@@ -30,6 +30,17 @@ def test_architecture_mirrors_the_encoder():
     assert "436,632" in summary.splitlines()[-2] and "applies the sigmoid" in summary
 
 
+def test_summary_columns_line_up_whatever_the_layer_names():
+    """A long layer name (ActivityRegularization) widens its column instead of pushing its row's cells right."""
+    model = npae.Sequential([npae.Dense(4, 3, activation="relu"), npae.ActivityRegularization(l1=1e-3),
+                             npae.Dense(3, 4)], loss="mse")
+    table = model.summary().splitlines()[:-1]                      # the last line names the loss
+    assert len({len(line) for line in table}) == 1                 # every row as wide as the header
+    ends = {line.index("relu") + len("relu") for line in table if "relu" in line}
+    assert ends == {table[0].index("activation") + len("activation")}   # right-aligned under its header
+    assert table[2].startswith("ActivityRegularization ")
+
+
 def test_paper_model_parameter_count():
     model = npae.Autoencoder([784, 64])
     assert sum(w.size for w in model.get_weights()) == 784 * 64 + 64 + 64 * 784 + 784  # 101,200
