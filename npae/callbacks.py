@@ -32,6 +32,15 @@ class History:
         for key, value in logs.items():
             self.history.setdefault(key, []).append(value)
 
+    def forget_last(self):
+        """Remove the last epoch's record (its weights were undone: a divergence restored the epoch's start)."""
+        if self.epoch:
+            recorded = len(self.epoch)
+            self.epoch.pop()
+            for values in self.history.values():
+                if len(values) == recorded:  # a key that every epoch recorded (not one a callback added later)
+                    values.pop()
+
 
 class EarlyStopping:
     """Stop training when the monitored loss has stopped improving; optionally go back to the best weights.

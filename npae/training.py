@@ -460,6 +460,8 @@ class Model(Buffers):
         except FloatingPointError as error:
             previous = not start_is_finite and known_finite is not None
             self._restore(known_finite if previous else start_snapshot)
+            if previous and self.history_ is not None:
+                self.history_.forget_last()  # the previous epoch's end was undone with it
             raise FloatingPointError(f"{error} at epoch {epoch + 1}; the weights and the optimiser's state were "
                                      f"restored to those at the start of {'the previous' if previous else 'that'} "
                                      "epoch, the last whose loss was finite") from None

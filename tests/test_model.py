@@ -369,3 +369,18 @@ def test_a_constraint_that_makes_a_weight_nan_is_caught(rng):
         model.fit(x, epochs=3, batch_size=16, verbose=0)
     assert all(np.isfinite(w).all() for w in model.get_weights())
     assert np.isfinite(model.evaluate(x))
+
+
+def test_a_divergence_that_undoes_the_previous_epoch_forgets_its_record_too(rng):
+    """The last update of epoch 1 leaves finite weights so large that epoch 2's first loss overflows: fit goes
+    back to the start of epoch 1 (the last weights whose loss was finite), and history_ no longer lists epoch 1,
+    whose end the weights no longer hold."""
+    x = rng.uniform(0.5, 1, (8, 4))
+    model = npae.Autoencoder([4, 2], activation="identity", output_activation="identity", loss="mse",
+                             optimizer=npae.SGD(learning_rate=1e150), dtype="float64", seed=0)
+    before = model.get_weights()
+    with pytest.raises(FloatingPointError, match="start of the previous epoch"):
+        model.fit(x, epochs=3, batch_size=8, shuffle=False, verbose=0)
+    for saved, now in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(saved, now)
+    assert model.history_.epoch == [] and model.history_.history["loss"] == []
