@@ -77,7 +77,7 @@ def test_verdict_logic():
 def test_the_report_section(curve, tmp_path):
     result = {"rows": [{"latent_size": 8, "storage": "uint8", "bytes_per_image": 8.0, "ratio": 98.0,
                         "ratio_with_decoder": 2.0, "mse": 0.05, "psnr": 13.0}],
-              "files": [], "epochs": 2, "n_images": 1000, "curve": curve}
+              "files": [], "epochs": 2, "n_images": 1000, "curves": {"mnist": curve}}
     section = sections.compression(result, sections.FigureFolder(str(tmp_path)))
     assert "### 7.1" in section.markdown and "| rate-distortion AE |" in section.markdown
     assert any("50 bytes per digit" in check.claim for check in section.checks)
