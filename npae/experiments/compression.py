@@ -20,7 +20,7 @@ import numpy as np
 
 from ..compression import STORAGES, compress, load_compressed, save_compressed, storage_table
 from ._common import QUICK_EPOCHS, epochs_for, get_data, train_ffa
-from .compression_curve import run_curve
+from .compression_curve import run_curve, settings_for
 from .knn import TITLES
 
 LATENT_SIZES = (8, 16, 32, 64)               # the paper's section 3.6 table
@@ -40,7 +40,8 @@ def _ffa_models(x_train, latent_sizes, given, *, epochs, seed, progress, title):
 
 
 def run(data=None, *, quick=False, seed=0, latent_sizes=LATENT_SIZES, models=None, fashion_models=None,
-        progress=None, curve=True, curve_datasets=CURVE_DATASETS, curve_latent_sizes=CURVE_LATENT_SIZES):
+        progress=None, curve=True, curve_datasets=CURVE_DATASETS, curve_latent_sizes=CURVE_LATENT_SIZES,
+        curve_settings=None):
     """Returns ``rows`` (one per q and storage: latent_size, storage, bytes_per_image, ratio,
     ratio_with_decoder, mse, psnr) and ``files`` (per q: bytes on disk, ratio against the raw pixels,
     the largest pixel difference between what the reloaded file
@@ -50,6 +51,7 @@ def run(data=None, *, quick=False, seed=0, latent_sizes=LATENT_SIZES, models=Non
 
     models, fashion_models : ``{q: Autoencoder}``, the paper's FFAs trained on MNIST / Fashion-MNIST
     (``_common.train_reference_models``); the missing ones are trained here.
+    curve_settings : ``{data set key: compression_curve.Settings}``; default ``settings_for(key, quick)``.
     """
     (x_train, y_train), (x_test, y_test) = get_data(data, "mnist")
     epochs = epochs_for(quick)
@@ -75,8 +77,9 @@ def run(data=None, *, quick=False, seed=0, latent_sizes=LATENT_SIZES, models=Non
         given["mnist"] = models
         result["curves"] = {}
         for name in curve_datasets:
-            result["curves"][name] = _curve(get_data(data, name), name, given[name], curve_latent_sizes,
-                                            epochs=epochs, quick=quick, seed=seed, progress=progress)
+            settings = (curve_settings or {}).get(name) or settings_for(name, quick)
+            result["curves"][name] = _curve(get_data(data, name), name, given[name], curve_latent_sizes, settings,
+                                            epochs=epochs, seed=seed, progress=progress)
             seconds.update({f"{TITLES[name]} curve: {part}": value
                             for part, value in result["curves"][name]["seconds"].items()})
     seconds["total"] = time.perf_counter() - started
@@ -84,7 +87,7 @@ def run(data=None, *, quick=False, seed=0, latent_sizes=LATENT_SIZES, models=Non
     return result
 
 
-def _curve(data_set, name, given, latent_sizes, *, epochs, quick, seed, progress):
+def _curve(data_set, name, given, latent_sizes, settings, *, epochs, seed, progress):
     """One data set's rate-distortion comparison, with the paper's FFAs trained on it, and the epoch
     sensitivity of the verdict: the decisive autoencoder point again with its FFA trained for
     ``QUICK_EPOCHS`` only (when this run's models had more)."""
@@ -99,8 +102,9 @@ def _curve(data_set, name, given, latent_sizes, *, epochs, quick, seed, progress
         return train_ffa(x_train, q, epochs=QUICK_EPOCHS, seed=seed, progress=progress,
                          label=f"{TITLES[name]} FFA 784-{q}-784, {QUICK_EPOCHS} epochs (the verdict's sensitivity)")[0]
 
-    curve = run_curve(x_train, y_train, x_test, y_test, {q: models[q] for q in latent_sizes}, quick=quick,
-                      seed=seed, progress=progress, dataset=name, title=TITLES[name],
+    curve = run_curve(x_train, y_train, x_test, y_test, {q: models[q] for q in latent_sizes},
+                      settings=settings, seed=seed, progress=progress, dataset=name, title=TITLES[name],
                       fewer_epochs=(QUICK_EPOCHS, fewer_epochs))
-    curve["seconds"] = {"FFAs trained here": training_seconds, **curve["seconds"]}
+    if set(latent_sizes) - set(given or {}):
+        curve["seconds"] = {"FFAs trained here": training_seconds, **curve["seconds"]}
     return curve
