@@ -128,6 +128,7 @@ def test_one_section_per_data_set(curve, tmp_path):
     section = sections.compression(result, sections.FigureFolder(str(tmp_path)))
     first, second = section.markdown.split("### 7.2 The same comparison on Fashion-MNIST")
     assert "### 7.1" in first and "VQ-VAE codebook" in first
+    assert "Measured before by full-data runs" in first and "Measured before" not in second   # MNIST's history
     assert "VQ-VAE codebook" not in second and "Not run on Fashion-MNIST: the VQ-VAE and the rate-distortion" in second
     claims = [check.claim for check in section.checks if "better than JPEG and WebP" in check.claim]
     assert claims == ["at 50 bytes per digit or fewer, a learned code reconstructs MNIST better than JPEG and WebP "

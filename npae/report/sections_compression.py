@@ -170,19 +170,22 @@ def _sensitivity_text(curve):
             f"(whole files) is **{'yes' if again['holds'] else 'no'}**"
             + (f": best learned {again['learned']['method']} {again['learned']['setting']}, "
                f"{again['learned']['psnr']:.2f} dB; {_margins(again['learned'], again)}." if again["learned"] else "."))
-    for epochs, text in EARLIER_RUNS.get(curve["dataset"], ()):
-        lines.append(f"Earlier full-data runs of this section, reference FFAs trained {epochs} epochs: {text}")
+    earlier = EARLIER_RUNS.get(curve["dataset"])
+    if earlier:
+        lines.append(f"Measured before by full-data runs of this section ({earlier['when']}, these settings), "
+                     "with the reference FFAs trained " + "; ".join(
+                         f"{epochs} epochs: {text}" for epochs, text in earlier["runs"]) + ".")
     return " ".join(lines)
 
 
 # Full-data runs of section 7.1 before this one measured the verdict's dependence on the reference FFAs'
 # training (npae reproduce on full MNIST, 2,000 test digits, these settings); kept here so that every
 # report says how fragile the answer is, beside what the run itself measured.
-EARLIER_RUNS = {"mnist": (
-    (6, "**no**: the best learned code within 50 bytes 21.10 dB, -1.99 dB against WebP q0 (2026-12-07)."),
-    (30, "**yes**: autoencoder 5-bit q = 64, 23.72 dB at 37.2 bytes; JPEG q5 20.57 dB at 213.7 bytes (+3.15 dB), "
-         "WebP q0 23.09 dB at 98.6 bytes (+0.63 dB) (2026-12-07)."),
-)}
+EARLIER_RUNS = {"mnist": {"when": "2026-12-07", "runs": (
+    (6, "**no**, the best learned code within 50 bytes 21.10 dB, -1.99 dB against WebP q0"),
+    (30, "**yes**, autoencoder 5-bit q = 64 23.72 dB at 37.2 bytes against JPEG q5 20.57 dB at 213.7 bytes "
+         "(+3.15 dB) and WebP q0 23.09 dB at 98.6 bytes (+0.63 dB)"),
+)}}
 
 
 def _method_text(curve, first):
