@@ -56,9 +56,9 @@ def run(data=None, *, quick=False, seed=0, latent_sizes=LATENT_SIZES, models=Non
     (x_train, y_train), (x_test, y_test) = get_data(data, "mnist")
     epochs = epochs_for(quick)
     given = {"mnist": models, "fashion_mnist": fashion_models}
+    started = time.perf_counter()
     models = _ffa_models(x_train, latent_sizes, models, epochs=epochs, seed=seed, progress=progress,
                          title=TITLES["mnist"])
-    started = time.perf_counter()
     rows, files = [], []
     with tempfile.TemporaryDirectory(prefix="npae-compression-") as folder:
         for q in latent_sizes:
@@ -78,7 +78,7 @@ def run(data=None, *, quick=False, seed=0, latent_sizes=LATENT_SIZES, models=Non
         result["curves"] = {}
         for name in curve_datasets:
             settings = (curve_settings or {}).get(name) or settings_for(name, quick)
-            result["curves"][name] = _curve(get_data(data, name), name, given[name], curve_latent_sizes, settings,
+            result["curves"][name] = _curve(get_data(data, name), name, given.get(name), curve_latent_sizes, settings,
                                             epochs=epochs, seed=seed, progress=progress)
             seconds.update({f"{TITLES[name]} curve: {part}": value
                             for part, value in result["curves"][name]["seconds"].items()})
