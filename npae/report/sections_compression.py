@@ -193,7 +193,7 @@ def _method_text(curve, first):
     vq, rd = curve["vq"], curve["rd"]
     trained = []
     if vq is not None:
-        trained.append(f"the VQ-VAE on {vq['training_images']:,} images for {vq['epochs']} "
+        trained.append(f"the VQ-VAE trains on {vq['training_images']:,} images for {vq['epochs']} "
                        f"epoch{'s' if vq['epochs'] != 1 else ''}")
     if rd is not None:
         trained.append(f"each rate-distortion model on {rd['training_images']:,} images for {rd['epochs']} "
