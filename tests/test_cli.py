@@ -118,7 +118,7 @@ EXPECTED_FIRST_COLUMNS = {
                 None],
     "denoising": [["noisy", "noisy, clipped to [0, 1]", "denoised"]],
     "pca": [["8", "16", "32", "64"], None],
-    "compression": [[q for q in ("8", "16", "32", "64") for _ in range(3)], ["8", "16", "32", "64"], None, None],
+    "compression": [[q for q in ("8", "16", "32", "64") for _ in range(3)], ["8", "16", "32", "64"]] + [None] * 4,
     "convolutional": [["convolutional (paper's)", "FFA 784-32-784"],
                       ["reconstruction", "reconstruction", "denoising", "denoising"]],
     "beyond": [["plain", "sparse (activity_l1 = 0.0001)"], ["`re`", "`bce`"] * 3 + ["`elbo`"]],
@@ -126,7 +126,8 @@ EXPECTED_FIRST_COLUMNS = {
 }
 FIGURES = {"reconstruction": ["reconstructions", "reconstruction-errors", "codes-2d"], "knn": ["knn"],
            "dimensionality": ["dimensionality"], "anomaly": ["anomaly"], "denoising": ["denoising"], "pca": ["pca"],
-           "compression": ["compression", "compression-curve", "compression-curve-files", "compression-side-by-side"],
+           "compression": ["compression"] + [f"compression-{name}{data}" for data in ("", "-fashion-mnist")
+                                             for name in ("curve", "curve-files", "side-by-side")],
            "convolutional": ["convolutional-denoising", "convolutional-comparison"],
            "beyond": ["vae-loss-curves", "vae-samples", "vae-reconstructions", "vae-latent-scatter", "vae-manifold"],
            "timeseries": ["timeseries-ucr-anomaly-135", "timeseries-reconstructions"]}

@@ -47,7 +47,7 @@ EXPERIMENTS = {experiment.name: experiment for experiment in (
     Experiment("anomaly", 4, "Anomaly detection", "figures 9-11", ("mnist", "fashion_mnist"), (64,)),
     Experiment("denoising", 5, "Denoising", "figure 12", ("mnist",), ()),
     Experiment("pca", 6, "Dimensionality reduction and PCA", "section 3.5", ("mnist",), (8, 16, 32, 64)),
-    Experiment("compression", 7, "Compression", "section 3.6", ("mnist",), (8, 16, 32, 64)),
+    Experiment("compression", 7, "Compression", "section 3.6", ("mnist", "fashion_mnist"), (2, 4, 8, 16, 32, 64)),
     Experiment("convolutional", 8, "Beyond feed-forward: convolutional autoencoders", "section 4, figure 13",
                ("mnist",), ()),
     Experiment("beyond", 9, "Beyond the paper: sparse and variational autoencoders, anomaly scores",

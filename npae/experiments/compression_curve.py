@@ -17,6 +17,11 @@ the clean training set (does the compressed digit still look like its class?).
 Each learned method's file is written to bytes, read back (``unpack``: every check of a file from disk),
 and decoded from what was read: the bytes counted are the bytes decoded.  A decoder's weights are not
 counted (a JPEG decoder is not either); the text gives their size.
+
+The same function draws the curve of any data set of 28 x 28 images (MNIST, Fashion-MNIST: ``dataset``,
+``title``).  The verdict on "at 50 bytes or fewer, a learned code beats JPEG and WebP" hangs on how well the
+784-q-784 FFAs are trained, so :func:`epoch_sensitivity` re-makes its best autoencoder point from the same
+FFA trained for fewer epochs and judges the claim again: the run measures its own fragility.
 """
 import time
 from typing import NamedTuple
@@ -40,8 +45,8 @@ class Settings(NamedTuple):
     webp_qualities: tuple
     pca_sizes: tuple
     code_bits: tuple              # levels 2^b per code number, for PCA and the autoencoders
-    vq_training: tuple            # (training digits, epochs) of the VQ-VAE
-    rd_lambdas: tuple
+    vq_training: tuple            # (training digits, epochs) of the VQ-VAE; None: no VQ-VAE
+    rd_lambdas: tuple             # one rate-distortion model per lambda; (): none
     rd_training: tuple            # (training digits, epochs) of each rate-distortion model
 
 
@@ -56,6 +61,17 @@ SETTINGS = {
     True: Settings(500, 300, (5, 10, 30, 70), (0, 40), (4, 16, 64), (3, 5), (2000, 1),
                    (10.0, 1000.0), (5000, 1)),
 }
+# Fashion-MNIST's curve: the same methods and sizes as MNIST's (see settings_for).
+SKIPPED_ON = ()
+
+
+def settings_for(dataset, quick):
+    """The settings of data set ``dataset``'s curve: ``SETTINGS[quick]``, without the VQ-VAE and the
+    rate-distortion models on the data sets of ``SKIPPED_ON`` (the report's time budget)."""
+    settings = SETTINGS[bool(quick)]
+    return settings._replace(vq_training=None, rd_lambdas=()) if dataset in SKIPPED_ON else settings
+
+
 RD_LATENT, RD_HIDDEN = 32, 256
 TARGET_BYTES = 50                            # the claim: "at 50 bytes per digit or fewer ..."
 N_SHOWN = 8                                  # digits kept per point for the side-by-side figure
@@ -199,11 +215,44 @@ def verdict(rows, target=TARGET_BYTES, count="file_bytes"):
     return answer
 
 
-def run_curve(x_train, y_train, x_test, y_test, models=None, *, quick=False, seed=0, progress=None, settings=None):
-    """Every method of the docstring on the first ``settings.n_images`` test digits (``settings``: default
-    ``SETTINGS[quick]``); returns a dict with
+def model_epochs(model):
+    """How many epochs ``model`` was trained for (its last ``fit``), or None when it kept no history
+    (e.g. loaded from a file): what the report prints beside the verdict."""
+    history = getattr(model, "history_", None)
+    return None if history is None else len(history.epoch)
+
+
+def epoch_sensitivity(scorer, rows, fewer_epochs, target=TARGET_BYTES):
+    """The verdict again with the autoencoder trained less: the best autoencoder row within ``target``
+    bytes (whole file), its q and bit depth, re-made from the same FFA trained for fewer epochs.
+
+    ``fewer_epochs``: ``(epochs, train)``, ``train(q)`` returning that FFA after ``epochs`` epochs.  Returns
+    None when no autoencoder row fits the budget, else {epochs, row (the point with the full models),
+    fewer (the same point with the model trained ``epochs``), verdict (every other row unchanged, the
+    autoencoder rows replaced by ``fewer``)}.  One point, not a new sweep: a cheap, measured answer to
+    "would the verdict survive shorter training?"."""
+    epochs, train = fewer_epochs
+    within = [row for row in rows if row["method"].startswith("autoencoder") and row["file_bytes"] <= target]
+    if not within:
+        return None
+    best = max(within, key=lambda row: row["psnr"])
+    model = train(best["q"])
+    fewer = latent_rows(scorer, "autoencoder", {best["q"]: model.encode(scorer.x)},
+                        lambda q, values: model.decode(values), (best["bits"],))[0]
+    fewer = dict(fewer, kind="learned", setting=f"{fewer['setting']}, {epochs} epoch{'s' if epochs != 1 else ''}")
+    others = [row for row in rows if not row["method"].startswith("autoencoder")]
+    return {"epochs": epochs, "row": best, "fewer": fewer, "verdict": verdict(others + [fewer], target)}
+
+
+def run_curve(x_train, y_train, x_test, y_test, models=None, *, quick=False, seed=0, progress=None, settings=None,
+              dataset="mnist", title="MNIST", fewer_epochs=None):
+    """Every method of the docstring on the first ``settings.n_images`` test images of ``dataset`` (a data
+    set key, ``title`` its name in the report; ``settings``: default ``SETTINGS[quick]``); ``models``:
+    ``{q: Autoencoder}`` trained on the same data set.  Returns a dict with
     ``rows`` (method, setting, payload_bytes, file_bytes, psnr, mae, ssim, knn_accuracy, kind, shown),
-    ``vq`` and ``rd`` (training details), ``verdicts`` and ``seconds`` per part."""
+    ``vq`` and ``rd`` (training details, None when ``settings`` skips them), ``verdicts``, ``model_epochs``
+    ({q: epochs each FFA was trained}), ``sensitivity`` (:func:`epoch_sensitivity`, with ``fewer_epochs``
+    and when the models were trained for more epochs than it gives; else None) and ``seconds`` per part."""
     from ..pca import PCA
 
     settings = SETTINGS[bool(quick)] if settings is None else settings
@@ -244,11 +293,20 @@ def run_curve(x_train, y_train, x_test, y_test, models=None, *, quick=False, see
         rows += [dict(row, kind="learned") for row in timed(
             "autoencoder codes", latent_rows, scorer, "autoencoder", latent,
             lambda q, values: models[q].decode(values), settings.code_bits)]
-    vq_row, vq = timed("VQ-VAE", vq_vae_row, scorer, x_train, settings, seed, progress)
-    rows.append(dict(vq_row, kind="learned"))
-    rd_rows, rd = timed("rate-distortion AE", rate_distortion_rows, scorer, x_train, settings, seed, progress)
-    rows += [dict(row, kind="learned") for row in rd_rows]
+    vq = rd = None
+    if settings.vq_training:
+        vq_row, vq = timed("VQ-VAE", vq_vae_row, scorer, x_train, settings, seed, progress)
+        rows.append(dict(vq_row, kind="learned"))
+    if settings.rd_lambdas:
+        rd_rows, rd = timed("rate-distortion AE", rate_distortion_rows, scorer, x_train, settings, seed, progress)
+        rows += [dict(row, kind="learned") for row in rd_rows]
+    epochs = {q: model_epochs(models[q]) for q in sorted(models)}
+    sensitivity = None
+    if fewer_epochs is not None and any(trained is not None and trained > fewer_epochs[0]
+                                        for trained in epochs.values()):
+        sensitivity = timed("verdict's sensitivity", epoch_sensitivity, scorer, rows, fewer_epochs)
     seconds["total"] = time.perf_counter() - started
-    return {"n_images": n, "n_knn": scorer.n_knn, "n_train": int(x_train.shape[0]), "rows": rows, "vq": vq, "rd": rd, "originals": x[:N_SHOWN],
+    return {"dataset": dataset, "title": title, "n_images": n, "n_knn": scorer.n_knn,
+            "n_train": int(x_train.shape[0]), "rows": rows, "vq": vq, "rd": rd, "originals": x[:N_SHOWN],
             "verdicts": [verdict(rows, count="file_bytes"), verdict(rows, count="payload_bytes")],
-            "seconds": seconds, "pixels_bytes": 784}
+            "model_epochs": epochs, "sensitivity": sensitivity, "seconds": seconds, "pixels_bytes": 784}

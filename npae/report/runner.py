@@ -191,6 +191,7 @@ def reproduce(out_dir="npae-report", *, quick=False, only=None, seed=0, progress
                                **_experiment_options(name, models, progress))
             if name == "convolutional":
                 run_options["full"] = full_convolutional
+            run_options["fashion_models"] = results.get("knn", {}).get("models")  # experiment 2's, reused by 7
             results[name] = module.run(**_accepted(module.run, **run_options))
             part.details = results[name].get("seconds")
         if not part.error:
