@@ -20,7 +20,7 @@ def search(x_train, queries, k, jit=True, **settings):
     """Squared distances, indices and raw-distance counts of the lower-bound search (settings fixed, or the trial)."""
     gemm = GemmSearch(x_train, k, 2**28)
     with _backend.jit(jit):
-        searcher = LowerBoundSearch(x_train, k, 2**28, gemm.search, **settings)
+        searcher = LowerBoundSearch(x_train, k, 2**28, gemm, **settings)
         sq_distances, indices = np.empty((queries.shape[0], k)), np.empty((queries.shape[0], k), np.int64)
         work = searcher.search(queries, sq_distances, indices)
     return sq_distances, indices, work, searcher

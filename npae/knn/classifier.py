@@ -25,7 +25,6 @@ import numpy as np
 from .. import _backend
 from .._estimator import Estimator, check_is_fitted, check_n_features, dense_numeric_input
 from .._validation import check_array, check_array_in_range, check_positive_int
-from .checks import check_squared_norms
 from .gemm import GemmSearch
 from .kdtree import KDTREE_LEAF_SIZE, TreeSearch
 from .lower_bounds import LowerBoundSearch
@@ -234,10 +233,8 @@ class KNNClassifier(Estimator):
         if algorithm == "gemm":
             search = GemmSearch(x, k, budget)
         elif algorithm == "lower_bounds":
-            check_squared_norms(np.einsum("ij,ij->i", x, x), x)  # cheap (the dtype's own einsum), before the PCA
-            search = LowerBoundSearch(x, k, budget, fallback=None)
-            gemm = GemmSearch(x, k, budget, train_sq_norms=search.train_sq_norms)
-            search.fallback = gemm.search
+            gemm = GemmSearch(x, k, budget)  # its checks come before the PCA; the fallback, and the trial's distances
+            search = LowerBoundSearch(x, k, budget, gemm)
             if self.algorithm == "auto" and not search.pays():
                 algorithm, search = "gemm", gemm
         else:

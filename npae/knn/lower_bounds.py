@@ -94,6 +94,7 @@ import numpy as np
 
 from .. import _backend
 from .._validation import check_array_in_range
+from ..kernels import blas
 from ..pca import PCA
 from .kernels.bounds import LANES, group_by_point, refine_pairs, screen_candidates
 from .kernels.select import finish_queries, merge_candidates, provisional_candidates
@@ -150,15 +151,17 @@ HOPELESS_MIN_SAMPLES = 10000
 HOPELESS_PASS_FRACTION = 1 / 8
 
 
-def plan_search(train, mean, components, k):
+def plan_search(train, mean, components, k, estimated_sq_distances):
     """The trial: screen dimensions d, fine dimensions d2 and buffer capacity for these data; and costs.
 
-    train (n, D); mean (D,) and components (d_max, D) float64, the PCA of the search.  Returns a
+    train (n, D); mean (D,) and components (d_max, D) float64, the PCA of the search;
+    estimated_sq_distances: queries (T, D) -> their squared distances (T, n) to every training point
+    (:meth:`npae.knn.gemm.GemmSearch.estimated_sq_distances`).  Returns a
     dict: screen_dimensions, fine_dimensions, capacity, and the predicted seconds per query of the
     chosen search and of brute force.
 
     TRIAL_QUERIES training points (evenly spaced, so no random numbers) play the queries: their
-    true k-th distances (the (k+1)-th, they find themselves) by brute force against all n points;
+    k-th distances (the (k+1)-th, they find themselves) by brute force against all n points;
     then, on a sample of TRIAL_SAMPLE training points, how many pass the screen of each d in
     SCREEN_CHOICES, how many levels of each d2 in FINE_CHOICES they enter and how many reach the raw
     distance; scaled to n, priced with the cost model above (SCREEN_GEMM_SECONDS ...).  The
@@ -179,17 +182,12 @@ def plan_search(train, mean, components, k):
     sample_rows = np.arange(step // 2, n_samples, step)[:TRIAL_SAMPLE]
     query_positions = np.unique(np.linspace(0, sample_rows.size - 1, min(TRIAL_QUERIES, sample_rows.size))
                                 .astype(np.int64))
-    queries = train[sample_rows[query_positions]]
-    # the true k-th distances, by brute force, centred and in float64, a block of training points at a
-    # time (float32 products of pixels + 1000, or of a column scaled by 1e6, cancel every digit: the
-    # plan then saw no survivors and sized the buffers for none)
-    queries = queries.astype(np.float64) - mean
-    query_sq = np.einsum("ij,ij->i", queries, queries)
-    sq_distances = np.empty((queries.shape[0], n_samples))  # (T, n)
-    for start in range(0, n_samples, PROJECTION_BLOCK):
-        block = train[start:start + PROJECTION_BLOCK].astype(np.float64) - mean
-        sq_distances[:, start:start + block.shape[0]] = (np.einsum("ij,ij->i", block, block)[None, :]
-                                                         - 2 * (queries @ block.T) + query_sq[:, None])
+    # their k-th distances, from one GEMM in the dtype against all n points (brute force's products, centred
+    # when the data are offset: float32 products of pixels + 1000 cancel every digit, and the plan then
+    # saw no survivors and sized the buffers for none).  Estimates: rounding moves them by ~1e-4
+    # relative on MNIST, which changes no choice.  A float64 brute force, in blocks, took 0.45 s here
+    # (one core, busy machine) against 0.18 s for this.
+    sq_distances = estimated_sq_distances(train[sample_rows[query_positions]])  # (T, n)
     limits = np.partition(sq_distances, min(k, n_samples - 1), axis=1)[:, min(k, n_samples - 1)]  # (T,)
     centred = train[sample_rows].astype(np.float64) - mean
     z = centred @ components.T  # (S, d_max)
@@ -243,9 +241,10 @@ class LowerBoundSearch:
     """Exact k nearest neighbours of raw points by PCA lower bounds (see the module docstring).
 
     train (n, D), float32 or float64, C-contiguous, finite: kept by reference.  Built by
-    :class:`npae.knn.KNNClassifier` for ``algorithm="lower_bounds"``; ``fallback(x, rows,
-    out_sq_distances, out_indices)`` is the exact brute-force search for the queries that the
-    bounds cannot settle.  ``screen_dimensions``, ``fine_dimensions``, ``capacity``: fixed choices
+    :class:`npae.knn.KNNClassifier` for ``algorithm="lower_bounds"``; ``brute_force``, the
+    :class:`npae.knn.gemm.GemmSearch` of the same training set: its ``search`` is the exact fallback
+    (``self.fallback``) for the queries that the bounds cannot settle, its estimated distances serve
+    the trial.  ``screen_dimensions``, ``fine_dimensions``, ``capacity``: fixed choices
     (tests); by default the trial (:func:`plan_search`, kept in ``plan``) makes them.  ``hopeless``:
     the trial found the bounds no cheaper than brute force, which then answers every query.
 
@@ -253,9 +252,10 @@ class LowerBoundSearch:
     and the residual norms, 59 MB beside the 188 MB of the training set.
     """
 
-    def __init__(self, train, k, budget, fallback, screen_dimensions=None, fine_dimensions=None, capacity=None):
+    def __init__(self, train, k, budget, brute_force, screen_dimensions=None, fine_dimensions=None, capacity=None):
         n_samples, n_features = train.shape
-        self.train, self.k, self.budget, self.fallback = train, k, budget, fallback
+        self.train, self.k, self.budget, self.fallback = train, k, budget, brute_force.search
+        self.max_norm = brute_force.max_train_norm  # max |x| (the queries' overflow test)
         self.dtype = train.dtype
         self.unit = np.finfo(self.dtype).eps / 2
         # -- the basis: PCA of an evenly spaced sample, in float64
@@ -263,20 +263,23 @@ class LowerBoundSearch:
         sample = train[sample_rows].astype(np.float64)
         d_max = min(max(SCREEN_CHOICES) + max(FINE_CHOICES), n_features, sample.shape[0])
         if sample.shape[0] >= 2:
-            pca = PCA(n_components=d_max).fit(sample)
+            # One BLAS thread: the PCA's eigh of the (D, D) covariance is a long chain of small BLAS
+            # calls, each waiting for the slower thread.  MNIST, 784 x 784, while other programs kept
+            # the 2 cores busy: 0.13 s on one thread, 4-7 s on two (on a quiet machine ~0.1 s either way).
+            with blas.single_threaded():
+                pca = PCA(n_components=d_max).fit(sample)
             mean, components = pca.mean_, pca.components_
         else:  # a single training point: no directions, the bound is the residual norm alone
             mean, components = sample[0], np.zeros((0, n_features))
         self.plan = None
         if screen_dimensions is None and n_samples >= 4 * TRIAL_QUERIES and components.shape[0] >= 2:
-            self.plan = plan_search(train, mean, components, k)
+            self.plan = plan_search(train, mean, components, k, brute_force.estimated_sq_distances)
             screen_dimensions, fine_dimensions = self.plan["screen_dimensions"], self.plan["fine_dimensions"]
             capacity = self.plan["capacity"] if capacity is None else capacity
         # When the trial predicts the bounds to cost as much as brute force (data without a
         # low-dimensional structure), every query goes to brute force at once: nothing is projected.
         self.hopeless = self.plan is not None and self.plan["seconds"] >= self.plan["brute_force_seconds"]
         if self.hopeless:
-            self.train_sq_norms = np.einsum("ij,ij->i", train, train, dtype=np.float64)
             return
         screen_dimensions = SCREEN_DIMENSIONS if screen_dimensions is None else screen_dimensions
         fine_dimensions = FINE_DIMENSIONS if fine_dimensions is None else fine_dimensions
@@ -305,13 +308,11 @@ class LowerBoundSearch:
         self.screen_eps = float(np.sqrt(np.sum(screen_gram * screen_gram))) + rounding  # the residuals use P1 only
         self.isometry = (1 + 4 * self.eps) * (1 + self.eps * (1 + self.eps))
         # -- the training points' vectors
-        self.screen_vectors, self.residuals, screen_errors, self.train_sq_norms, centred_norms = \
-            self._screen_vectors(train, for_queries=False)
+        self.screen_vectors, self.residuals, screen_errors, centred_norms = self._screen_vectors(train, for_queries=False)
         self.fine = self._fine_coordinates(train)  # (L, n, W)
         self.max_screen_error = float(screen_errors.max())
         self.max_fine_error = float(self._fine_errors(centred_norms).max())
         self.max_screen_norm = float(np.sqrt(self.screen_vectors[:, -1].astype(np.float64).max()))
-        self.max_norm = float(np.sqrt(self.train_sq_norms.max()))
         self.pilot = self.screen_vectors[np.unique(np.linspace(0, n_samples - 1, min(n_samples, PILOT_SAMPLE))
                                                    .astype(np.int64))]
         self.capacity = int(min(max(capacity, 4 * k), n_samples + 1))
@@ -334,20 +335,18 @@ class LowerBoundSearch:
 
         Training rows: (a, |a|^2), queries: (-2 a, 1), so that their product is the key
         |a_x|^2 - 2 a_q . a_x; a = (z, |r|) rounded to the dtype.  Returns the vectors (m, d + 2) in
-        the dtype, the residual norms |r| (m,) float64 (as rounded), the errors E_a (m,) of (a), the
-        squared norms |x|^2 (m,) float64 (for the brute-force fallback) and the norms |w| (m,) (for E_f).
+        the dtype, the residual norms |r| (m,) float64 (as rounded), the errors E_a (m,) of (a) and the
+        norms |w| (m,) (for E_f).
         """
         n_rows = x.shape[0]
         d = self.screen_dimensions
         vectors = np.empty((n_rows, d + 2), self.dtype)
         residuals = np.empty(n_rows)
         errors = np.empty(n_rows)
-        raw_sq_norms = np.empty(n_rows)
         centred_norms = np.empty(n_rows)
         for start in range(0, n_rows, PROJECTION_BLOCK):
             rows = slice(start, min(start + PROJECTION_BLOCK, n_rows))
             centred = x[rows].astype(np.float64)
-            raw_sq_norms[rows] = np.einsum("ij,ij->i", centred, centred)
             centred -= self.mean  # one rounding per entry
             z = centred @ self.screen_basis.T  # (B, d)
             sq_norms = np.einsum("ij,ij->i", centred, centred)  # |w|^2
@@ -364,7 +363,7 @@ class LowerBoundSearch:
             else:
                 rounded = block[:, :d + 1].astype(np.float64)  # |a|^2 of the rounded vector, in float64
                 block[:, d + 1] = np.einsum("ij,ij->i", rounded, rounded)
-        return vectors, residuals, errors, raw_sq_norms, centred_norms
+        return vectors, residuals, errors, centred_norms
 
     def _screen_errors(self, norms, residuals):
         """E_a of (a): how far the computed, rounded augmented vectors can be from the exact ones.
@@ -505,7 +504,7 @@ class LowerBoundSearch:
         n_block = rows.size
         lap = time.perf_counter()
         first_round = np.isnan(state["limits"][rows[0]])
-        screen_vectors, query_residuals, screen_errors, _, query_centred_norms = self._screen_vectors(
+        screen_vectors, query_residuals, screen_errors, query_centred_norms = self._screen_vectors(
             queries, for_queries=True)
         query_fine = self._fine_coordinates(queries)  # (L, B, W)
         fine_errors = self._fine_errors(query_centred_norms)
