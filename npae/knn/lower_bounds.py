@@ -88,6 +88,7 @@ measurement only) the raw distances per query drop from 15.3 to 14.6, not worth 
 the fine coordinates (+0.1 s at fit).  Queries so large that the screen could overflow (|q| ~ 1e19
 in float32) skip it and get the exact answer of the brute-force fallback.
 """
+import threading
 import time
 
 import numpy as np
@@ -95,6 +96,7 @@ import numpy as np
 from .. import _backend
 from .._validation import check_array_in_range
 from ..kernels import blas
+from ..layers.correlation import WORKERS, in_blocks
 from ..pca import PCA
 from .kernels.bounds import LANES, group_by_point, refine_pairs, screen_candidates
 from .kernels.select import finish_queries, merge_candidates, provisional_candidates
@@ -125,11 +127,15 @@ PROVISIONAL_FACTOR = 4
 PROVISIONAL_EXTRA = 2
 TRAIN_BLOCK = 4096
 MAX_QUERY_BLOCK = 1024
+# Blocks of queries run on WORKERS threads at once (one per core), each with a one-thread BLAS, when every
+# worker gets at least this many queries: the whole search runs on both cores, not only its GEMMs, and a
+# core taken by another program delays one block, not every product (see npae.layers.correlation.in_blocks).
+MIN_WORKER_QUERIES = 256
 PROJECTION_BLOCK = 2048
 
 
-# The stages of a search whose seconds ``stage_seconds`` adds up (the brute-force fallback is not in them).
-STAGES = ("screen", "threshold", "survivors", "refine", "finish")
+# The stages of a search whose seconds ``stage_seconds`` adds up, summed over the worker threads.
+STAGES = ("screen", "threshold", "survivors", "refine", "finish", "fallback")
 
 
 # The trial's cost model: seconds per unit of work on the 2-core machine of benchmarks/bench_knn.py
@@ -414,10 +420,12 @@ class LowerBoundSearch:
 
     # -- search --------------------------------------------------------------------------------
 
-    def block_shape(self, n_queries, capacity, query_itemsize):
-        """(queries, training points) per block so that the working memory fits the budget."""
+    def block_shape(self, n_queries, capacity, query_itemsize, workers=1):
+        """(queries, training points) per block so that the working memory of ``workers`` blocks at once fits
+        the budget; (0, 0) when it cannot for several workers (the caller then runs one)."""
         itemsize = self.dtype.itemsize
         n_samples, n_features = self.train.shape
+        budget = self.budget // workers
         train_block = min(n_samples, TRAIN_BLOCK)
         while True:
             per_query = (max(train_block, self.pilot.shape[0]) * itemsize  # keys (or the pilot's products)
@@ -427,14 +435,16 @@ class LowerBoundSearch:
                          + (self.screen_dimensions + self.fine_dimensions) * 24 + 512)
             if not _backend.jit_enabled():  # the NumPy references hold (Q, T) and (pairs, W) temporaries
                 per_query += train_block * 3 * itemsize + capacity * (8 * LEVEL_STEP + 320)
-            if per_query <= self.budget or train_block <= 64:
+            if per_query <= budget or train_block <= 64:
                 break
             train_block //= 2
         fixed = 16 * n_samples + 4096  # group_by_point's counts
-        if per_query + fixed > self.budget:
+        if per_query + fixed > budget:
+            if workers > 1:
+                return 0, 0
             raise ValueError(f"memory_budget={self.budget} bytes is too small: one query needs {per_query + fixed} "
                              f"bytes with {n_samples} training points of {n_features} features")
-        return int(min(n_queries, MAX_QUERY_BLOCK, (self.budget - fixed) // per_query)), train_block
+        return int(min(n_queries, MAX_QUERY_BLOCK, (budget - fixed) // per_query)), train_block
 
     def search(self, x, out_sq_distances, out_indices):
         """k nearest of each row of x (Q, D) into out_sq_distances (Q, k) float64 (squared) and out_indices.
@@ -446,39 +456,63 @@ class LowerBoundSearch:
         work = np.zeros(n_queries, np.int64)
         pending = np.arange(n_queries)
         self.stage_seconds = dict.fromkeys(STAGES, 0.0)  # where the time went (benchmarks/bench_knn.py)
+        self._time_lock = threading.Lock()
         if self.hopeless:
-            self.fallback(x, pending, out_sq_distances, out_indices)
-            return work + n_samples
+            self._brute_force(x, pending, out_sq_distances, out_indices, work)
+            return work
         # what a round leaves to the next, per query (see _search_block)
         state = {"limits": np.full(n_queries, np.nan), "real_limits": np.full(n_queries, np.inf),
                  "floors": np.full(n_queries, -np.inf), "carried": {}}
         capacity = self.capacity
         while pending.size:
             if capacity > self.max_capacity:
-                self.fallback(x, pending, out_sq_distances, out_indices)
-                work[pending] += n_samples
+                self._brute_force(x, pending, out_sq_distances, out_indices, work)
                 break
-            query_block, train_block = self.block_shape(pending.size, capacity, x.itemsize)
-            uncertified = []
-            for start in range(0, pending.size, query_block):
-                block_rows = pending[start:start + query_block]
+            workers = min(WORKERS, max(1, pending.size // MIN_WORKER_QUERIES))
+            query_block, train_block = self.block_shape(pending.size, capacity, x.itemsize, workers)
+            if query_block == 0:
+                workers = 1
+                query_block, train_block = self.block_shape(pending.size, capacity, x.itemsize)
+            query_block = min(query_block, -(-pending.size // workers))  # a block for every worker
+            blocks = [(first, min(first + query_block, pending.size)) for first in range(0, pending.size, query_block)]
+            uncertified = [pending[:0]] * len(blocks)
+            to_brute_force = []  # blocks of rows for brute force, after the round (one fallback, all threads)
+
+            def search_block(index, first, stop, slot):
+                block_rows = pending[first:stop]
                 if self.hopeless:  # an earlier block found the bounds useless here: brute force
-                    self.fallback(x, block_rows, out_sq_distances, out_indices)
-                    work[block_rows] = n_samples
-                    continue
-                uncertified.append(self._search_block(x, block_rows, state, capacity, train_block,
-                                                      out_sq_distances, out_indices, work))
+                    to_brute_force.append(block_rows)
+                    return
+                uncertified[index] = self._search_block(x, block_rows, state, capacity, train_block,
+                                                        out_sq_distances, out_indices, work, to_brute_force)
                 # Margins so wide that nothing is pruned (one feature a million times the others: the
                 # finer bounds' rounding bound grows with |x|, red-team finding 6): the raw distances
                 # cost more than brute force.  The trial at fit cannot see it (it prices exact bounds).
                 if n_samples >= HOPELESS_MIN_SAMPLES and work[block_rows].mean() > n_samples * HOPELESS_RAW_FRACTION:
                     self.hopeless = True
-            pending = np.concatenate(uncertified) if uncertified else pending[:0]
+
+            if workers > 1:
+                in_blocks(blocks, search_block)
+            else:
+                for index, (first, stop) in enumerate(blocks):
+                    search_block(index, first, stop, 0)
+            if to_brute_force:
+                self._brute_force(x, np.concatenate(to_brute_force), out_sq_distances, out_indices, work)
+            pending = np.concatenate(uncertified)
             capacity = min(4 * capacity, self.max_capacity) if capacity < self.max_capacity else self.max_capacity + 1
         return work
 
-    def _search_block(self, x, rows, state, capacity, train_block, out_sq_distances, out_indices, work):
-        """Screen, refine and finish the queries x[rows] (all in the same round); returns the rows not certified.
+    def _brute_force(self, x, rows, out_sq_distances, out_indices, work):
+        """The exact fallback for the queries x[rows]: brute force, n raw distances each in ``work``."""
+        lap = time.perf_counter()
+        self.fallback(x, rows, out_sq_distances, out_indices)
+        work[rows] = self.train.shape[0]
+        self._add_time("fallback", lap)
+
+    def _search_block(self, x, rows, state, capacity, train_block, out_sq_distances, out_indices, work, to_brute_force):
+        """Screen, refine and finish the queries x[rows] (all in the same round); returns the rows not certified
+        and appends those that need brute force to the list ``to_brute_force``.  Called on several threads at
+        once, for disjoint blocks of rows: it writes only those rows of the arrays it shares.
 
         ``state`` holds, per query, what an earlier round leaves to this one: "limits" (its key
         threshold: the buffer's limit now; NaN in the first round), "real_limits" (its V), "floors"
@@ -496,8 +530,7 @@ class LowerBoundSearch:
         # is within a few units of 1e-7 of the true one: the factor 4 covers it many times over)
         overflow = ~((query_norms + self.max_norm) ** 2 * 4 <= np.finfo(self.dtype).max)
         if overflow.any():
-            self.fallback(x, rows[overflow], out_sq_distances, out_indices)
-            work[rows[overflow]] += n_samples
+            to_brute_force.append(rows[overflow])
             rows, queries = rows[~overflow], queries[~overflow]
             if rows.size == 0:
                 return rows
@@ -581,8 +614,7 @@ class LowerBoundSearch:
             # the screen ruled out almost nothing (margins wider than the gaps between distances):
             # brute force for this block and every later one, before the refinement's bill
             self.hopeless = True
-            self.fallback(x, rows, out_sq_distances, out_indices)
-            work[rows] = n_samples
+            to_brute_force.append(rows)
             return rows[:0]
         pair_rows, pair_positions = np.nonzero(passing)  # row-major: grouped by query
         if not first_round:  # a carried candidate is not refined again
@@ -640,9 +672,11 @@ class LowerBoundSearch:
         return rows[~certified]
 
     def _add_time(self, stage, since):
-        """Add the seconds since ``since`` to ``stage_seconds[stage]``; returns now."""
+        """Add the seconds since ``since`` to ``stage_seconds[stage]``; returns now.  (Thread-seconds: with two
+        workers a stage's seconds add up over both, up to twice the wall-clock time.)"""
         now = time.perf_counter()
-        self.stage_seconds[stage] += now - since
+        with self._time_lock:
+            self.stage_seconds[stage] += now - since
         return now
 
     def _refine(self, queries, query_fine, query_residuals, train_fine, rows, points, keys, thresholds,
