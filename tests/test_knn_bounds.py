@@ -6,6 +6,7 @@ import pytest
 from npae import _backend
 from npae.knn.kernels import bounds, select
 from npae.knn import GemmSearch, KNNClassifier
+from npae.knn import lower_bounds
 from npae.knn.lower_bounds import LowerBoundSearch
 from test_knn import brute_force  # the definition, written independently of npae
 
@@ -114,6 +115,38 @@ def test_tiny_training_sets():
     for k in (1, 3):
         assert_exact(x_train, np.array([[1.0, 1.0, 1.0], [9.0, 9.0, 9.0]], np.float32), k)
     assert_exact(x_train[:1], x_train, 1)
+
+
+@pytest.mark.parametrize("case", ["ties", "second rounds", "nothing to prune"])
+def test_blocks_on_worker_threads_give_the_one_thread_answer(case, monkeypatch, rng):
+    # Blocks of 8 queries on 2 worker threads at once (the search's two-core path, used from 512 queries on),
+    # against the same search on one thread: the same neighbours and distances (the raw-distance counts may
+    # differ by a few: blocks of other shapes round the screen's GEMM differently, moving points at the margins).
+    if case == "ties":  # integer coordinates, every point twice: exact ties broken by index
+        x_train = rng.integers(0, 3, (3000, 80)).astype(np.float32)
+        x_train[1500:] = x_train[:1500]
+        queries = np.concatenate([rng.integers(0, 3, (90, 80)), x_train[:10]]).astype(np.float32)
+        settings = {"screen_dimensions": 16, "fine_dimensions": 64, "capacity": 64}
+    elif case == "second rounds":  # a tiny first buffer: rounds with 4x the buffer, then brute force
+        x_train = low_rank(rng, 6000, 90, rank=20, noise=0.3)
+        queries = low_rank(rng, 100, 90, rank=20, noise=0.3)
+        settings = {"screen_dimensions": 16, "fine_dimensions": 0, "capacity": 32}
+    else:  # uniform noise: the rounds end in the fallback
+        x_train = rng.random((3000, 200), dtype=np.float32)
+        queries = rng.random((100, 200), dtype=np.float32)
+        settings = {"screen_dimensions": 16, "fine_dimensions": 64, "capacity": 64}
+    one_thread = search(x_train, queries, 7, **settings)
+    monkeypatch.setattr(lower_bounds, "WORKERS", 2)
+    monkeypatch.setattr(lower_bounds, "MIN_WORKER_QUERIES", 4)
+    monkeypatch.setattr(lower_bounds, "MAX_QUERY_BLOCK", 8)
+    expected_indices = brute_force(x_train, queries, 7)[1]
+    for jit in (True, False):
+        sq_distances, indices, work, searcher = search(x_train, queries, 7, jit=jit, **settings)
+        np.testing.assert_array_equal(indices, expected_indices)
+        np.testing.assert_array_equal(sq_distances, one_thread[0])
+    assert searcher.stage_seconds["screen"] > 0
+    if case != "ties":
+        assert searcher.stage_seconds["fallback"] > 0 and (work >= x_train.shape[0]).any()
 
 
 # -- the kernel pairs ---------------------------------------------------------------------------------
