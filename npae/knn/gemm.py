@@ -2,6 +2,7 @@
 import numpy as np
 
 from .. import _backend
+from ..layers.correlation import WORKERS, in_blocks
 from .checks import check_squared_norms, checked_queries, distance_overflow
 from .kernels.select import merge_candidates, rerank_exact
 
@@ -12,6 +13,11 @@ EXTRA_CANDIDATES = 8
 GEMM_TRAIN_BLOCK = 4096
 # At most this many queries per block (beyond it the blocks only grow, they are not faster).
 MAX_QUERY_BLOCK = 1024
+# From WORKERS times this many queries on, blocks of queries run on WORKERS threads at once (one per core,
+# npae.layers.correlation.in_blocks), each with a one-thread BLAS and its own products buffer: the selection
+# kernels run on both cores too, not only the products, and a core taken by another program delays one
+# block instead of every product (OpenBLAS' threads wait for each other at the end of each product).
+MIN_WORKER_QUERIES = 256
 
 
 def gemm_block_shape(budget, dtype, n_samples, n_queries, n_features, n_candidates, query_itemsize):
@@ -118,15 +124,31 @@ class GemmSearch:
         n_candidates = min(self.k + EXTRA_CANDIDATES, n_samples)
         products_dtype = self.dtype
         while pending.size:
-            query_block, train_block = gemm_block_shape(self.budget, products_dtype, n_samples, pending.size,
-                                                        n_features, n_candidates, x.itemsize)
-            products_buffer = np.empty(query_block * train_block, products_dtype)
-            uncertified = [
-                self._gemm_block(x, pending[start : start + query_block], n_candidates, train_block,
-                                 products_buffer, out_sq_distances, out_indices)
-                for start in range(0, pending.size, query_block)
-            ]
-            del products_buffer
+            workers = WORKERS if pending.size >= WORKERS * MIN_WORKER_QUERIES else 1
+            try:  # each worker's blocks within its share of the budget
+                query_block, train_block = gemm_block_shape(self.budget // workers, products_dtype, n_samples,
+                                                            pending.size, n_features, n_candidates, x.itemsize)
+            except ValueError:
+                if workers == 1:
+                    raise
+                workers = 1
+                query_block, train_block = gemm_block_shape(self.budget, products_dtype, n_samples, pending.size,
+                                                            n_features, n_candidates, x.itemsize)
+            query_block = min(query_block, -(-pending.size // workers))  # a block for every worker
+            blocks = [(first, min(first + query_block, pending.size)) for first in range(0, pending.size, query_block)]
+            buffers = [np.empty(query_block * train_block, products_dtype) for _ in range(workers)]
+            uncertified = [pending[:0]] * len(blocks)
+
+            def gemm_block(index, first, stop, slot):
+                uncertified[index] = self._gemm_block(x, pending[first:stop], n_candidates, train_block, buffers[slot],
+                                                      out_sq_distances, out_indices)
+
+            if workers > 1:
+                in_blocks(blocks, gemm_block)
+            else:
+                for index, (first, stop) in enumerate(blocks):
+                    gemm_block(index, first, stop, 0)
+            del buffers
             pending = np.concatenate(uncertified)
             n_candidates = min(4 * n_candidates, n_samples)
             products_dtype = np.dtype(np.float64)

@@ -98,6 +98,7 @@ from .._validation import check_array_in_range
 from ..kernels import blas
 from ..layers.correlation import WORKERS, in_blocks
 from ..pca import PCA
+from .gemm import MIN_WORKER_QUERIES
 from .kernels.bounds import LANES, group_by_point, refine_pairs, screen_candidates
 from .kernels.select import finish_queries, merge_candidates, provisional_candidates
 
@@ -127,10 +128,6 @@ PROVISIONAL_FACTOR = 4
 PROVISIONAL_EXTRA = 2
 TRAIN_BLOCK = 4096
 MAX_QUERY_BLOCK = 1024
-# Blocks of queries run on WORKERS threads at once (one per core), each with a one-thread BLAS, when every
-# worker gets at least this many queries: the whole search runs on both cores, not only its GEMMs, and a
-# core taken by another program delays one block, not every product (see npae.layers.correlation.in_blocks).
-MIN_WORKER_QUERIES = 256
 PROJECTION_BLOCK = 2048
 
 
@@ -468,7 +465,9 @@ class LowerBoundSearch:
             if capacity > self.max_capacity:
                 self._brute_force(x, pending, out_sq_distances, out_indices, work)
                 break
-            workers = min(WORKERS, max(1, pending.size // MIN_WORKER_QUERIES))
+            # blocks of queries on WORKERS threads at once, as in GemmSearch.search: here every stage, not
+            # only the screen's GEMM, runs on both cores
+            workers = WORKERS if pending.size >= WORKERS * MIN_WORKER_QUERIES else 1
             query_block, train_block = self.block_shape(pending.size, capacity, x.itemsize, workers)
             if query_block == 0:
                 workers = 1
