@@ -311,8 +311,7 @@ class LowerBoundSearch:
         self.screen_eps = float(np.sqrt(np.sum(screen_gram * screen_gram))) + rounding  # the residuals use P1 only
         self.isometry = (1 + 4 * self.eps) * (1 + self.eps * (1 + self.eps))
         # -- the training points' vectors
-        self.screen_vectors, self.residuals, screen_errors, centred_norms = self._screen_vectors(train, for_queries=False)
-        self.fine = self._fine_coordinates(train)  # (L, n, W)
+        self.screen_vectors, self.residuals, screen_errors, centred_norms, self.fine = self._project_training_set(train)
         self.max_screen_error = float(screen_errors.max())
         self.max_fine_error = float(self._fine_errors(centred_norms).max())
         self.max_screen_norm = float(np.sqrt(self.screen_vectors[:, -1].astype(np.float64).max()))
@@ -342,31 +341,31 @@ class LowerBoundSearch:
         norms |w| (m,) (for E_f).
         """
         n_rows = x.shape[0]
-        d = self.screen_dimensions
-        vectors = np.empty((n_rows, d + 2), self.dtype)
-        residuals = np.empty(n_rows)
-        errors = np.empty(n_rows)
-        centred_norms = np.empty(n_rows)
+        outputs = (np.empty((n_rows, self.screen_dimensions + 2), self.dtype), np.empty(n_rows), np.empty(n_rows),
+                   np.empty(n_rows))
         for start in range(0, n_rows, PROJECTION_BLOCK):
             rows = slice(start, min(start + PROJECTION_BLOCK, n_rows))
-            centred = x[rows].astype(np.float64)
-            centred -= self.mean  # one rounding per entry
-            z = centred @ self.screen_basis.T  # (B, d)
-            sq_norms = np.einsum("ij,ij->i", centred, centred)  # |w|^2
-            residual = np.sqrt(np.maximum(sq_norms - np.einsum("ij,ij->i", z, z), 0.0))
-            block = vectors[rows]
-            block[:, :d] = z
-            block[:, d] = residual
-            residuals[rows] = block[:, d]  # the rounded value, as the GEMM sees it
-            centred_norms[rows] = np.sqrt(sq_norms)
-            errors[rows] = self._screen_errors(centred_norms[rows], residuals[rows])
-            if for_queries:
-                block[:, :d + 1] *= -2  # exact: a power of two
-                block[:, d + 1] = 1
-            else:
-                rounded = block[:, :d + 1].astype(np.float64)  # |a|^2 of the rounded vector, in float64
-                block[:, d + 1] = np.einsum("ij,ij->i", rounded, rounded)
-        return vectors, residuals, errors, centred_norms
+            self._screen_block(x[rows], for_queries, *(output[rows] for output in outputs))
+        return outputs
+
+    def _screen_block(self, x, for_queries, vectors, residuals, errors, centred_norms):
+        """_screen_vectors of one block of rows x (B, D), written into the four outputs' rows (B, ...)."""
+        d = self.screen_dimensions
+        centred = x.astype(np.float64)
+        centred -= self.mean  # one rounding per entry
+        z = centred @ self.screen_basis.T  # (B, d)
+        sq_norms = np.einsum("ij,ij->i", centred, centred)  # |w|^2
+        vectors[:, :d] = z
+        vectors[:, d] = np.sqrt(np.maximum(sq_norms - np.einsum("ij,ij->i", z, z), 0.0))
+        residuals[:] = vectors[:, d]  # the rounded value, as the GEMM sees it
+        centred_norms[:] = np.sqrt(sq_norms)
+        errors[:] = self._screen_errors(centred_norms, residuals)
+        if for_queries:
+            vectors[:, :d + 1] *= -2  # exact: a power of two
+            vectors[:, d + 1] = 1
+        else:
+            rounded = vectors[:, :d + 1].astype(np.float64)  # |a|^2 of the rounded vector, in float64
+            vectors[:, d + 1] = np.einsum("ij,ij->i", rounded, rounded)
 
     def _screen_errors(self, norms, residuals):
         """E_a of (a): how far the computed, rounded augmented vectors can be from the exact ones.
@@ -398,14 +397,38 @@ class LowerBoundSearch:
         each block then dealt out to the levels, so that each level is one contiguous array (see
         refine_pairs_numba).  A separate GEMM per level, 32 columns wide, ran 1.5x slower.
         """
-        n_levels = self.fine_dimensions // LEVEL_STEP
-        fine = np.empty((n_levels, x.shape[0], LEVEL_STEP), self.dtype)
-        block = np.empty((min(PROJECTION_BLOCK, x.shape[0]), self.fine_dimensions), self.dtype)
+        fine = np.empty((self.fine_dimensions // LEVEL_STEP, x.shape[0], LEVEL_STEP), self.dtype)
         for start in range(0, x.shape[0], PROJECTION_BLOCK):
             stop = min(start + PROJECTION_BLOCK, x.shape[0])
-            np.matmul(x[start:stop] - self.fine_centre, self.fine_basis.T, out=block[:stop - start])
-            fine[:, start:stop] = block[:stop - start].reshape(stop - start, n_levels, LEVEL_STEP).transpose(1, 0, 2)
+            self._fine_block(x[start:stop], fine[:, start:stop])
         return fine
+
+    def _fine_block(self, x, fine):
+        """_fine_coordinates of one block of rows x (B, D), written into fine (L, B, LEVEL_STEP)."""
+        block = (x - self.fine_centre) @ self.fine_basis.T  # (B, d2)
+        fine[:] = block.reshape(x.shape[0], fine.shape[0], LEVEL_STEP).transpose(1, 0, 2)
+
+    def _project_training_set(self, train):
+        """The training points' screen vectors, residual norms, errors E_a, norms |w| and fine coordinates:
+        _screen_vectors and _fine_coordinates, one block of PROJECTION_BLOCK rows at a time on the WORKERS
+        threads (each a one-thread BLAS), so that the NumPy passes (conversion to float64, centring, norms)
+        run on both cores as well as the products."""
+        n_samples = train.shape[0]
+        screen = (np.empty((n_samples, self.screen_dimensions + 2), self.dtype), np.empty(n_samples),
+                  np.empty(n_samples), np.empty(n_samples))
+        fine = np.empty((self.fine_dimensions // LEVEL_STEP, n_samples, LEVEL_STEP), self.dtype)
+
+        def project(index, start, stop, slot):
+            self._screen_block(train[start:stop], False, *(output[start:stop] for output in screen))
+            self._fine_block(train[start:stop], fine[:, start:stop])
+
+        blocks = [(start, min(start + PROJECTION_BLOCK, n_samples)) for start in range(0, n_samples, PROJECTION_BLOCK)]
+        if WORKERS > 1 and len(blocks) > 1:
+            in_blocks(blocks, project)
+        else:
+            for index, (start, stop) in enumerate(blocks):
+                project(index, start, stop, 0)
+        return screen + (fine,)
 
     def _fine_errors(self, centred_norms):
         """E_f of (a) from |w| = |x - mu| (m,): (sqrt(d2) gamma_D + u) |x - c| (1 + eps), the float32 GEMM's
