@@ -113,6 +113,11 @@ SCREEN_CHOICES = (48, 64, 96, 128)
 FINE_CHOICES = (64, 128, 192)
 TRIAL_SAMPLE = 2048
 TRIAL_QUERIES = 64
+# The trial starts with every PRE_TRIAL_STEP-th of its queries, and stops there when they predict the bounds
+# to cost CLEARLY_HOPELESS times brute force or more (MNIST predicts 0.2x, Fashion-MNIST 0.43x, an isotropic
+# 300-d Gaussian set far above 1x).
+PRE_TRIAL_STEP = 8
+CLEARLY_HOPELESS = 2.0
 # Without a trial (tiny training sets, or a test that fixes them):
 SCREEN_DIMENSIONS = 64
 FINE_DIMENSIONS = 192
@@ -169,8 +174,10 @@ def plan_search(train, mean, components, k, estimated_sq_distances):
     SCREEN_CHOICES, how many levels of each d2 in FINE_CHOICES they enter and how many reach the raw
     distance; scaled to n, priced with the cost model above (SCREEN_GEMM_SECONDS ...).  The
     cheapest (d, d2) wins.  Its buffer holds twice the 90th percentile of the screen's survivors: the
-    other 10 % of the queries, whose buffers overflow, are screened again (priced in).  The plan
-    changes no result, only the time; ~0.2 s on MNIST.
+    other 10 % of the queries, whose buffers overflow, are screened again (priced in).  Every
+    PRE_TRIAL_STEP-th trial query goes first: when they price the bounds at CLEARLY_HOPELESS times brute
+    force or more, that is the plan (auto then falls back to brute force after 1/8 of the trial).  The
+    plan changes no result, only the time; ~0.3 s of CPU on MNIST.
 
     On MNIST it picks d = 48, d2 = 192, a buffer of 896 (predicted: 188 screen survivors and 26 raw
     distances per query, 95 us; d = 64: 100 us); on Fashion-MNIST, where the k-th distance is small
@@ -183,56 +190,66 @@ def plan_search(train, mean, components, k, estimated_sq_distances):
     screen_choices = [d for d in SCREEN_CHOICES if d <= d_max and d < n_features] or [min(d_max, SCREEN_DIMENSIONS)]
     step = max(1, n_samples // min(n_samples, TRIAL_SAMPLE))
     sample_rows = np.arange(step // 2, n_samples, step)[:TRIAL_SAMPLE]
-    query_positions = np.unique(np.linspace(0, sample_rows.size - 1, min(TRIAL_QUERIES, sample_rows.size))
-                                .astype(np.int64))
-    # their k-th distances, from one GEMM in the dtype against all n points (brute force's products, centred
-    # when the data are offset: float32 products of pixels + 1000 cancel every digit, and the plan then
-    # saw no survivors and sized the buffers for none).  Estimates: rounding moves them by ~1e-4
-    # relative on MNIST, which changes no choice.  A float64 brute force, in blocks, took 0.45 s here
-    # (one core, busy machine) against 0.18 s for this.
-    sq_distances = estimated_sq_distances(train[sample_rows[query_positions]])  # (T, n)
-    limits = np.partition(sq_distances, min(k, n_samples - 1), axis=1)[:, min(k, n_samples - 1)]  # (T,)
+    all_positions = np.unique(np.linspace(0, sample_rows.size - 1, min(TRIAL_QUERIES, sample_rows.size))
+                              .astype(np.int64))
     centred = train[sample_rows].astype(np.float64) - mean
     z = centred @ components.T  # (S, d_max)
     cumulative = np.concatenate([np.zeros((z.shape[0], 1)), np.cumsum(z * z, axis=1)], axis=1)
     sq_norms = np.einsum("ij,ij->i", centred, centred)
     scale = (n_samples - 1) / max(1, sample_rows.size - 1)
-    not_self = np.ones((query_positions.size, sample_rows.size), np.bool_)
-    not_self[np.arange(query_positions.size), query_positions] = False
-    zq = z[query_positions]
-    best = None
-    for d in screen_choices:
-        residual = np.sqrt(np.maximum(sq_norms - cumulative[:, d], 0.0))
-        gap = (residual[query_positions, None] - residual[None, :]) ** 2  # (T, S)
-        bound = cumulative[query_positions, d][:, None] + cumulative[None, :, d] - 2 * zq[:, :d] @ z[:, :d].T + gap
-        alive = (bound <= limits[:, None]) & not_self
-        screen_survivors = alive.sum(axis=1) * scale  # per trial query
-        fine = np.zeros_like(bound)
-        level_visits = 0.0
-        fine_choices = [0] + [f for f in FINE_CHOICES if d + f <= d_max]
-        for d2 in range(0, max(fine_choices) + 1, LEVEL_STEP):
-            if d2 in fine_choices:  # the search that stops here
-                capacity = max(64 * int(np.ceil(2 * np.percentile(screen_survivors, 90) / 64)), 4 * k)
-                screen_seconds = n_samples * ((d + 2) * SCREEN_GEMM_SECONDS + SCREEN_SCAN_SECONDS)
-                second_round = np.mean(screen_survivors > capacity / 2)  # their buffers overflow: screened again
-                raw = alive.sum() * scale / query_positions.size + 2 * k
-                seconds = (screen_seconds * (1 + second_round) + capacity / 2 * APPEND_SECONDS
-                           + level_visits / query_positions.size * LEVEL_SECONDS + raw * RAW_SECONDS)
-                if best is None or seconds < best["seconds"]:
-                    best = {"screen_dimensions": d, "fine_dimensions": d2, "seconds": seconds,
-                            "screen_survivors": float(screen_survivors.mean()), "raw_distances": float(raw),
-                            "capacity": int(capacity)}
-            if d2 == max(fine_choices):
-                break
-            level_visits += alive.sum() * scale  # the survivors enter the next level
-            segment = slice(d + d2, d + d2 + LEVEL_STEP)
-            fine += (cumulative[query_positions, segment.stop][:, None] - cumulative[query_positions, segment.start][:, None]
-                     + (cumulative[None, :, segment.stop] - cumulative[None, :, segment.start])
-                     - 2 * zq[:, segment] @ z[:, segment].T)
-            alive &= bound + np.maximum(0.0, fine - gap) <= limits[:, None]
-    best["capacity"] = int(min(best["capacity"], 8192))
-    best["brute_force_seconds"] = n_samples * n_features * BRUTE_FORCE_SECONDS
-    return best
+    brute_force_seconds = n_samples * n_features * BRUTE_FORCE_SECONDS
+
+    def cheapest(query_positions):
+        """The cheapest (d, d2) for the trial queries sample_rows[query_positions], priced as above."""
+        # their k-th distances, from one GEMM in the dtype against all n points (brute force's products,
+        # centred when the data are offset: float32 products of pixels + 1000 cancel every digit, and the
+        # plan then saw no survivors and sized the buffers for none).  Estimates: rounding moves them by
+        # ~1e-4 relative on MNIST, which changes no choice.  A float64 brute force, in blocks, took 0.45 s
+        # here (one core, busy machine) against 0.18 s for this.
+        sq_distances = estimated_sq_distances(train[sample_rows[query_positions]])  # (T, n)
+        limits = np.partition(sq_distances, min(k, n_samples - 1), axis=1)[:, min(k, n_samples - 1)]  # (T,)
+        not_self = np.ones((query_positions.size, sample_rows.size), np.bool_)
+        not_self[np.arange(query_positions.size), query_positions] = False
+        zq = z[query_positions]
+        best = None
+        for d in screen_choices:
+            residual = np.sqrt(np.maximum(sq_norms - cumulative[:, d], 0.0))
+            gap = (residual[query_positions, None] - residual[None, :]) ** 2  # (T, S)
+            bound = cumulative[query_positions, d][:, None] + cumulative[None, :, d] - 2 * zq[:, :d] @ z[:, :d].T + gap
+            alive = (bound <= limits[:, None]) & not_self
+            screen_survivors = alive.sum(axis=1) * scale  # per trial query
+            fine = np.zeros_like(bound)
+            level_visits = 0.0
+            fine_choices = [0] + [f for f in FINE_CHOICES if d + f <= d_max]
+            for d2 in range(0, max(fine_choices) + 1, LEVEL_STEP):
+                if d2 in fine_choices:  # the search that stops here
+                    capacity = max(64 * int(np.ceil(2 * np.percentile(screen_survivors, 90) / 64)), 4 * k)
+                    screen_seconds = n_samples * ((d + 2) * SCREEN_GEMM_SECONDS + SCREEN_SCAN_SECONDS)
+                    second_round = np.mean(screen_survivors > capacity / 2)  # their buffers overflow: screened again
+                    raw = alive.sum() * scale / query_positions.size + 2 * k
+                    seconds = (screen_seconds * (1 + second_round) + capacity / 2 * APPEND_SECONDS
+                               + level_visits / query_positions.size * LEVEL_SECONDS + raw * RAW_SECONDS)
+                    if best is None or seconds < best["seconds"]:
+                        best = {"screen_dimensions": d, "fine_dimensions": d2, "seconds": seconds,
+                                "screen_survivors": float(screen_survivors.mean()), "raw_distances": float(raw),
+                                "capacity": int(min(capacity, 8192)), "brute_force_seconds": brute_force_seconds}
+                if d2 == max(fine_choices):
+                    break
+                level_visits += alive.sum() * scale  # the survivors enter the next level
+                segment = slice(d + d2, d + d2 + LEVEL_STEP)
+                fine += (cumulative[query_positions, segment.stop][:, None]
+                         - cumulative[query_positions, segment.start][:, None]
+                         + (cumulative[None, :, segment.stop] - cumulative[None, :, segment.start])
+                         - 2 * zq[:, segment] @ z[:, segment].T)
+                alive &= bound + np.maximum(0.0, fine - gap) <= limits[:, None]
+        return best
+
+    # First every PRE_TRIAL_STEP-th trial query alone: data where the bounds clearly cannot pay (nothing to
+    # prune) are told in 1/8 of the trial, and auto's detour before brute force stays short.
+    plan = cheapest(all_positions[::PRE_TRIAL_STEP])
+    if plan["seconds"] < CLEARLY_HOPELESS * brute_force_seconds:
+        plan = cheapest(all_positions)
+    return plan
 
 
 def _gamma(terms, unit_roundoff):
