@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from npae import _backend
-from npae.knn import gemm
+from npae.knn import gemm, lower_bounds
 from npae.knn.kernels import select
 from npae.knn import KNNClassifier, parse_memory_budget
 
@@ -262,6 +262,33 @@ def test_kneighbors_stays_within_the_memory_budget(algorithm, jit, rng):
         x_train, np.zeros(20000)).kneighbors(queries)
     np.testing.assert_array_equal(indices, reference[1])
     if algorithm == "lower_bounds":
+        assert model.raw_distances_.mean() < 1000  # the bounds path was measured, not the fallback
+
+
+@pytest.mark.parametrize("algorithm", ["gemm", "lower_bounds"])
+def test_blocks_on_two_worker_threads_stay_within_the_memory_budget(algorithm, monkeypatch, rng):
+    # 1,200 queries: two blocks run at once on the worker threads (from 512 queries on), so each gets half the
+    # budget; tracemalloc counts the NumPy arrays of every thread.
+    budget = 8 * 2**20
+    basis = rng.standard_normal((6, 300))
+    x_train = (rng.standard_normal((20000, 6)) @ basis + 0.01 * rng.random((20000, 300))).astype(np.float32)
+    queries = rng.standard_normal((1200, 6)) @ basis + 0.01 * rng.random((1200, 300))
+    monkeypatch.setattr(gemm, "WORKERS", 2)
+    monkeypatch.setattr(lower_bounds, "WORKERS", 2)
+    model = KNNClassifier(algorithm=algorithm, memory_budget=budget).fit(x_train, np.zeros(20000))
+    model.kneighbors(queries[:600])  # compile first
+    tracemalloc.start()
+    try:
+        distances, indices = model.kneighbors(queries)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    outputs = distances.nbytes + indices.nbytes + getattr(model, "raw_distances_", distances[:0]).nbytes
+    assert peak - outputs <= budget
+    np.testing.assert_array_equal(indices[::400], brute_force(x_train, queries[::400], 7)[1])
+    if algorithm == "lower_bounds":
+        reference = KNNClassifier(algorithm="gemm").fit(x_train, np.zeros(20000)).kneighbors(queries)
+        np.testing.assert_array_equal(indices, reference[1])
         assert model.raw_distances_.mean() < 1000  # the bounds path was measured, not the fallback
 
 
