@@ -148,7 +148,9 @@ class KNNClassifier(Estimator):
     error bound; when that exceeds the exact k-th distance, no point left out can be a neighbour.
     A query that fails the test (rare: close calls at the boundary) is searched again with four
     times as many candidates.  Blocks: ``GEMM_TRAIN_BLOCK`` training points by up to
-    ``MAX_QUERY_BLOCK`` queries, fewer when ``memory_budget`` asks for it.  A query so large that
+    ``MAX_QUERY_BLOCK`` queries, fewer when ``memory_budget`` asks for it; from 512 queries on, the
+    blocks run two at a time on the worker threads (one per core, each with a one-thread BLAS and half the
+    budget), so that the selection runs on both cores too.  A query so large that
     q . t would overflow the dtype (|q| ~ 1e19 for float32) gets its distances computed directly.
 
     Top-k selection costs O(n) per query: the kernel compares each key with the current m-th

@@ -39,6 +39,12 @@ The search, for a block of queries (:mod:`npae.knn.kernels.bounds` has the kerne
    keys above its first buffer only: the rest was dealt with), then, beyond MAX_BUFFER_FRACTION of
    the training set, by brute force.
 
+Both cores.  Blocks of queries run on WORKERS threads at once (:func:`npae.layers.correlation.in_blocks`),
+each through all four steps with a one-thread BLAS; the kernels release the GIL.  So the per-pair passes
+run on both cores too, not only the screen's GEMM, and no product waits for OpenBLAS' second thread on a
+core that another program holds.  The training set is projected the same way at fit.  Which thread takes
+which block changes no neighbour and no distance (each block's search is exact on its own).
+
 d, d2 and the buffer come from a trial at fit (:func:`plan_search`).  On MNIST (k = 7): d = 48,
 d2 = 192, ~190 points pass the screen, ~15 of 60,000 need their 784-pixel distance (9 of them
 provisional).  The screen runs in the data's dtype: in float64 it would double the largest single

@@ -18,6 +18,9 @@ Between the screen and the refinement the search picks its provisional candidate
 finishes each query; both are selections, in :mod:`npae.knn.kernels.select`
 (``provisional_candidates``, ``finish_queries``).
 
+The kernels that the search calls release the GIL (``release_gil=True``): blocks of queries run on two
+threads at once (:mod:`npae.knn.lower_bounds`, "Both cores").
+
 Keys, fast distances, bounds and thresholds are defined in :mod:`npae.knn.lower_bounds`, with the proof
 that every test drops only points that cannot be neighbours.  Timings are those of
 ``benchmarks/bench_knn.py`` (MNIST, 60,000 x 784, k = 7) on the 2-core machine of the README.

@@ -17,6 +17,9 @@ Five pairs, each a plain-NumPy reference with its Numba kernel directly below:
     kernels are in :mod:`npae.knn.kernels.bounds`): each query's p smallest screening keys, and,
     from the candidates' fast distances, its final k nearest by exact distance.
 
+The kernels of the two GEMM-based searches release the GIL (``release_gil=True``): both run blocks of
+queries on two threads at once (:mod:`npae.knn.gemm`, :mod:`npae.knn.lower_bounds`).
+
 Selection rule, shared by every function here: the ``k`` smallest ``(value, training index)``
 pairs in lexicographic order, so a tie in value goes to the lower training index (as scikit-learn).
 
