@@ -214,6 +214,11 @@ def plan_search(train, mean, components, k, estimated_sq_distances):
         # here (one core, busy machine) against 0.18 s for this.
         sq_distances = estimated_sq_distances(train[sample_rows[query_positions]])  # (T, n)
         limits = np.partition(sq_distances, min(k, n_samples - 1), axis=1)[:, min(k, n_samples - 1)]  # (T,)
+        with blas.single_threaded():  # small products (64 x 2048 x d): a second thread only waits (kernels.blas)
+            return cheapest_for(query_positions, limits)
+
+    def cheapest_for(query_positions, limits):
+        """cheapest's pricing, from the trial queries' k-th squared distances ``limits`` (T,)."""
         not_self = np.ones((query_positions.size, sample_rows.size), np.bool_)
         not_self[np.arange(query_positions.size), query_positions] = False
         zq = z[query_positions]
