@@ -20,6 +20,16 @@ MAX_QUERY_BLOCK = 1024
 MIN_WORKER_QUERIES = 256
 
 
+def worker_blocks(n_queries, query_block, workers):
+    """(start, stop) blocks of at most ``query_block`` queries and of equal sizes (but the last), their
+    count rounded up to a multiple of ``workers`` so that no worker idles while another finishes a last
+    block (2,000 queries in blocks of up to 697 on 2 workers: 4 blocks of 500, not 697, 697, 606)."""
+    n_blocks = -(-n_queries // query_block)
+    n_blocks = workers * -(-n_blocks // workers)
+    size = -(-n_queries // n_blocks)
+    return [(first, min(first + size, n_queries)) for first in range(0, n_queries, size)]
+
+
 def gemm_block_shape(budget, dtype, n_samples, n_queries, n_features, n_candidates, query_itemsize):
     """(queries, training points) per GEMM block such that the working memory fits ``budget`` bytes.
 
@@ -134,8 +144,7 @@ class GemmSearch:
                 workers = 1
                 query_block, train_block = gemm_block_shape(self.budget, products_dtype, n_samples, pending.size,
                                                             n_features, n_candidates, x.itemsize)
-            query_block = min(query_block, -(-pending.size // workers))  # a block for every worker
-            blocks = [(first, min(first + query_block, pending.size)) for first in range(0, pending.size, query_block)]
+            blocks = worker_blocks(pending.size, query_block, workers)
             buffers = [np.empty(query_block * train_block, products_dtype) for _ in range(workers)]
             uncertified = [pending[:0]] * len(blocks)
 

@@ -104,7 +104,7 @@ from .._validation import check_array_in_range
 from ..kernels import blas
 from ..layers.correlation import WORKERS, in_blocks
 from ..pca import PCA
-from .gemm import MIN_WORKER_QUERIES
+from .gemm import MIN_WORKER_QUERIES, worker_blocks
 from .kernels.bounds import LANES, group_by_point, refine_pairs, screen_candidates
 from .kernels.select import finish_queries, merge_candidates, provisional_candidates
 
@@ -523,8 +523,7 @@ class LowerBoundSearch:
             if query_block == 0:
                 workers = 1
                 query_block, train_block = self.block_shape(pending.size, capacity, x.itemsize)
-            query_block = min(query_block, -(-pending.size // workers))  # a block for every worker
-            blocks = [(first, min(first + query_block, pending.size)) for first in range(0, pending.size, query_block)]
+            blocks = worker_blocks(pending.size, query_block, workers)
             uncertified = [pending[:0]] * len(blocks)
             to_brute_force = []  # blocks of rows for brute force, after the round (one fallback, all threads)
 
