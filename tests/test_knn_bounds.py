@@ -309,9 +309,9 @@ def test_the_trial_stops_after_its_pre_trial_on_data_with_nothing_to_prune(monke
     # auto on noise: the 8 queries of the pre-trial price the bounds far above brute force, and the other
     # 56 are never searched; on structured data the whole trial of 64 runs
     calls = []
-    estimate = GemmSearch.estimated_sq_distances
-    monkeypatch.setattr(GemmSearch, "estimated_sq_distances", lambda self, queries: calls.append(len(queries))
-                        or estimate(self, queries))
+    estimate = GemmSearch.estimated_kth_sq_distances
+    monkeypatch.setattr(GemmSearch, "estimated_kth_sq_distances", lambda self, queries, k: calls.append(len(queries))
+                        or estimate(self, queries, k))
     assert KNNClassifier().fit(rng.random((20000, 200), dtype=np.float32), np.zeros(20000)).algorithm_ == "gemm"
     assert calls == [lower_bounds.TRIAL_QUERIES // lower_bounds.PRE_TRIAL_STEP]
     calls.clear()
@@ -322,9 +322,11 @@ def test_the_trial_stops_after_its_pre_trial_on_data_with_nothing_to_prune(monke
 def test_the_trials_estimated_distances_hold_for_offset_data(rng):
     # pixels + 1000: the float32 products are taken of centred data, or they would cancel every digit
     x_train = (1000 + rng.random((3000, 50))).astype(np.float32)
-    estimated = GemmSearch(x_train, 5, 2**26).estimated_sq_distances(x_train[:10])
-    exact = ((x_train[:10, None, :].astype(np.float64) - x_train[None, :, :]) ** 2).sum(axis=2)
-    np.testing.assert_allclose(estimated, exact, rtol=0, atol=1e-3 * exact.mean())
+    queries = (1000 + rng.random((10, 50))).astype(np.float32)
+    exact = np.sort(((queries[:, None, :].astype(np.float64) - x_train[None, :, :]) ** 2).sum(axis=2), axis=1)
+    for k in (1, 8):
+        estimated = GemmSearch(x_train, 5, 2**26).estimated_kth_sq_distances(queries, k)
+        np.testing.assert_allclose(estimated, exact[:, k - 1], rtol=1e-3)
 
 
 # -- real data ------------------------------------------------------------------------------------------

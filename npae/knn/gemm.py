@@ -104,22 +104,21 @@ class GemmSearch:
         self.train_sq_norms = products_sq_norms.astype(self.dtype)
         self.train_sq_norms_float64 = products_sq_norms  # for the retries' float64 products
 
-    def estimated_sq_distances(self, queries):
-        """Squared distances (T, n) float64 from each of a few queries (T, D) to every training point, by one
-        GEMM in the dtype: |q'|^2 + |t'|^2 - 2 q' . t' (q', t' centred as in :meth:`search`).
+    def estimated_kth_sq_distances(self, queries, k):
+        """The k-th smallest squared distance (T,) float64 from each of a few queries (T, D) to the training
+        points, from one GEMM in the dtype and the selection of the k smallest keys |t'|^2 - 2 q' . t'
+        (q', t' centred as in :meth:`search`), plus |q'|^2.
 
-        Not certified: each is within the certificate's slack (2D + 8) u (|q'| + max |t'|)^2 of the true
-        value, plus the centring's rounding.  For estimates only (the trial of
-        :func:`npae.knn.lower_bounds.plan_search`), never for neighbours.  T small: the (T, n) products are
-        held whole (64 x 60,000: 15 MB in float32).
+        Not certified: within the certificate's slack (2D + 8) u (|q'| + max |t'|)^2 of the true value, plus
+        the centring's rounding.  For estimates only (the trial of :func:`npae.knn.lower_bounds.plan_search`),
+        never for neighbours.  T small: the (T, n) products are held whole (64 x 60,000: 15 MB in float32).
         """
         products_queries = (queries if self.centre is None else queries - self.centre).astype(self.dtype)
         query_sq_norms = np.einsum("ij,ij->i", products_queries, products_queries, dtype=np.float64)
-        products = (products_queries @ self.products_train.T).astype(np.float64)  # (T, n)
-        products *= -2
-        products += self.train_sq_norms_float64
-        products += query_sq_norms[:, None]
-        return products
+        keys = np.full((queries.shape[0], k), np.inf, self.dtype)
+        merge_candidates(products_queries @ self.products_train.T, self.train_sq_norms, 0, keys,
+                         np.full(keys.shape, -1, np.int64))
+        return keys[:, -1].astype(np.float64) + query_sq_norms
 
     def search(self, x, rows, out_sq_distances, out_indices):
         """Propose by GEMM, re-rank exactly, certify; repeat with 4x the candidates for the uncertified.
