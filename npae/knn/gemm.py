@@ -30,6 +30,16 @@ def worker_blocks(n_queries, query_block, workers):
     return [(first, min(first + size, n_queries)) for first in range(0, n_queries, size)]
 
 
+def run_blocks(blocks, work, workers):
+    """work(index, start, stop, slot) for every (start, stop) block: on the worker threads when ``workers`` > 1
+    (:func:`npae.layers.correlation.in_blocks`, one BLAS thread each), else one after the other here."""
+    if workers > 1:
+        in_blocks(blocks, work)
+    else:
+        for index, (start, stop) in enumerate(blocks):
+            work(index, start, stop, 0)
+
+
 def gemm_block_shape(budget, dtype, n_samples, n_queries, n_features, n_candidates, query_itemsize):
     """(queries, training points) per GEMM block such that the working memory fits ``budget`` bytes.
 
@@ -151,11 +161,7 @@ class GemmSearch:
                 uncertified[index] = self._gemm_block(x, pending[first:stop], n_candidates, train_block, buffers[slot],
                                                       out_sq_distances, out_indices)
 
-            if workers > 1:
-                in_blocks(blocks, gemm_block)
-            else:
-                for index, (first, stop) in enumerate(blocks):
-                    gemm_block(index, first, stop, 0)
+            run_blocks(blocks, gemm_block, workers)
             del buffers
             pending = np.concatenate(uncertified)
             n_candidates = min(4 * n_candidates, n_samples)

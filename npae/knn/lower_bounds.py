@@ -102,9 +102,9 @@ import numpy as np
 from .. import _backend
 from .._validation import check_array_in_range
 from ..kernels import blas
-from ..layers.correlation import WORKERS, in_blocks
+from ..layers.correlation import WORKERS
 from ..pca import PCA
-from .gemm import MIN_WORKER_QUERIES, worker_blocks
+from .gemm import MIN_WORKER_QUERIES, run_blocks, worker_blocks
 from .kernels.bounds import LANES, group_by_point, refine_pairs, screen_candidates
 from .kernels.select import finish_queries, merge_candidates, provisional_candidates
 
@@ -451,11 +451,7 @@ class LowerBoundSearch:
             self._fine_block(train[start:stop], fine[:, start:stop])
 
         blocks = [(start, min(start + PROJECTION_BLOCK, n_samples)) for start in range(0, n_samples, PROJECTION_BLOCK)]
-        if WORKERS > 1 and len(blocks) > 1:
-            in_blocks(blocks, project)
-        else:
-            for index, (start, stop) in enumerate(blocks):
-                project(index, start, stop, 0)
+        run_blocks(blocks, project, WORKERS)
         return screen + (fine,)
 
     def _fine_errors(self, centred_norms):
@@ -540,11 +536,7 @@ class LowerBoundSearch:
                 if n_samples >= HOPELESS_MIN_SAMPLES and work[block_rows].mean() > n_samples * HOPELESS_RAW_FRACTION:
                     self.hopeless = True
 
-            if workers > 1:
-                in_blocks(blocks, search_block)
-            else:
-                for index, (first, stop) in enumerate(blocks):
-                    search_block(index, first, stop, 0)
+            run_blocks(blocks, search_block, workers)
             if to_brute_force:
                 self._brute_force(x, np.concatenate(to_brute_force), out_sq_distances, out_indices, work)
             pending = np.concatenate(uncertified)
