@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from npae import _backend
+from npae.knn import gemm, lower_bounds
 from npae.knn.kernels import select
 from npae.knn import KNNClassifier, parse_memory_budget
 
@@ -85,6 +86,29 @@ def test_gemm_stays_exact_where_the_float32_identity_cancels(rng):
             distances, indices = KNNClassifier(algorithm="gemm").fit(x_train, np.zeros(1500)).kneighbors(queries)
         np.testing.assert_array_equal(indices, expected_indices)
         np.testing.assert_allclose(distances, expected_distances, rtol=1e-12)
+
+
+@pytest.mark.parametrize("case", ["ties", "cancelling"])
+def test_gemm_blocks_on_worker_threads_give_the_one_thread_answer(case, monkeypatch, rng):
+    # Blocks of 8 queries on 2 worker threads at once (GemmSearch's two-core path, used from 512 queries on):
+    # ties broken by index, and points offset by 300 whose float32 keys cancel (retries in float64).
+    if case == "ties":
+        x_train = rng.integers(0, 3, (2000, 30)).astype(np.float32)
+        x_train[1000:] = x_train[:1000]
+        queries = np.concatenate([rng.integers(0, 3, (60, 30)), x_train[:4]]).astype(np.float32)
+    else:
+        x_train = (300 + 0.01 * rng.random((1500, 50))).astype(np.float32)
+        queries = (300 + 0.01 * rng.random((64, 50))).astype(np.float32)
+    one_thread = KNNClassifier(algorithm="gemm").fit(x_train, np.zeros(len(x_train))).kneighbors(queries)
+    monkeypatch.setattr(gemm, "WORKERS", 2)
+    monkeypatch.setattr(gemm, "MIN_WORKER_QUERIES", 4)
+    monkeypatch.setattr(gemm, "MAX_QUERY_BLOCK", 8)
+    for jit in (True, False):
+        with _backend.jit(jit):
+            distances, indices = KNNClassifier(algorithm="gemm").fit(x_train, np.zeros(len(x_train))).kneighbors(queries)
+        np.testing.assert_array_equal(indices, brute_force(x_train, queries, 7)[1])
+        np.testing.assert_array_equal(indices, one_thread[1])
+        np.testing.assert_array_equal(distances, one_thread[0])
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -238,6 +262,33 @@ def test_kneighbors_stays_within_the_memory_budget(algorithm, jit, rng):
         x_train, np.zeros(20000)).kneighbors(queries)
     np.testing.assert_array_equal(indices, reference[1])
     if algorithm == "lower_bounds":
+        assert model.raw_distances_.mean() < 1000  # the bounds path was measured, not the fallback
+
+
+@pytest.mark.parametrize("algorithm", ["gemm", "lower_bounds"])
+def test_blocks_on_two_worker_threads_stay_within_the_memory_budget(algorithm, monkeypatch, rng):
+    # 1,200 queries: two blocks run at once on the worker threads (from 512 queries on), so each gets half the
+    # budget; tracemalloc counts the NumPy arrays of every thread.
+    budget = 8 * 2**20
+    basis = rng.standard_normal((6, 300))
+    x_train = (rng.standard_normal((20000, 6)) @ basis + 0.01 * rng.random((20000, 300))).astype(np.float32)
+    queries = rng.standard_normal((1200, 6)) @ basis + 0.01 * rng.random((1200, 300))
+    monkeypatch.setattr(gemm, "WORKERS", 2)
+    monkeypatch.setattr(lower_bounds, "WORKERS", 2)
+    model = KNNClassifier(algorithm=algorithm, memory_budget=budget).fit(x_train, np.zeros(20000))
+    model.kneighbors(queries[:600])  # compile first
+    tracemalloc.start()
+    try:
+        distances, indices = model.kneighbors(queries)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    outputs = distances.nbytes + indices.nbytes + getattr(model, "raw_distances_", distances[:0]).nbytes
+    assert peak - outputs <= budget
+    np.testing.assert_array_equal(indices[::400], brute_force(x_train, queries[::400], 7)[1])
+    if algorithm == "lower_bounds":
+        reference = KNNClassifier(algorithm="gemm").fit(x_train, np.zeros(20000)).kneighbors(queries)
+        np.testing.assert_array_equal(indices, reference[1])
         assert model.raw_distances_.mean() < 1000  # the bounds path was measured, not the fallback
 
 

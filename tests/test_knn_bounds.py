@@ -6,6 +6,7 @@ import pytest
 from npae import _backend
 from npae.knn.kernels import bounds, select
 from npae.knn import GemmSearch, KNNClassifier
+from npae.knn import lower_bounds
 from npae.knn.lower_bounds import LowerBoundSearch
 from test_knn import brute_force  # the definition, written independently of npae
 
@@ -20,7 +21,7 @@ def search(x_train, queries, k, jit=True, **settings):
     """Squared distances, indices and raw-distance counts of the lower-bound search (settings fixed, or the trial)."""
     gemm = GemmSearch(x_train, k, 2**28)
     with _backend.jit(jit):
-        searcher = LowerBoundSearch(x_train, k, 2**28, gemm.search, **settings)
+        searcher = LowerBoundSearch(x_train, k, 2**28, gemm, **settings)
         sq_distances, indices = np.empty((queries.shape[0], k)), np.empty((queries.shape[0], k), np.int64)
         work = searcher.search(queries, sq_distances, indices)
     return sq_distances, indices, work, searcher
@@ -114,6 +115,43 @@ def test_tiny_training_sets():
     for k in (1, 3):
         assert_exact(x_train, np.array([[1.0, 1.0, 1.0], [9.0, 9.0, 9.0]], np.float32), k)
     assert_exact(x_train[:1], x_train, 1)
+
+
+@pytest.mark.parametrize("case", ["ties", "second rounds", "nothing to prune", "k beyond the buffer"])
+def test_blocks_on_worker_threads_give_the_one_thread_answer(case, monkeypatch, rng):
+    # Blocks of 8 queries on 2 worker threads at once (the search's two-core path, used from 512 queries on),
+    # against the same search on one thread: the same neighbours and distances (the raw-distance counts may
+    # differ by a few: blocks of other shapes round the screen's GEMM differently, moving points at the margins).
+    if case == "ties":  # integer coordinates, every point twice: exact ties broken by index
+        x_train = rng.integers(0, 3, (3000, 80)).astype(np.float32)
+        x_train[1500:] = x_train[:1500]
+        queries = np.concatenate([rng.integers(0, 3, (90, 80)), x_train[:10]]).astype(np.float32)
+        settings = {"screen_dimensions": 16, "fine_dimensions": 64, "capacity": 64}
+    elif case == "second rounds":  # a tiny first buffer: rounds with 4x the buffer, then brute force
+        x_train = low_rank(rng, 6000, 90, rank=20, noise=0.3)
+        queries = low_rank(rng, 100, 90, rank=20, noise=0.3)
+        settings = {"screen_dimensions": 16, "fine_dimensions": 0, "capacity": 32}
+    elif case == "nothing to prune":  # uniform noise: the rounds end in the fallback
+        x_train = rng.random((3000, 200), dtype=np.float32)
+        queries = rng.random((100, 200), dtype=np.float32)
+        settings = {"screen_dimensions": 16, "fine_dimensions": 64, "capacity": 64}
+    else:  # the smallest buffer there is, 4k = 160 of 4,000 points, with k = 40
+        x_train = low_rank(rng, 4000, 120)
+        queries = low_rank(rng, 100, 120)
+        settings = {"screen_dimensions": 16, "fine_dimensions": 64, "capacity": 1}
+    k = 40 if case == "k beyond the buffer" else 7
+    one_thread = search(x_train, queries, k, **settings)
+    monkeypatch.setattr(lower_bounds, "WORKERS", 2)
+    monkeypatch.setattr(lower_bounds, "MIN_WORKER_QUERIES", 4)
+    monkeypatch.setattr(lower_bounds, "MAX_QUERY_BLOCK", 8)
+    expected_indices = brute_force(x_train, queries, k)[1]
+    for jit in (True, False):
+        sq_distances, indices, work, searcher = search(x_train, queries, k, jit=jit, **settings)
+        np.testing.assert_array_equal(indices, expected_indices)
+        np.testing.assert_array_equal(sq_distances, one_thread[0])
+    assert searcher.stage_seconds["screen"] > 0
+    if case in ("second rounds", "nothing to prune"):
+        assert searcher.stage_seconds["fallback"] > 0 and (work >= x_train.shape[0]).any()
 
 
 # -- the kernel pairs ---------------------------------------------------------------------------------
@@ -265,6 +303,30 @@ def test_the_plan_is_deterministic_and_auto_uses_the_bounds_on_structured_data(r
     distances, indices = first.kneighbors(queries)
     assert first.raw_distances_.shape == (50,) and first.raw_distances_.mean() < 1000
     np.testing.assert_array_equal(indices, brute_force(x_train, queries, 7)[1])
+
+
+def test_the_trial_stops_after_its_pre_trial_on_data_with_nothing_to_prune(monkeypatch, rng):
+    # auto on noise: the 8 queries of the pre-trial price the bounds far above brute force, and the other
+    # 56 are never searched; on structured data the whole trial of 64 runs
+    calls = []
+    estimate = GemmSearch.estimated_kth_sq_distances
+    monkeypatch.setattr(GemmSearch, "estimated_kth_sq_distances", lambda self, queries, k: calls.append(len(queries))
+                        or estimate(self, queries, k))
+    assert KNNClassifier().fit(rng.random((20000, 200), dtype=np.float32), np.zeros(20000)).algorithm_ == "gemm"
+    assert calls == [lower_bounds.TRIAL_QUERIES // lower_bounds.PRE_TRIAL_STEP]
+    calls.clear()
+    assert KNNClassifier().fit(low_rank(rng, 20000, 300, rank=10), np.zeros(20000)).algorithm_ == "lower_bounds"
+    assert calls == [lower_bounds.TRIAL_QUERIES // lower_bounds.PRE_TRIAL_STEP, lower_bounds.TRIAL_QUERIES]
+
+
+def test_the_trials_estimated_distances_hold_for_offset_data(rng):
+    # pixels + 1000: the float32 products are taken of centred data, or they would cancel every digit
+    x_train = (1000 + rng.random((3000, 50))).astype(np.float32)
+    queries = (1000 + rng.random((10, 50))).astype(np.float32)
+    exact = np.sort(((queries[:, None, :].astype(np.float64) - x_train[None, :, :]) ** 2).sum(axis=2), axis=1)
+    for k in (1, 8):
+        estimated = GemmSearch(x_train, 5, 2**26).estimated_kth_sq_distances(queries, k)
+        np.testing.assert_allclose(estimated, exact[:, k - 1], rtol=1e-3)
 
 
 # -- real data ------------------------------------------------------------------------------------------

@@ -25,7 +25,6 @@ import numpy as np
 from .. import _backend
 from .._estimator import Estimator, check_is_fitted, check_n_features, dense_numeric_input
 from .._validation import check_array, check_array_in_range, check_positive_int
-from .checks import check_squared_norms
 from .gemm import GemmSearch
 from .kdtree import KDTREE_LEAF_SIZE, TreeSearch
 from .lower_bounds import LowerBoundSearch
@@ -149,7 +148,9 @@ class KNNClassifier(Estimator):
     error bound; when that exceeds the exact k-th distance, no point left out can be a neighbour.
     A query that fails the test (rare: close calls at the boundary) is searched again with four
     times as many candidates.  Blocks: ``GEMM_TRAIN_BLOCK`` training points by up to
-    ``MAX_QUERY_BLOCK`` queries, fewer when ``memory_budget`` asks for it.  A query so large that
+    ``MAX_QUERY_BLOCK`` queries, fewer when ``memory_budget`` asks for it; from 512 queries on, the
+    blocks run two at a time on the worker threads (one per core, each with a one-thread BLAS and half the
+    budget), so that the selection runs on both cores too.  A query so large that
     q . t would overflow the dtype (|q| ~ 1e19 for float32) gets its distances computed directly.
 
     Top-k selection costs O(n) per query: the kernel compares each key with the current m-th
@@ -234,10 +235,8 @@ class KNNClassifier(Estimator):
         if algorithm == "gemm":
             search = GemmSearch(x, k, budget)
         elif algorithm == "lower_bounds":
-            check_squared_norms(np.einsum("ij,ij->i", x, x), x)  # cheap (the dtype's own einsum), before the PCA
-            search = LowerBoundSearch(x, k, budget, fallback=None)
-            gemm = GemmSearch(x, k, budget, train_sq_norms=search.train_sq_norms)
-            search.fallback = gemm.search
+            gemm = GemmSearch(x, k, budget)  # its checks come before the PCA; the fallback, and the trial's distances
+            search = LowerBoundSearch(x, k, budget, gemm)
             if self.algorithm == "auto" and not search.pays():
                 algorithm, search = "gemm", gemm
         else:

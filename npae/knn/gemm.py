@@ -2,6 +2,7 @@
 import numpy as np
 
 from .. import _backend
+from ..layers.correlation import WORKERS, in_blocks
 from .checks import check_squared_norms, checked_queries, distance_overflow
 from .kernels.select import merge_candidates, rerank_exact
 
@@ -12,6 +13,31 @@ EXTRA_CANDIDATES = 8
 GEMM_TRAIN_BLOCK = 4096
 # At most this many queries per block (beyond it the blocks only grow, they are not faster).
 MAX_QUERY_BLOCK = 1024
+# From WORKERS times this many queries on, blocks of queries run on WORKERS threads at once (one per core,
+# npae.layers.correlation.in_blocks), each with a one-thread BLAS and its own products buffer: the selection
+# kernels run on both cores too, not only the products, and a core taken by another program delays one
+# block instead of every product (OpenBLAS' threads wait for each other at the end of each product).
+MIN_WORKER_QUERIES = 256
+
+
+def worker_blocks(n_queries, query_block, workers):
+    """(start, stop) blocks of at most ``query_block`` queries and of equal sizes (but the last), their
+    count rounded up to a multiple of ``workers`` so that no worker idles while another finishes a last
+    block (2,000 queries in blocks of up to 697 on 2 workers: 4 blocks of 500, not 697, 697, 606)."""
+    n_blocks = -(-n_queries // query_block)
+    n_blocks = workers * -(-n_blocks // workers)
+    size = -(-n_queries // n_blocks)
+    return [(first, min(first + size, n_queries)) for first in range(0, n_queries, size)]
+
+
+def run_blocks(blocks, work, workers):
+    """work(index, start, stop, slot) for every (start, stop) block: on the worker threads when ``workers`` > 1
+    (:func:`npae.layers.correlation.in_blocks`, one BLAS thread each), else one after the other here."""
+    if workers > 1:
+        in_blocks(blocks, work)
+    else:
+        for index, (start, stop) in enumerate(blocks):
+            work(index, start, stop, 0)
 
 
 def gemm_block_shape(budget, dtype, n_samples, n_queries, n_features, n_candidates, query_itemsize):
@@ -88,6 +114,22 @@ class GemmSearch:
         self.train_sq_norms = products_sq_norms.astype(self.dtype)
         self.train_sq_norms_float64 = products_sq_norms  # for the retries' float64 products
 
+    def estimated_kth_sq_distances(self, queries, k):
+        """The k-th smallest squared distance (T,) float64 from each of a few queries (T, D) to the training
+        points, from one GEMM in the dtype and the selection of the k smallest keys |t'|^2 - 2 q' . t'
+        (q', t' centred as in :meth:`search`), plus |q'|^2.
+
+        Not certified: within the certificate's slack (2D + 8) u (|q'| + max |t'|)^2 of the true value, plus
+        the centring's rounding.  For estimates only (the trial of :func:`npae.knn.lower_bounds.plan_search`),
+        never for neighbours.  T small: the (T, n) products are held whole (64 x 60,000: 15 MB in float32).
+        """
+        products_queries = (queries if self.centre is None else queries - self.centre).astype(self.dtype)
+        query_sq_norms = np.einsum("ij,ij->i", products_queries, products_queries, dtype=np.float64)
+        keys = np.full((queries.shape[0], k), np.inf, self.dtype)
+        merge_candidates(products_queries @ self.products_train.T, self.train_sq_norms, 0, keys,
+                         np.full(keys.shape, -1, np.int64))
+        return keys[:, -1].astype(np.float64) + query_sq_norms
+
     def search(self, x, rows, out_sq_distances, out_indices):
         """Propose by GEMM, re-rank exactly, certify; repeat with 4x the candidates for the uncertified.
 
@@ -101,15 +143,26 @@ class GemmSearch:
         n_candidates = min(self.k + EXTRA_CANDIDATES, n_samples)
         products_dtype = self.dtype
         while pending.size:
-            query_block, train_block = gemm_block_shape(self.budget, products_dtype, n_samples, pending.size,
-                                                        n_features, n_candidates, x.itemsize)
-            products_buffer = np.empty(query_block * train_block, products_dtype)
-            uncertified = [
-                self._gemm_block(x, pending[start : start + query_block], n_candidates, train_block,
-                                 products_buffer, out_sq_distances, out_indices)
-                for start in range(0, pending.size, query_block)
-            ]
-            del products_buffer
+            workers = WORKERS if pending.size >= WORKERS * MIN_WORKER_QUERIES else 1
+            try:  # each worker's blocks within its share of the budget
+                query_block, train_block = gemm_block_shape(self.budget // workers, products_dtype, n_samples,
+                                                            pending.size, n_features, n_candidates, x.itemsize)
+            except ValueError:
+                if workers == 1:
+                    raise
+                workers = 1
+                query_block, train_block = gemm_block_shape(self.budget, products_dtype, n_samples, pending.size,
+                                                            n_features, n_candidates, x.itemsize)
+            blocks = worker_blocks(pending.size, query_block, workers)
+            buffers = [np.empty(query_block * train_block, products_dtype) for _ in range(workers)]
+            uncertified = [pending[:0]] * len(blocks)
+
+            def gemm_block(index, first, stop, slot):
+                uncertified[index] = self._gemm_block(x, pending[first:stop], n_candidates, train_block, buffers[slot],
+                                                      out_sq_distances, out_indices)
+
+            run_blocks(blocks, gemm_block, workers)
+            del buffers
             pending = np.concatenate(uncertified)
             n_candidates = min(4 * n_candidates, n_samples)
             products_dtype = np.dtype(np.float64)

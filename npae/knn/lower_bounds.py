@@ -39,6 +39,12 @@ The search, for a block of queries (:mod:`npae.knn.kernels.bounds` has the kerne
    keys above its first buffer only: the rest was dealt with), then, beyond MAX_BUFFER_FRACTION of
    the training set, by brute force.
 
+Both cores.  Blocks of queries run on WORKERS threads at once (:func:`npae.layers.correlation.in_blocks`),
+each through all four steps with a one-thread BLAS; the kernels release the GIL.  So the per-pair passes
+run on both cores too, not only the screen's GEMM, and no product waits for OpenBLAS' second thread on a
+core that another program holds.  The training set is projected the same way at fit.  Which thread takes
+which block changes no neighbour and no distance (each block's search is exact on its own).
+
 d, d2 and the buffer come from a trial at fit (:func:`plan_search`).  On MNIST (k = 7): d = 48,
 d2 = 192, ~190 points pass the screen, ~15 of 60,000 need their 784-pixel distance (9 of them
 provisional).  The screen runs in the data's dtype: in float64 it would double the largest single
@@ -88,13 +94,17 @@ measurement only) the raw distances per query drop from 15.3 to 14.6, not worth 
 the fine coordinates (+0.1 s at fit).  Queries so large that the screen could overflow (|q| ~ 1e19
 in float32) skip it and get the exact answer of the brute-force fallback.
 """
+import threading
 import time
 
 import numpy as np
 
 from .. import _backend
 from .._validation import check_array_in_range
+from ..kernels import blas
+from ..layers.correlation import WORKERS
 from ..pca import PCA
+from .gemm import MIN_WORKER_QUERIES, run_blocks, worker_blocks
 from .kernels.bounds import LANES, group_by_point, refine_pairs, screen_candidates
 from .kernels.select import finish_queries, merge_candidates, provisional_candidates
 
@@ -109,6 +119,11 @@ SCREEN_CHOICES = (48, 64, 96, 128)
 FINE_CHOICES = (64, 128, 192)
 TRIAL_SAMPLE = 2048
 TRIAL_QUERIES = 64
+# The trial starts with every PRE_TRIAL_STEP-th of its queries, and stops there when they predict the bounds
+# to cost CLEARLY_HOPELESS times brute force or more (MNIST predicts 0.2x, Fashion-MNIST 0.43x, an isotropic
+# 300-d Gaussian set far above 1x).
+PRE_TRIAL_STEP = 8
+CLEARLY_HOPELESS = 2.0
 # Without a trial (tiny training sets, or a test that fixes them):
 SCREEN_DIMENSIONS = 64
 FINE_DIMENSIONS = 192
@@ -127,8 +142,8 @@ MAX_QUERY_BLOCK = 1024
 PROJECTION_BLOCK = 2048
 
 
-# The stages of a search whose seconds ``stage_seconds`` adds up (the brute-force fallback is not in them).
-STAGES = ("screen", "threshold", "survivors", "refine", "finish")
+# The stages of a search whose seconds ``stage_seconds`` adds up, summed over the worker threads.
+STAGES = ("screen", "threshold", "survivors", "refine", "finish", "fallback")
 
 
 # The trial's cost model: seconds per unit of work on the 2-core machine of benchmarks/bench_knn.py
@@ -150,21 +165,25 @@ HOPELESS_MIN_SAMPLES = 10000
 HOPELESS_PASS_FRACTION = 1 / 8
 
 
-def plan_search(train, mean, components, k):
+def plan_search(train, mean, components, k, estimated_kth_sq_distances):
     """The trial: screen dimensions d, fine dimensions d2 and buffer capacity for these data; and costs.
 
-    train (n, D); mean (D,) and components (d_max, D) float64, the PCA of the search.  Returns a
+    train (n, D); mean (D,) and components (d_max, D) float64, the PCA of the search;
+    estimated_kth_sq_distances: (queries (T, D), m) -> their m-th smallest squared distances (T,) to the
+    training points (:meth:`npae.knn.gemm.GemmSearch.estimated_kth_sq_distances`).  Returns a
     dict: screen_dimensions, fine_dimensions, capacity, and the predicted seconds per query of the
     chosen search and of brute force.
 
     TRIAL_QUERIES training points (evenly spaced, so no random numbers) play the queries: their
-    true k-th distances (the (k+1)-th, they find themselves) by brute force against all n points;
+    k-th distances (the (k+1)-th, they find themselves) by brute force against all n points;
     then, on a sample of TRIAL_SAMPLE training points, how many pass the screen of each d in
     SCREEN_CHOICES, how many levels of each d2 in FINE_CHOICES they enter and how many reach the raw
     distance; scaled to n, priced with the cost model above (SCREEN_GEMM_SECONDS ...).  The
     cheapest (d, d2) wins.  Its buffer holds twice the 90th percentile of the screen's survivors: the
-    other 10 % of the queries, whose buffers overflow, are screened again (priced in).  The plan
-    changes no result, only the time; ~0.2 s on MNIST.
+    other 10 % of the queries, whose buffers overflow, are screened again (priced in).  Every
+    PRE_TRIAL_STEP-th trial query goes first: when they price the bounds at CLEARLY_HOPELESS times brute
+    force or more, that is the plan (auto then falls back to brute force after 1/8 of the trial).  The
+    plan changes no result, only the time; ~0.3 s of CPU on MNIST.
 
     On MNIST it picks d = 48, d2 = 192, a buffer of 896 (predicted: 188 screen survivors and 26 raw
     distances per query, 95 us; d = 64: 100 us); on Fashion-MNIST, where the k-th distance is small
@@ -177,61 +196,71 @@ def plan_search(train, mean, components, k):
     screen_choices = [d for d in SCREEN_CHOICES if d <= d_max and d < n_features] or [min(d_max, SCREEN_DIMENSIONS)]
     step = max(1, n_samples // min(n_samples, TRIAL_SAMPLE))
     sample_rows = np.arange(step // 2, n_samples, step)[:TRIAL_SAMPLE]
-    query_positions = np.unique(np.linspace(0, sample_rows.size - 1, min(TRIAL_QUERIES, sample_rows.size))
-                                .astype(np.int64))
-    queries = train[sample_rows[query_positions]]
-    # the true k-th distances, by brute force, centred and in float64, a block of training points at a
-    # time (float32 products of pixels + 1000, or of a column scaled by 1e6, cancel every digit: the
-    # plan then saw no survivors and sized the buffers for none)
-    queries = queries.astype(np.float64) - mean
-    query_sq = np.einsum("ij,ij->i", queries, queries)
-    sq_distances = np.empty((queries.shape[0], n_samples))  # (T, n)
-    for start in range(0, n_samples, PROJECTION_BLOCK):
-        block = train[start:start + PROJECTION_BLOCK].astype(np.float64) - mean
-        sq_distances[:, start:start + block.shape[0]] = (np.einsum("ij,ij->i", block, block)[None, :]
-                                                         - 2 * (queries @ block.T) + query_sq[:, None])
-    limits = np.partition(sq_distances, min(k, n_samples - 1), axis=1)[:, min(k, n_samples - 1)]  # (T,)
+    all_positions = np.unique(np.linspace(0, sample_rows.size - 1, min(TRIAL_QUERIES, sample_rows.size))
+                              .astype(np.int64))
     centred = train[sample_rows].astype(np.float64) - mean
     z = centred @ components.T  # (S, d_max)
     cumulative = np.concatenate([np.zeros((z.shape[0], 1)), np.cumsum(z * z, axis=1)], axis=1)
     sq_norms = np.einsum("ij,ij->i", centred, centred)
     scale = (n_samples - 1) / max(1, sample_rows.size - 1)
-    not_self = np.ones((query_positions.size, sample_rows.size), np.bool_)
-    not_self[np.arange(query_positions.size), query_positions] = False
-    zq = z[query_positions]
-    best = None
-    for d in screen_choices:
-        residual = np.sqrt(np.maximum(sq_norms - cumulative[:, d], 0.0))
-        gap = (residual[query_positions, None] - residual[None, :]) ** 2  # (T, S)
-        bound = cumulative[query_positions, d][:, None] + cumulative[None, :, d] - 2 * zq[:, :d] @ z[:, :d].T + gap
-        alive = (bound <= limits[:, None]) & not_self
-        screen_survivors = alive.sum(axis=1) * scale  # per trial query
-        fine = np.zeros_like(bound)
-        level_visits = 0.0
-        fine_choices = [0] + [f for f in FINE_CHOICES if d + f <= d_max]
-        for d2 in range(0, max(fine_choices) + 1, LEVEL_STEP):
-            if d2 in fine_choices:  # the search that stops here
-                capacity = max(64 * int(np.ceil(2 * np.percentile(screen_survivors, 90) / 64)), 4 * k)
-                screen_seconds = n_samples * ((d + 2) * SCREEN_GEMM_SECONDS + SCREEN_SCAN_SECONDS)
-                second_round = np.mean(screen_survivors > capacity / 2)  # their buffers overflow: screened again
-                raw = alive.sum() * scale / query_positions.size + 2 * k
-                seconds = (screen_seconds * (1 + second_round) + capacity / 2 * APPEND_SECONDS
-                           + level_visits / query_positions.size * LEVEL_SECONDS + raw * RAW_SECONDS)
-                if best is None or seconds < best["seconds"]:
-                    best = {"screen_dimensions": d, "fine_dimensions": d2, "seconds": seconds,
-                            "screen_survivors": float(screen_survivors.mean()), "raw_distances": float(raw),
-                            "capacity": int(capacity)}
-            if d2 == max(fine_choices):
-                break
-            level_visits += alive.sum() * scale  # the survivors enter the next level
-            segment = slice(d + d2, d + d2 + LEVEL_STEP)
-            fine += (cumulative[query_positions, segment.stop][:, None] - cumulative[query_positions, segment.start][:, None]
-                     + (cumulative[None, :, segment.stop] - cumulative[None, :, segment.start])
-                     - 2 * zq[:, segment] @ z[:, segment].T)
-            alive &= bound + np.maximum(0.0, fine - gap) <= limits[:, None]
-    best["capacity"] = int(min(best["capacity"], 8192))
-    best["brute_force_seconds"] = n_samples * n_features * BRUTE_FORCE_SECONDS
-    return best
+    brute_force_seconds = n_samples * n_features * BRUTE_FORCE_SECONDS
+
+    def cheapest(query_positions):
+        """The cheapest (d, d2) for the trial queries sample_rows[query_positions], priced as above."""
+        # their k-th distances, from one GEMM in the dtype against all n points (brute force's products,
+        # centred when the data are offset: float32 products of pixels + 1000 cancel every digit, and the
+        # plan then saw no survivors and sized the buffers for none).  Estimates: rounding moves them by
+        # ~1e-4 relative on MNIST, which changes no choice.  A float64 brute force, in blocks, took 0.45 s
+        # here (one core, busy machine); float32 distances, then np.partition of the (T, n) array, 0.25 s;
+        # the top-k selection of brute force over the float32 keys, ~0.1 s.
+        limits = estimated_kth_sq_distances(train[sample_rows[query_positions]], min(k + 1, n_samples))  # (T,)
+        with blas.single_threaded():  # small products (64 x 2048 x d): a second thread only waits (kernels.blas)
+            return cheapest_for(query_positions, limits)
+
+    def cheapest_for(query_positions, limits):
+        """cheapest's pricing, from the trial queries' k-th squared distances ``limits`` (T,)."""
+        not_self = np.ones((query_positions.size, sample_rows.size), np.bool_)
+        not_self[np.arange(query_positions.size), query_positions] = False
+        zq = z[query_positions]
+        best = None
+        for d in screen_choices:
+            residual = np.sqrt(np.maximum(sq_norms - cumulative[:, d], 0.0))
+            gap = (residual[query_positions, None] - residual[None, :]) ** 2  # (T, S)
+            bound = cumulative[query_positions, d][:, None] + cumulative[None, :, d] - 2 * zq[:, :d] @ z[:, :d].T + gap
+            alive = (bound <= limits[:, None]) & not_self
+            screen_survivors = alive.sum(axis=1) * scale  # per trial query
+            fine = np.zeros_like(bound)
+            level_visits = 0.0
+            fine_choices = [0] + [f for f in FINE_CHOICES if d + f <= d_max]
+            for d2 in range(0, max(fine_choices) + 1, LEVEL_STEP):
+                if d2 in fine_choices:  # the search that stops here
+                    capacity = max(64 * int(np.ceil(2 * np.percentile(screen_survivors, 90) / 64)), 4 * k)
+                    screen_seconds = n_samples * ((d + 2) * SCREEN_GEMM_SECONDS + SCREEN_SCAN_SECONDS)
+                    second_round = np.mean(screen_survivors > capacity / 2)  # their buffers overflow: screened again
+                    raw = alive.sum() * scale / query_positions.size + 2 * k
+                    seconds = (screen_seconds * (1 + second_round) + capacity / 2 * APPEND_SECONDS
+                               + level_visits / query_positions.size * LEVEL_SECONDS + raw * RAW_SECONDS)
+                    if best is None or seconds < best["seconds"]:
+                        best = {"screen_dimensions": d, "fine_dimensions": d2, "seconds": seconds,
+                                "screen_survivors": float(screen_survivors.mean()), "raw_distances": float(raw),
+                                "capacity": int(min(capacity, 8192)), "brute_force_seconds": brute_force_seconds}
+                if d2 == max(fine_choices):
+                    break
+                level_visits += alive.sum() * scale  # the survivors enter the next level
+                segment = slice(d + d2, d + d2 + LEVEL_STEP)
+                fine += (cumulative[query_positions, segment.stop][:, None]
+                         - cumulative[query_positions, segment.start][:, None]
+                         + (cumulative[None, :, segment.stop] - cumulative[None, :, segment.start])
+                         - 2 * zq[:, segment] @ z[:, segment].T)
+                alive &= bound + np.maximum(0.0, fine - gap) <= limits[:, None]
+        return best
+
+    # First every PRE_TRIAL_STEP-th trial query alone: data where the bounds clearly cannot pay (nothing to
+    # prune) are told in 1/8 of the trial, and auto's detour before brute force stays short.
+    plan = cheapest(all_positions[::PRE_TRIAL_STEP])
+    if plan["seconds"] < CLEARLY_HOPELESS * brute_force_seconds:
+        plan = cheapest(all_positions)
+    return plan
 
 
 def _gamma(terms, unit_roundoff):
@@ -243,9 +272,10 @@ class LowerBoundSearch:
     """Exact k nearest neighbours of raw points by PCA lower bounds (see the module docstring).
 
     train (n, D), float32 or float64, C-contiguous, finite: kept by reference.  Built by
-    :class:`npae.knn.KNNClassifier` for ``algorithm="lower_bounds"``; ``fallback(x, rows,
-    out_sq_distances, out_indices)`` is the exact brute-force search for the queries that the
-    bounds cannot settle.  ``screen_dimensions``, ``fine_dimensions``, ``capacity``: fixed choices
+    :class:`npae.knn.KNNClassifier` for ``algorithm="lower_bounds"``; ``brute_force``, the
+    :class:`npae.knn.gemm.GemmSearch` of the same training set: its ``search`` is the exact fallback
+    (``self.fallback``) for the queries that the bounds cannot settle, its estimated distances serve
+    the trial.  ``screen_dimensions``, ``fine_dimensions``, ``capacity``: fixed choices
     (tests); by default the trial (:func:`plan_search`, kept in ``plan``) makes them.  ``hopeless``:
     the trial found the bounds no cheaper than brute force, which then answers every query.
 
@@ -253,9 +283,10 @@ class LowerBoundSearch:
     and the residual norms, 59 MB beside the 188 MB of the training set.
     """
 
-    def __init__(self, train, k, budget, fallback, screen_dimensions=None, fine_dimensions=None, capacity=None):
+    def __init__(self, train, k, budget, brute_force, screen_dimensions=None, fine_dimensions=None, capacity=None):
         n_samples, n_features = train.shape
-        self.train, self.k, self.budget, self.fallback = train, k, budget, fallback
+        self.train, self.k, self.budget, self.fallback = train, k, budget, brute_force.search
+        self.max_norm = brute_force.max_train_norm  # max |x| (the queries' overflow test)
         self.dtype = train.dtype
         self.unit = np.finfo(self.dtype).eps / 2
         # -- the basis: PCA of an evenly spaced sample, in float64
@@ -263,20 +294,23 @@ class LowerBoundSearch:
         sample = train[sample_rows].astype(np.float64)
         d_max = min(max(SCREEN_CHOICES) + max(FINE_CHOICES), n_features, sample.shape[0])
         if sample.shape[0] >= 2:
-            pca = PCA(n_components=d_max).fit(sample)
+            # One BLAS thread: the PCA's eigh of the (D, D) covariance is a long chain of small BLAS
+            # calls, each waiting for the slower thread.  MNIST, 784 x 784, while other programs kept
+            # the 2 cores busy: 0.13 s on one thread, 4-7 s on two (on a quiet machine ~0.1 s either way).
+            with blas.single_threaded():
+                pca = PCA(n_components=d_max).fit(sample)
             mean, components = pca.mean_, pca.components_
         else:  # a single training point: no directions, the bound is the residual norm alone
             mean, components = sample[0], np.zeros((0, n_features))
         self.plan = None
         if screen_dimensions is None and n_samples >= 4 * TRIAL_QUERIES and components.shape[0] >= 2:
-            self.plan = plan_search(train, mean, components, k)
+            self.plan = plan_search(train, mean, components, k, brute_force.estimated_kth_sq_distances)
             screen_dimensions, fine_dimensions = self.plan["screen_dimensions"], self.plan["fine_dimensions"]
             capacity = self.plan["capacity"] if capacity is None else capacity
         # When the trial predicts the bounds to cost as much as brute force (data without a
         # low-dimensional structure), every query goes to brute force at once: nothing is projected.
         self.hopeless = self.plan is not None and self.plan["seconds"] >= self.plan["brute_force_seconds"]
         if self.hopeless:
-            self.train_sq_norms = np.einsum("ij,ij->i", train, train, dtype=np.float64)
             return
         screen_dimensions = SCREEN_DIMENSIONS if screen_dimensions is None else screen_dimensions
         fine_dimensions = FINE_DIMENSIONS if fine_dimensions is None else fine_dimensions
@@ -305,13 +339,10 @@ class LowerBoundSearch:
         self.screen_eps = float(np.sqrt(np.sum(screen_gram * screen_gram))) + rounding  # the residuals use P1 only
         self.isometry = (1 + 4 * self.eps) * (1 + self.eps * (1 + self.eps))
         # -- the training points' vectors
-        self.screen_vectors, self.residuals, screen_errors, self.train_sq_norms, centred_norms = \
-            self._screen_vectors(train, for_queries=False)
-        self.fine = self._fine_coordinates(train)  # (L, n, W)
+        self.screen_vectors, self.residuals, screen_errors, centred_norms, self.fine = self._project_training_set(train)
         self.max_screen_error = float(screen_errors.max())
         self.max_fine_error = float(self._fine_errors(centred_norms).max())
         self.max_screen_norm = float(np.sqrt(self.screen_vectors[:, -1].astype(np.float64).max()))
-        self.max_norm = float(np.sqrt(self.train_sq_norms.max()))
         self.pilot = self.screen_vectors[np.unique(np.linspace(0, n_samples - 1, min(n_samples, PILOT_SAMPLE))
                                                    .astype(np.int64))]
         self.capacity = int(min(max(capacity, 4 * k), n_samples + 1))
@@ -334,37 +365,35 @@ class LowerBoundSearch:
 
         Training rows: (a, |a|^2), queries: (-2 a, 1), so that their product is the key
         |a_x|^2 - 2 a_q . a_x; a = (z, |r|) rounded to the dtype.  Returns the vectors (m, d + 2) in
-        the dtype, the residual norms |r| (m,) float64 (as rounded), the errors E_a (m,) of (a), the
-        squared norms |x|^2 (m,) float64 (for the brute-force fallback) and the norms |w| (m,) (for E_f).
+        the dtype, the residual norms |r| (m,) float64 (as rounded), the errors E_a (m,) of (a) and the
+        norms |w| (m,) (for E_f).
         """
         n_rows = x.shape[0]
-        d = self.screen_dimensions
-        vectors = np.empty((n_rows, d + 2), self.dtype)
-        residuals = np.empty(n_rows)
-        errors = np.empty(n_rows)
-        raw_sq_norms = np.empty(n_rows)
-        centred_norms = np.empty(n_rows)
+        outputs = (np.empty((n_rows, self.screen_dimensions + 2), self.dtype), np.empty(n_rows), np.empty(n_rows),
+                   np.empty(n_rows))
         for start in range(0, n_rows, PROJECTION_BLOCK):
             rows = slice(start, min(start + PROJECTION_BLOCK, n_rows))
-            centred = x[rows].astype(np.float64)
-            raw_sq_norms[rows] = np.einsum("ij,ij->i", centred, centred)
-            centred -= self.mean  # one rounding per entry
-            z = centred @ self.screen_basis.T  # (B, d)
-            sq_norms = np.einsum("ij,ij->i", centred, centred)  # |w|^2
-            residual = np.sqrt(np.maximum(sq_norms - np.einsum("ij,ij->i", z, z), 0.0))
-            block = vectors[rows]
-            block[:, :d] = z
-            block[:, d] = residual
-            residuals[rows] = block[:, d]  # the rounded value, as the GEMM sees it
-            centred_norms[rows] = np.sqrt(sq_norms)
-            errors[rows] = self._screen_errors(centred_norms[rows], residuals[rows])
-            if for_queries:
-                block[:, :d + 1] *= -2  # exact: a power of two
-                block[:, d + 1] = 1
-            else:
-                rounded = block[:, :d + 1].astype(np.float64)  # |a|^2 of the rounded vector, in float64
-                block[:, d + 1] = np.einsum("ij,ij->i", rounded, rounded)
-        return vectors, residuals, errors, raw_sq_norms, centred_norms
+            self._screen_block(x[rows], for_queries, *(output[rows] for output in outputs))
+        return outputs
+
+    def _screen_block(self, x, for_queries, vectors, residuals, errors, centred_norms):
+        """_screen_vectors of one block of rows x (B, D), written into the four outputs' rows (B, ...)."""
+        d = self.screen_dimensions
+        centred = x.astype(np.float64)
+        centred -= self.mean  # one rounding per entry
+        z = centred @ self.screen_basis.T  # (B, d)
+        sq_norms = np.einsum("ij,ij->i", centred, centred)  # |w|^2
+        vectors[:, :d] = z
+        vectors[:, d] = np.sqrt(np.maximum(sq_norms - np.einsum("ij,ij->i", z, z), 0.0))
+        residuals[:] = vectors[:, d]  # the rounded value, as the GEMM sees it
+        centred_norms[:] = np.sqrt(sq_norms)
+        errors[:] = self._screen_errors(centred_norms, residuals)
+        if for_queries:
+            vectors[:, :d + 1] *= -2  # exact: a power of two
+            vectors[:, d + 1] = 1
+        else:
+            rounded = vectors[:, :d + 1].astype(np.float64)  # |a|^2 of the rounded vector, in float64
+            vectors[:, d + 1] = np.einsum("ij,ij->i", rounded, rounded)
 
     def _screen_errors(self, norms, residuals):
         """E_a of (a): how far the computed, rounded augmented vectors can be from the exact ones.
@@ -396,14 +425,34 @@ class LowerBoundSearch:
         each block then dealt out to the levels, so that each level is one contiguous array (see
         refine_pairs_numba).  A separate GEMM per level, 32 columns wide, ran 1.5x slower.
         """
-        n_levels = self.fine_dimensions // LEVEL_STEP
-        fine = np.empty((n_levels, x.shape[0], LEVEL_STEP), self.dtype)
-        block = np.empty((min(PROJECTION_BLOCK, x.shape[0]), self.fine_dimensions), self.dtype)
+        fine = np.empty((self.fine_dimensions // LEVEL_STEP, x.shape[0], LEVEL_STEP), self.dtype)
         for start in range(0, x.shape[0], PROJECTION_BLOCK):
             stop = min(start + PROJECTION_BLOCK, x.shape[0])
-            np.matmul(x[start:stop] - self.fine_centre, self.fine_basis.T, out=block[:stop - start])
-            fine[:, start:stop] = block[:stop - start].reshape(stop - start, n_levels, LEVEL_STEP).transpose(1, 0, 2)
+            self._fine_block(x[start:stop], fine[:, start:stop])
         return fine
+
+    def _fine_block(self, x, fine):
+        """_fine_coordinates of one block of rows x (B, D), written into fine (L, B, LEVEL_STEP)."""
+        block = (x - self.fine_centre) @ self.fine_basis.T  # (B, d2)
+        fine[:] = block.reshape(x.shape[0], fine.shape[0], LEVEL_STEP).transpose(1, 0, 2)
+
+    def _project_training_set(self, train):
+        """The training points' screen vectors, residual norms, errors E_a, norms |w| and fine coordinates:
+        _screen_vectors and _fine_coordinates, one block of PROJECTION_BLOCK rows at a time on the WORKERS
+        threads (each a one-thread BLAS), so that the NumPy passes (conversion to float64, centring, norms)
+        run on both cores as well as the products."""
+        n_samples = train.shape[0]
+        screen = (np.empty((n_samples, self.screen_dimensions + 2), self.dtype), np.empty(n_samples),
+                  np.empty(n_samples), np.empty(n_samples))
+        fine = np.empty((self.fine_dimensions // LEVEL_STEP, n_samples, LEVEL_STEP), self.dtype)
+
+        def project(index, start, stop, slot):
+            self._screen_block(train[start:stop], False, *(output[start:stop] for output in screen))
+            self._fine_block(train[start:stop], fine[:, start:stop])
+
+        blocks = [(start, min(start + PROJECTION_BLOCK, n_samples)) for start in range(0, n_samples, PROJECTION_BLOCK)]
+        run_blocks(blocks, project, WORKERS)
+        return screen + (fine,)
 
     def _fine_errors(self, centred_norms):
         """E_f of (a) from |w| = |x - mu| (m,): (sqrt(d2) gamma_D + u) |x - c| (1 + eps), the float32 GEMM's
@@ -415,10 +464,12 @@ class LowerBoundSearch:
 
     # -- search --------------------------------------------------------------------------------
 
-    def block_shape(self, n_queries, capacity, query_itemsize):
-        """(queries, training points) per block so that the working memory fits the budget."""
+    def block_shape(self, n_queries, capacity, query_itemsize, workers=1):
+        """(queries, training points) per block so that the working memory of ``workers`` blocks at once fits
+        the budget; (0, 0) when it cannot for several workers (the caller then runs one)."""
         itemsize = self.dtype.itemsize
         n_samples, n_features = self.train.shape
+        budget = self.budget // workers
         train_block = min(n_samples, TRAIN_BLOCK)
         while True:
             per_query = (max(train_block, self.pilot.shape[0]) * itemsize  # keys (or the pilot's products)
@@ -428,14 +479,16 @@ class LowerBoundSearch:
                          + (self.screen_dimensions + self.fine_dimensions) * 24 + 512)
             if not _backend.jit_enabled():  # the NumPy references hold (Q, T) and (pairs, W) temporaries
                 per_query += train_block * 3 * itemsize + capacity * (8 * LEVEL_STEP + 320)
-            if per_query <= self.budget or train_block <= 64:
+            if per_query <= budget or train_block <= 64:
                 break
             train_block //= 2
         fixed = 16 * n_samples + 4096  # group_by_point's counts
-        if per_query + fixed > self.budget:
+        if per_query + fixed > budget:
+            if workers > 1:
+                return 0, 0
             raise ValueError(f"memory_budget={self.budget} bytes is too small: one query needs {per_query + fixed} "
                              f"bytes with {n_samples} training points of {n_features} features")
-        return int(min(n_queries, MAX_QUERY_BLOCK, (self.budget - fixed) // per_query)), train_block
+        return int(min(n_queries, MAX_QUERY_BLOCK, (budget - fixed) // per_query)), train_block
 
     def search(self, x, out_sq_distances, out_indices):
         """k nearest of each row of x (Q, D) into out_sq_distances (Q, k) float64 (squared) and out_indices.
@@ -447,39 +500,60 @@ class LowerBoundSearch:
         work = np.zeros(n_queries, np.int64)
         pending = np.arange(n_queries)
         self.stage_seconds = dict.fromkeys(STAGES, 0.0)  # where the time went (benchmarks/bench_knn.py)
+        self._time_lock = threading.Lock()
         if self.hopeless:
-            self.fallback(x, pending, out_sq_distances, out_indices)
-            return work + n_samples
+            self._brute_force(x, pending, out_sq_distances, out_indices, work)
+            return work
         # what a round leaves to the next, per query (see _search_block)
         state = {"limits": np.full(n_queries, np.nan), "real_limits": np.full(n_queries, np.inf),
                  "floors": np.full(n_queries, -np.inf), "carried": {}}
         capacity = self.capacity
         while pending.size:
             if capacity > self.max_capacity:
-                self.fallback(x, pending, out_sq_distances, out_indices)
-                work[pending] += n_samples
+                self._brute_force(x, pending, out_sq_distances, out_indices, work)
                 break
-            query_block, train_block = self.block_shape(pending.size, capacity, x.itemsize)
-            uncertified = []
-            for start in range(0, pending.size, query_block):
-                block_rows = pending[start:start + query_block]
+            # blocks of queries on WORKERS threads at once, as in GemmSearch.search: here every stage, not
+            # only the screen's GEMM, runs on both cores
+            workers = WORKERS if pending.size >= WORKERS * MIN_WORKER_QUERIES else 1
+            query_block, train_block = self.block_shape(pending.size, capacity, x.itemsize, workers)
+            if query_block == 0:
+                workers = 1
+                query_block, train_block = self.block_shape(pending.size, capacity, x.itemsize)
+            blocks = worker_blocks(pending.size, query_block, workers)
+            uncertified = [pending[:0]] * len(blocks)
+            to_brute_force = []  # blocks of rows for brute force, after the round (one fallback, all threads)
+
+            def search_block(index, first, stop, slot):
+                block_rows = pending[first:stop]
                 if self.hopeless:  # an earlier block found the bounds useless here: brute force
-                    self.fallback(x, block_rows, out_sq_distances, out_indices)
-                    work[block_rows] = n_samples
-                    continue
-                uncertified.append(self._search_block(x, block_rows, state, capacity, train_block,
-                                                      out_sq_distances, out_indices, work))
+                    to_brute_force.append(block_rows)
+                    return
+                uncertified[index] = self._search_block(x, block_rows, state, capacity, train_block,
+                                                        out_sq_distances, out_indices, work, to_brute_force)
                 # Margins so wide that nothing is pruned (one feature a million times the others: the
                 # finer bounds' rounding bound grows with |x|, red-team finding 6): the raw distances
                 # cost more than brute force.  The trial at fit cannot see it (it prices exact bounds).
                 if n_samples >= HOPELESS_MIN_SAMPLES and work[block_rows].mean() > n_samples * HOPELESS_RAW_FRACTION:
                     self.hopeless = True
-            pending = np.concatenate(uncertified) if uncertified else pending[:0]
+
+            run_blocks(blocks, search_block, workers)
+            if to_brute_force:
+                self._brute_force(x, np.concatenate(to_brute_force), out_sq_distances, out_indices, work)
+            pending = np.concatenate(uncertified)
             capacity = min(4 * capacity, self.max_capacity) if capacity < self.max_capacity else self.max_capacity + 1
         return work
 
-    def _search_block(self, x, rows, state, capacity, train_block, out_sq_distances, out_indices, work):
-        """Screen, refine and finish the queries x[rows] (all in the same round); returns the rows not certified.
+    def _brute_force(self, x, rows, out_sq_distances, out_indices, work):
+        """The exact fallback for the queries x[rows]: brute force, n raw distances each in ``work``."""
+        lap = time.perf_counter()
+        self.fallback(x, rows, out_sq_distances, out_indices)
+        work[rows] = self.train.shape[0]
+        self._add_time("fallback", lap)
+
+    def _search_block(self, x, rows, state, capacity, train_block, out_sq_distances, out_indices, work, to_brute_force):
+        """Screen, refine and finish the queries x[rows] (all in the same round); returns the rows not certified
+        and appends those that need brute force to the list ``to_brute_force``.  Called on several threads at
+        once, for disjoint blocks of rows: it writes only those rows of the arrays it shares.
 
         ``state`` holds, per query, what an earlier round leaves to this one: "limits" (its key
         threshold: the buffer's limit now; NaN in the first round), "real_limits" (its V), "floors"
@@ -497,15 +571,14 @@ class LowerBoundSearch:
         # is within a few units of 1e-7 of the true one: the factor 4 covers it many times over)
         overflow = ~((query_norms + self.max_norm) ** 2 * 4 <= np.finfo(self.dtype).max)
         if overflow.any():
-            self.fallback(x, rows[overflow], out_sq_distances, out_indices)
-            work[rows[overflow]] += n_samples
+            to_brute_force.append(rows[overflow])
             rows, queries = rows[~overflow], queries[~overflow]
             if rows.size == 0:
                 return rows
         n_block = rows.size
         lap = time.perf_counter()
         first_round = np.isnan(state["limits"][rows[0]])
-        screen_vectors, query_residuals, screen_errors, _, query_centred_norms = self._screen_vectors(
+        screen_vectors, query_residuals, screen_errors, query_centred_norms = self._screen_vectors(
             queries, for_queries=True)
         query_fine = self._fine_coordinates(queries)  # (L, B, W)
         fine_errors = self._fine_errors(query_centred_norms)
@@ -582,8 +655,7 @@ class LowerBoundSearch:
             # the screen ruled out almost nothing (margins wider than the gaps between distances):
             # brute force for this block and every later one, before the refinement's bill
             self.hopeless = True
-            self.fallback(x, rows, out_sq_distances, out_indices)
-            work[rows] = n_samples
+            to_brute_force.append(rows)
             return rows[:0]
         pair_rows, pair_positions = np.nonzero(passing)  # row-major: grouped by query
         if not first_round:  # a carried candidate is not refined again
@@ -641,9 +713,11 @@ class LowerBoundSearch:
         return rows[~certified]
 
     def _add_time(self, stage, since):
-        """Add the seconds since ``since`` to ``stage_seconds[stage]``; returns now."""
+        """Add the seconds since ``since`` to ``stage_seconds[stage]``; returns now.  (Thread-seconds: with two
+        workers a stage's seconds add up over both, up to twice the wall-clock time.)"""
         now = time.perf_counter()
-        self.stage_seconds[stage] += now - since
+        with self._time_lock:
+            self.stage_seconds[stage] += now - since
         return now
 
     def _refine(self, queries, query_fine, query_residuals, train_fine, rows, points, keys, thresholds,

@@ -18,6 +18,9 @@ Between the screen and the refinement the search picks its provisional candidate
 finishes each query; both are selections, in :mod:`npae.knn.kernels.select`
 (``provisional_candidates``, ``finish_queries``).
 
+The kernels that the search calls release the GIL (``release_gil=True``): blocks of queries run on two
+threads at once (:mod:`npae.knn.lower_bounds`, "Both cores").
+
 Keys, fast distances, bounds and thresholds are defined in :mod:`npae.knn.lower_bounds`, with the proof
 that every test drops only points that cannot be neighbours.  Timings are those of
 ``benchmarks/bench_knn.py`` (MNIST, 60,000 x 784, k = 7) on the 2-core machine of the README.
@@ -242,7 +245,7 @@ DE_BRUIJN_POSITIONS = np.array([
     30, 9, 24, 13, 18, 8, 12, 7, 6, 5, 63], np.int64)
 
 
-@numba_kernel
+@numba_kernel(release_gil=True)
 def screen_candidates_numba(keys, first_index, buffer_keys, buffer_indices, counts, limits):
     """Same contract as screen_candidates_numpy: one pass over the block, no temporaries.
 
@@ -314,7 +317,7 @@ def group_by_point_numpy(points, n_samples, out_order):
     out_order[:] = np.argsort(points, kind="stable")
 
 
-@numba_kernel
+@numba_kernel(release_gil=True)
 def group_by_point_numba(points, n_samples, out_order):
     """Same contract as group_by_point_numpy, by counting sort: O(P + n), no comparison sort."""
     starts = np.zeros(n_samples + 1, np.int64)
@@ -384,7 +387,7 @@ def refine_pairs_numpy(queries, train, query_fine, train_fine, query_residuals, 
         out_fast[p] = fast if fast <= fast_threshold[p] else np.inf
 
 
-@numba_kernel
+@numba_kernel(release_gil=True)
 def refine_pairs_numba(queries, train, query_fine, train_fine, query_residuals, train_residuals,
                        pair_rows, pair_points, pair_keys, thresholds, compute_raw, out_fast, out_raw, out_bounds):
     """Same contract as refine_pairs_numpy, level by level over the surviving pairs, then their raw distances.

@@ -17,6 +17,9 @@ Five pairs, each a plain-NumPy reference with its Numba kernel directly below:
     kernels are in :mod:`npae.knn.kernels.bounds`): each query's p smallest screening keys, and,
     from the candidates' fast distances, its final k nearest by exact distance.
 
+The kernels of the two GEMM-based searches release the GIL (``release_gil=True``): both run blocks of
+queries on two threads at once (:mod:`npae.knn.gemm`, :mod:`npae.knn.lower_bounds`).
+
 Selection rule, shared by every function here: the ``k`` smallest ``(value, training index)``
 pairs in lexicographic order, so a tie in value goes to the lower training index (as scikit-learn).
 
@@ -113,7 +116,7 @@ def merge_candidates_numpy(products, train_sq_norms, first_index, candidate_keys
     candidate_indices[:] = np.take_along_axis(all_indices, positions, axis=1)
 
 
-@numba_kernel
+@numba_kernel(release_gil=True)
 def merge_candidates_numba(products, train_sq_norms, first_index, candidate_keys, candidate_indices):
     """Same contract as merge_candidates_numpy: one pass over the block, no (Q, T) temporaries.
 
@@ -179,7 +182,7 @@ def rerank_exact_numpy(queries, train, candidate_indices, out_sq_distances, out_
     out_indices[:] = np.take_along_axis(candidate_indices, order, axis=1)
 
 
-@numba_kernel
+@numba_kernel(release_gil=True)
 def rerank_exact_numba(queries, train, candidate_indices, out_sq_distances, out_indices):
     """Same contract as rerank_exact_numpy.
 
@@ -354,7 +357,7 @@ def provisional_candidates_numpy(buffer_keys, counts, out_positions):
         out_positions[i, :chosen.size] = chosen
 
 
-@numba_kernel
+@numba_kernel(release_gil=True)
 def provisional_candidates_numba(buffer_keys, counts, out_positions):
     """Same contract as provisional_candidates_numpy: insertion into a sorted array of p (p = 4k is
     small); a key equal to the p-th kept one comes later, so it loses the tie."""
@@ -422,7 +425,7 @@ def finish_queries_numpy(queries, train, candidate_starts, candidate_points, can
         out_sq_distances[r], out_indices[r] = canonical[chosen], close[chosen]
 
 
-@numba_kernel
+@numba_kernel(release_gil=True)
 def finish_queries_numba(queries, train, candidate_starts, candidate_points, candidate_fast, constants,
                          out_sq_distances, out_indices, out_real_limits, out_work):
     """Same contract as finish_queries_numpy.
