@@ -92,3 +92,25 @@ def test_dense_runs_its_three_products_through_the_rule(rng, monkeypatch):
     z = x @ layer.W + layer.b
     np.testing.assert_allclose(y, np.maximum(z, 0), rtol=1e-12)
     np.testing.assert_allclose(grad_x, (z > 0) @ layer.W.T, rtol=1e-12)
+
+
+def test_the_thread_count_is_set_on_numpys_openblas_even_when_another_package_loaded_its_own():
+    """faiss-cpu ships its own OpenBLAS; found first in /proc/self/maps it used to take the thread-count calls,
+    which then did nothing to NumPy's products.  In a fresh process that loads faiss first, npae must still
+    find NumPy's library: lowering its count to 1 must show in NumPy's own report of it."""
+    pytest.importorskip("faiss")
+    import subprocess
+    import sys
+    code = ("import faiss, numpy, ctypes\n"
+            "from npae.kernels import blas\n"
+            "state = blas._state()\n"
+            "assert state.get is not None\n"
+            "with blas.single_threaded():\n"
+            "    inner = [l.split()[-1] for l in open('/proc/self/maps') if 'scipy_openblas' in l]\n"
+            "    lib = ctypes.CDLL(inner[0])\n"
+            "    getter = getattr(lib, 'scipy_openblas_get_num_threads64_')\n"
+            "    print(getter())\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=dict(__import__("os").environ, OPENBLAS_NUM_THREADS="2"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1"

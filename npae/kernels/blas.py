@@ -86,13 +86,24 @@ class _OpenBLAS:
 
 
 def _loaded_openblas():
-    """The OpenBLAS shared library already mapped into this process (NumPy's), as a ctypes handle."""
+    """NumPy's OpenBLAS, already mapped into this process, as a ctypes handle (None if there is none).
+
+    Other packages bring their own OpenBLAS (faiss-cpu does), and setting *their* thread count does nothing
+    to NumPy's products.  So NumPy's own copy comes first: the one in the ``numpy.libs`` folder that NumPy's
+    wheels ship beside the package, else one whose name says numpy or scipy_openblas (NumPy's build of it),
+    and only then any other."""
     try:
         with open("/proc/self/maps", encoding="utf-8") as maps:
             paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and ".so" in line}
     except OSError:
         return None
-    for path in sorted(paths):
+    numpy_libs = os.path.dirname(os.path.abspath(np.__file__)) + ".libs"
+
+    def preference(path):
+        name = path.lower()
+        return (os.path.dirname(path) != numpy_libs, "numpy" not in name and "scipy_openblas" not in name, path)
+
+    for path in sorted(paths, key=preference):
         try:
             return ctypes.CDLL(path)
         except OSError:
