@@ -235,6 +235,19 @@ def test_mnist_8_dimensional_projection_matches_scikit_learn(mnist):
 # -- memory -------------------------------------------------------------------------------------------
 
 
+def _kneighbors_working_memory(model, queries):
+    """model.kneighbors(queries), and the peak of NumPy memory it allocated (every thread's, by tracemalloc)
+    beyond the arrays it returns: what memory_budget bounds."""
+    tracemalloc.start()
+    try:
+        distances, indices = model.kneighbors(queries)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    outputs = distances.nbytes + indices.nbytes + getattr(model, "raw_distances_", distances[:0]).nbytes
+    return distances, indices, peak - outputs
+
+
 @pytest.mark.parametrize("algorithm, jit", [("gemm", True), ("gemm", False), ("kdtree", False),
                                             ("lower_bounds", True), ("lower_bounds", False)])
 def test_kneighbors_stays_within_the_memory_budget(algorithm, jit, rng):
@@ -250,14 +263,8 @@ def test_kneighbors_stays_within_the_memory_budget(algorithm, jit, rng):
     model = KNNClassifier(algorithm=algorithm, memory_budget=budget).fit(x_train, np.zeros(20000))
     with _backend.jit(jit):
         model.kneighbors(queries[:2])  # compile first: Numba's own allocations are not the point
-        tracemalloc.start()
-        try:
-            distances, indices = model.kneighbors(queries)
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
-    outputs = distances.nbytes + indices.nbytes + getattr(model, "raw_distances_", distances[:0]).nbytes
-    assert peak - outputs <= budget
+        distances, indices, working_memory = _kneighbors_working_memory(model, queries)
+    assert working_memory <= budget
     reference = KNNClassifier(algorithm="gemm" if algorithm == "lower_bounds" else algorithm).fit(
         x_train, np.zeros(20000)).kneighbors(queries)
     np.testing.assert_array_equal(indices, reference[1])
@@ -277,14 +284,8 @@ def test_blocks_on_two_worker_threads_stay_within_the_memory_budget(algorithm, m
     monkeypatch.setattr(lower_bounds, "WORKERS", 2)
     model = KNNClassifier(algorithm=algorithm, memory_budget=budget).fit(x_train, np.zeros(20000))
     model.kneighbors(queries[:600])  # compile first
-    tracemalloc.start()
-    try:
-        distances, indices = model.kneighbors(queries)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    outputs = distances.nbytes + indices.nbytes + getattr(model, "raw_distances_", distances[:0]).nbytes
-    assert peak - outputs <= budget
+    distances, indices, working_memory = _kneighbors_working_memory(model, queries)
+    assert working_memory <= budget
     np.testing.assert_array_equal(indices[::400], brute_force(x_train, queries[::400], 7)[1])
     if algorithm == "lower_bounds":
         reference = KNNClassifier(algorithm="gemm").fit(x_train, np.zeros(20000)).kneighbors(queries)
