@@ -562,7 +562,7 @@ def test_a_convolutional_autoencoder_checks_its_shapes_at_once_or_on_first_use(r
 
 
 def test_blocks_on_several_threads_give_the_same_bits_every_time(rng):
-    """The layers split a batch into blocks of images computed on every core (npae.layers.correlation.in_blocks):
+    """The layers split a batch into blocks of images computed on every core (npae.kernels.workers.in_blocks):
     whichever thread takes which block, a training step gives the same bits, and the formula's numbers."""
     x = rng.uniform(0, 1, (40, 12, 12, 6)).astype(np.float32)
     results = []

@@ -22,7 +22,7 @@ and ``NPAE_BLAS_THREADS=auto`` adds "and 1 whenever other programs are running r
 runnable threads less this process' own, sampled every SAMPLE_SECONDS): the choice for a shared machine,
 at the price of that reproducibility.  ``NPAE_BLAS_THREADS=n`` fixes the count at n (at most the count
 in force).  npae's convolutions need neither: they split a batch into blocks of images, one BLAS thread
-each (:func:`npae.layers.correlation.in_blocks`), so a held-up thread just takes fewer blocks.
+each (:func:`npae.kernels.workers.in_blocks`), so a held-up thread just takes fewer blocks.
 
 Measured (2-core AMD EPYC, Zen 3, OpenBLAS; medians of 7 interleaved runs): quiet = this process at
 the highest priority while other work ran, busy = load ~6.

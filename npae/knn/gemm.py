@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import _backend
-from ..layers.correlation import WORKERS, in_blocks
+from ..kernels.workers import WORKERS, in_blocks
 from .checks import check_squared_norms, checked_queries, distance_overflow
 from .kernels.select import merge_candidates, rerank_exact
 
@@ -14,7 +14,7 @@ GEMM_TRAIN_BLOCK = 4096
 # At most this many queries per block (beyond it the blocks only grow, they are not faster).
 MAX_QUERY_BLOCK = 1024
 # From WORKERS times this many queries on, blocks of queries run on WORKERS threads at once (one per core,
-# npae.layers.correlation.in_blocks), each with a one-thread BLAS and its own products buffer: the selection
+# npae.kernels.workers.in_blocks), each with a one-thread BLAS and its own products buffer: the selection
 # kernels run on both cores too, not only the products, and a core taken by another program delays one
 # block instead of every product (OpenBLAS' threads wait for each other at the end of each product).
 MIN_WORKER_QUERIES = 256
@@ -32,7 +32,7 @@ def worker_blocks(n_queries, query_block, workers):
 
 def run_blocks(blocks, work, workers):
     """work(index, start, stop, slot) for every (start, stop) block: on the worker threads when ``workers`` > 1
-    (:func:`npae.layers.correlation.in_blocks`, one BLAS thread each), else one after the other here."""
+    (:func:`npae.kernels.workers.in_blocks`, one BLAS thread each), else one after the other here."""
     if workers > 1:
         in_blocks(blocks, work)
     else:

@@ -39,7 +39,7 @@ The search, for a block of queries (:mod:`npae.knn.kernels.bounds` has the kerne
    keys above its first buffer only: the rest was dealt with), then, beyond MAX_BUFFER_FRACTION of
    the training set, by brute force.
 
-Both cores.  Blocks of queries run on WORKERS threads at once (:func:`npae.layers.correlation.in_blocks`),
+Both cores.  Blocks of queries run on WORKERS threads at once (:func:`npae.kernels.workers.in_blocks`),
 each through all four steps with a one-thread BLAS; the kernels release the GIL.  So the per-pair passes
 run on both cores too, not only the screen's GEMM, and no product waits for OpenBLAS' second thread on a
 core that another program holds.  The training set is projected the same way at fit.  Which thread takes
@@ -102,7 +102,7 @@ import numpy as np
 from .. import _backend
 from .._validation import check_array_in_range
 from ..kernels import blas
-from ..layers.correlation import WORKERS
+from ..kernels.workers import WORKERS
 from ..pca import PCA
 from .gemm import MIN_WORKER_QUERIES, run_blocks, worker_blocks
 from .kernels.bounds import LANES, group_by_point, refine_pairs, screen_candidates

@@ -42,10 +42,6 @@ views of the windows: what a learner reads).  Otherwise :func:`strategy` picks o
 ``benchmarks/bench_conv.py`` times every strategy against im2col on each of the paper's layers; the
 rules in :func:`strategy` are what won there (its docstring gives the numbers).
 """
-import concurrent.futures
-import itertools
-import os
-import threading
 from collections import namedtuple
 
 import numpy as np
@@ -53,6 +49,7 @@ import numpy as np
 from .. import _backend
 from ..kernels import blas
 from ..kernels import convolution as kernels
+from ..kernels.workers import WORKERS, in_blocks
 from .winograd import winograd_correlate
 
 Geometry = namedtuple("Geometry", "kernel stride pads")   # (kh, kw), (s_h, s_w), (p_t, p_l)
@@ -175,49 +172,8 @@ def _window_view(x, geometry, output_shape):
 
 
 # --------------------------------------------------------------------------------------------------------
-# Blocks of images, on every core
+# Blocks of images, on every core (npae.kernels.workers.in_blocks runs them)
 # --------------------------------------------------------------------------------------------------------
-def in_blocks(blocks, work):
-    """work(index, start, stop, slot) for every (start, stop) block of images, on WORKERS threads at once
-    (``slot`` < WORKERS names the thread's own scratch arrays), each with a single-threaded BLAS.
-
-    Why threads over blocks rather than OpenBLAS' own threads: OpenBLAS splits each product into fixed
-    shares and waits for the slowest, so on a machine whose cores also run other programs every product
-    waits for a descheduled thread (the paper's step: 12.9 s against 3.8 s, load ~18 on 2 cores); here a
-    thread that is held up simply takes fewer blocks.  The numbers do not depend on which thread took
-    which block (every block's product runs on one BLAS thread; sums over blocks are added in block
-    order), so a seeded run stays bitwise reproducible.  The Numba kernels release the GIL.
-    """
-    if WORKERS == 1 or len(blocks) == 1:
-        for index, (start, stop) in enumerate(blocks):
-            work(index, start, stop, 0)
-        return
-    with blas.single_threaded():
-        pending = [_executor().submit(_in_worker, work, index, start, stop) for index, (start, stop) in enumerate(blocks)]
-        for job in pending:
-            job.result()   # re-raises a worker's exception here
-
-
-WORKERS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-_workers = None
-_slots = threading.local()
-_slot_counter = itertools.count()
-
-
-def _executor():
-    global _workers
-    if _workers is None:
-        _workers = concurrent.futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="npae-blocks")
-    return _workers
-
-
-def _in_worker(work, index, start, stop):
-    slot = getattr(_slots, "slot", None)
-    if slot is None:
-        slot = _slots.slot = next(_slot_counter) % WORKERS
-    work(index, start, stop, slot)
-
-
 def parallel_blocks(images, bytes_per_image, block_bytes):
     """(start, stop) blocks of about ``block_bytes`` of scratch each, and at least 2 WORKERS blocks when
     there are that many images (so that a held-up thread leaves work for the others)."""
