@@ -127,23 +127,17 @@ for jit in (False, True):
 assert abs(check[True][0] - check[False][0]) < 1e-5 * check[False][0], "Numba and NumPy paths disagree"
 assert np.allclose(check[True][1], check[False][1], atol=1e-6), "Numba and NumPy paths disagree"
 
-def on_one_blas_thread(function):
+def inside(context, function):
+    """function, run inside ``context()`` (a BLAS thread setting of npae.kernels.blas) at every call."""
     def run():
-        with blas.single_threaded():
-            return function()
-    return run
-
-
-def load_aware(function):
-    def run():
-        with blas.load_aware():
+        with context():
             return function()
     return run
 
 
 FLOOR_ALL, FLOOR_ONE = f"GEMM floor, {threads} BLAS threads", "GEMM floor, 1 BLAS thread"
 candidates = [(FLOOR_ALL, gemm_floor_epoch),
-              (FLOOR_ONE, on_one_blas_thread(gemm_floor_epoch)),
+              (FLOOR_ONE, inside(blas.single_threaded, gemm_floor_epoch)),
               ("npae, Numba kernels", npae_epoch_function(True)),
               ("npae, NumPy reference", npae_epoch_function(False))]
 if torch is not None:
@@ -182,7 +176,7 @@ def competitor():
 
 
 busy_candidates = [("npae, Numba kernels (default)", npae_epoch_function(True)),
-                   ("npae, NPAE_BLAS_THREADS=auto", load_aware(npae_epoch_function(True)))]
+                   ("npae, NPAE_BLAS_THREADS=auto", inside(blas.load_aware, npae_epoch_function(True)))]
 if torch is not None:
     busy_candidates.append((f"PyTorch {torch.__version__} CPU", torch_epoch_function()))
 busy_samples = {(name, busy): [] for name, _ in busy_candidates for busy in (False, True)}

@@ -149,9 +149,9 @@ def test_blocks_on_worker_threads_give_the_one_thread_answer(case, monkeypatch, 
         sq_distances, indices, work, searcher = search(x_train, queries, k, jit=jit, **settings)
         np.testing.assert_array_equal(indices, expected_indices)
         np.testing.assert_array_equal(sq_distances, one_thread[0])
-    assert searcher.stage_seconds["screen"] > 0
+    assert set(lower_bounds.STAGES) <= set(searcher.stage_seconds)   # every stage accounted, none timed here
     if case in ("second rounds", "nothing to prune"):
-        assert searcher.stage_seconds["fallback"] > 0 and (work >= x_train.shape[0]).any()
+        assert (work >= x_train.shape[0]).any()   # some queries went on to brute force (the fallback)
 
 
 # -- the kernel pairs ---------------------------------------------------------------------------------
