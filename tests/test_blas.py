@@ -77,21 +77,61 @@ def test_a_small_product_runs_on_one_thread_a_large_one_on_the_count_in_force(rn
 
 
 def test_dense_runs_its_three_products_through_the_rule(rng, monkeypatch):
-    """Dense's fast path (forward x W, backward x^T dL/dz and dL/dz W^T) goes through blas.matmul, whose
-    per-product thread choice keeps a busy machine from stalling small products."""
+    """Dense's fast path (forward x W, backward x^T dL/dz and dL/dz W^T) goes through blas.matmul and
+    blas.matmul_accumulate, whose per-product thread choice keeps a busy machine from stalling small
+    products; dW accumulates over two backward passes, as a gradient must."""
     import npae
     seen = []
-    real_matmul = blas.matmul
+    real_matmul, real_accumulate = blas.matmul, blas.matmul_accumulate
     monkeypatch.setattr(blas, "matmul", lambda a, b, out: (seen.append((a.shape, b.shape)), real_matmul(a, b, out))[1])
+    monkeypatch.setattr(blas, "matmul_accumulate",
+                        lambda a, b, out: (seen.append(("+=", a.shape, b.shape)), real_accumulate(a, b, out))[1])
     layer = npae.Dense(5, 3, activation="relu", dtype="float64", rng=0)
     x = rng.standard_normal((4, 5))
     with npae._backend.jit(True):
         y = layer.forward(x, training=True)
         grad_x = layer.backward(np.ones_like(y))
-    assert seen == [((4, 5), (5, 3)), ((5, 4), (4, 3)), ((4, 3), (3, 5))]
+        layer.backward(np.ones_like(y))
+    assert seen[:3] == [((4, 5), (5, 3)), ("+=", (5, 4), (4, 3)), ((4, 3), (3, 5))]
     z = x @ layer.W + layer.b
     np.testing.assert_allclose(y, np.maximum(z, 0), rtol=1e-12)
     np.testing.assert_allclose(grad_x, (z > 0) @ layer.W.T, rtol=1e-12)
+    np.testing.assert_allclose(layer.dW, 2 * x.T @ (z > 0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_accumulate_adds_the_product_in_every_layout(rng, dtype):
+    """out += a @ b with a and b as stored, transposed, or a slice with a longer row (all one GEMM with
+    beta = 1), and the layouts BLAS cannot take (every other element, overlap, integers) through NumPy."""
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    base_a, base_b = rng.standard_normal((40, 70)).astype(dtype), rng.standard_normal((70, 30)).astype(dtype)
+    layouts_a = {"rows": base_a, "transposed": np.ascontiguousarray(base_a.T).T, "slice": base_a[:, :50],
+                 "every other column": base_a[:, ::2], "reversed": base_a[::-1]}
+    layouts_b = {"rows": base_b, "transposed": np.ascontiguousarray(base_b.T).T}
+    for name_a, a in layouts_a.items():
+        for name_b, b in layouts_b.items():
+            b = b[:a.shape[1]]
+            start = rng.standard_normal((a.shape[0], b.shape[1])).astype(dtype)
+            out = start.copy()
+            assert blas.matmul_accumulate(a, b, out) is out
+            expected = start.astype(np.float64) + a.astype(np.float64) @ b.astype(np.float64)
+            np.testing.assert_allclose(out, expected, rtol=tolerance, atol=tolerance * 70, err_msg=f"{name_a} {name_b}")
+    square = rng.standard_normal((20, 20)).astype(dtype)
+    expected = square + square @ square
+    blas.matmul_accumulate(square, square, square)        # out overlaps both factors: NumPy's product first
+    np.testing.assert_allclose(square, expected, rtol=tolerance)
+    integers = np.arange(6).reshape(2, 3)
+    out = np.ones((2, 2), dtype=integers.dtype)
+    np.testing.assert_array_equal(blas.matmul_accumulate(integers, integers.T, out), 1 + integers @ integers.T)
+
+
+def test_matmul_accumulate_uses_the_blas_gemm_when_there_is_one():
+    """NumPy's wheels ship OpenBLAS with its C interface: the GEMM is found for both float types, so the
+    test above ran the BLAS path and not only the fallback."""
+    state = blas._state()
+    if state.get is None:
+        pytest.skip("no OpenBLAS found in this process (another BLAS): the fallback is the path")
+    assert set(state.gemm) == {np.dtype(np.float32), np.dtype(np.float64)}
 
 
 def test_the_thread_count_is_set_on_numpys_openblas_even_when_another_package_loaded_its_own():

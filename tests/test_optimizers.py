@@ -124,3 +124,25 @@ def test_adam_keras_epsilon_form_follows_keras_formula_for_ten_steps(jit):
     assert npae.Adam(epsilon_form="keras").get_config()["epsilon_form"] == "keras"
     with pytest.raises(ValueError, match="epsilon_form"):
         npae.Adam(epsilon_form="tf")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_the_finiteness_pass_finds_one_bad_value_anywhere(dtype, bad):
+    # npae.kernels.optim._finite sums x - x with the additions reordered (vectorised): one inf or NaN in the
+    # SIMD body, in the scalar tail or alone must still make it False, and a finite array of any size True.
+    from npae.kernels.optim import _finite
+    for size in (1, 7, 8, 33, 1000):
+        values = np.linspace(-3e38 if dtype == np.float32 else -1e300, 1, size).astype(dtype)
+        assert _finite.compiled(values)
+        for position in sorted({0, size // 2, size - 1}):
+            spoiled = values.copy()
+            spoiled[position] = bad
+            assert not _finite.compiled(spoiled), (size, position)
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["numpy", "numba"])
+def test_sgd_reports_a_weight_that_became_infinite(jit):
+    parameter = np.full(20, 3e38, np.float32)
+    with npae._backend.jit(jit), np.errstate(over="ignore"):
+        assert npae.SGD(learning_rate=1.0).step([parameter], [np.full(20, -1e38, np.float32)]) is False

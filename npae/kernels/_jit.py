@@ -16,6 +16,11 @@ Why ``fused_multiply_add`` is opt-in: it grants LLVM the one fast-math liberty "
 polynomial kernels (``exp``, ``log1p``) run ~1.4x faster with it.  It stays off elsewhere because it
 changes last bits, and the kNN kernels promise bit-identical distances on every path.
 
+Why ``reassociate`` exists, and where: LLVM vectorises a loop that adds into one float (a reduction) only
+if it may reorder the additions ("reassoc"), since eight lane sums added at the end round differently from
+one running sum.  The one kernel that uses it, ``npae.kernels.optim._finite``, adds 0s and NaNs, where
+every order gives the same answer.  Elsewhere the order is part of the result and stays as written.
+
 Kernels calling kernels: Numba can only compile a call to a function it already knows as compiled, and
 a lazy kernel is a plain Python object until its first call.  So when a kernel is compiled, every lazy
 kernel it names is compiled first and handed to Numba in its place (:meth:`LazyNumbaFunction.compiled`).
@@ -30,9 +35,11 @@ from .. import _backend
 class LazyNumbaFunction:
     """A Python function compiled with ``numba.njit(cache=True)`` the first time it is called."""
 
-    def __init__(self, python_function, fused_multiply_add=False, inline=False, release_gil=False):
+    def __init__(self, python_function, fused_multiply_add=False, inline=False, release_gil=False,
+                 reassociate=False):
         self.python_function = python_function
         self.fused_multiply_add = fused_multiply_add
+        self.reassociate = reassociate
         self.inline = inline
         self.release_gil = release_gil
         self.__name__ = python_function.__name__
@@ -46,8 +53,9 @@ class LazyNumbaFunction:
         if self._compiled is None:
             import numba  # deferred: see the module docstring
 
-            fastmath = {"contract"} if self.fused_multiply_add else False
-            self._compiled = numba.njit(cache=True, error_model="numpy", fastmath=fastmath, nogil=self.release_gil,
+            fastmath = {"contract"} if self.fused_multiply_add else set()
+            fastmath |= {"reassoc"} if self.reassociate else set()
+            self._compiled = numba.njit(cache=True, error_model="numpy", fastmath=fastmath or False, nogil=self.release_gil,
                                         inline="always" if self.inline else "never")(self._with_compiled_callees())
         return self._compiled
 
@@ -75,7 +83,8 @@ class LazyNumbaFunction:
         return f"<numba kernel {self.__qualname__}>"
 
 
-def numba_kernel(python_function=None, *, fused_multiply_add=False, inline=False, release_gil=False):
+def numba_kernel(python_function=None, *, fused_multiply_add=False, inline=False, release_gil=False,
+                 reassociate=False):
     """Decorator: mark ``python_function`` as a Numba kernel, compiled lazily (see :class:`LazyNumbaFunction`).
 
     ``@numba_kernel`` or ``@numba_kernel(fused_multiply_add=True)`` (see the module docstring).
@@ -83,14 +92,16 @@ def numba_kernel(python_function=None, *, fused_multiply_add=False, inline=False
     otherwise each call is a real function call, which costs in a hot loop).
     ``release_gil=True`` (Numba's ``nogil``): the kernel lets other Python threads run meanwhile, so that
     two threads can each work on their own block of images (``npae.layers.correlation``).
+    ``reassociate=True``: additions may be reordered, so that a float reduction vectorises (the module
+    docstring; only where every order gives the same result).
 
     A kernel may call other kernels of its own module (see the module docstring).  Scalars passed in
     should already have the arrays' dtype
     (``np.float32(beta)``), or Numba promotes the loop to float64 and it stops vectorising.
     """
     if python_function is None:
-        return lambda function: LazyNumbaFunction(function, fused_multiply_add, inline, release_gil)
-    return LazyNumbaFunction(python_function, fused_multiply_add, inline, release_gil)
+        return lambda function: LazyNumbaFunction(function, fused_multiply_add, inline, release_gil, reassociate)
+    return LazyNumbaFunction(python_function, fused_multiply_add, inline, release_gil, reassociate)
 
 
 class KernelPair:

@@ -28,7 +28,8 @@ class Dense(Layer):
     adding b and applying f is one pass over z (``npae.kernels.elementwise``), and so is f' times g plus
     the bias gradient; its arrays are reused between batches inside ``fit`` (``Layer.buffer``), and its
     products go through ``npae.kernels.blas.matmul``, which gives a small product one BLAS thread (as fast
-    on a quiet machine, and many times faster when another program holds a core: see that module).  A
+    on a quiet machine, and many times faster when another program holds a core: see that module), and
+    dW += x^T dL/dz is one GEMM that adds into dW (``blas.matmul_accumulate``: beta = 1, no temporary).  A
     training forward keeps x and a (the built-in activations read f' from a; on the fast path they
     write a over z, so z is kept for a custom activation only, whose ``derivative(z, a)`` may need it).
 
@@ -59,8 +60,7 @@ class Dense(Layer):
         if _backend.jit_enabled():  # fast path: dL/dz and db += its column sums in one fused pass
             grad_z = self.buffer("grad_z", a.shape, self.dtype)        # (B, D_out)
             grad_z = self.activation.backward_with_bias(z, a, grad_a, grad_z, self.db, True)   # dL/dz
-            dW_term = self.buffer("dW_term", self.dW.shape, self.dtype)                        # (D_in, D_out)
-            self.dW += blas.matmul(x.T, grad_z, dW_term)               # x^T dL/dz
+            blas.matmul_accumulate(x.T, grad_z, self.dW)               # dW += x^T dL/dz, one GEMM
         else:                       # reference
             grad_z = grad_a * self.activation.derivative(z, a)         # (B, D_out)  dL/dz
             self.db += grad_z.sum(axis=0)                              # (D_out,)
