@@ -120,6 +120,10 @@ def test_matmul_accumulate_adds_the_product_in_every_layout(rng, dtype):
     expected = square + square @ square
     blas.matmul_accumulate(square, square, square)        # out overlaps both factors: NumPy's product first
     np.testing.assert_allclose(square, expected, rtol=tolerance)
+    frozen = np.zeros((20, 20), dtype)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):  # never written behind NumPy's back
+        blas.matmul_accumulate(square, square, frozen)
     integers = np.arange(6).reshape(2, 3)
     out = np.ones((2, 2), dtype=integers.dtype)
     np.testing.assert_array_equal(blas.matmul_accumulate(integers, integers.T, out), 1 + integers @ integers.T)

@@ -77,6 +77,38 @@ def test_pooling_and_upsampling_kernels_match_references(padding, size, rng):
     np.testing.assert_allclose(down[0], 4 * image, rtol=1e-13)   # each pixel was copied 4 times
 
 
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_pooling_layers_split_into_image_blocks_equal_one_pass_over_the_batch(padding, rng):
+    """The layers run the kernels on blocks of images on every core (npae.layers.pooling): the same bits as
+    one kernel call over the whole batch, forward and backward, NaN and ties included, for a batch that
+    does not divide evenly into blocks."""
+    from npae.kernels import workers
+    x = np.round(_random(rng, (37, 7, 7, 5), np.float32) * 2) / 2      # many ties
+    x[3, 1, 1, 2] = np.nan
+    pool, up = npae.MaxPool2D(2, padding=padding), npae.UpSampling2D(2)
+    _, (pad_top, pad_left) = pool._geometry(7, 7)
+    assert len(workers.parallel_blocks(37, x[0].nbytes, 1 << 20)) > 1
+    with npae._backend.jit(True):
+        pooled = pool.forward(x, training=True).copy()
+        grad_pooled = _random(rng, pooled.shape, np.float32)
+        grad_x = pool.backward(grad_pooled).copy()
+        upsampled = up.forward(pooled, training=True).copy()
+        grad_upsampled = _random(rng, upsampled.shape, np.float32)
+        grad_up = up.backward(grad_upsampled).copy()
+    expected, argmax = np.empty_like(pooled), np.empty(pooled.shape, np.int8)
+    kernels.max_pool_forward(x, 2, 2, pad_top, pad_left, expected, argmax)
+    np.testing.assert_array_equal(pooled, expected)
+    expected_grad = np.empty_like(x)
+    kernels.max_pool_backward(grad_pooled, argmax, 2, 2, pad_top, pad_left, expected_grad)
+    np.testing.assert_array_equal(grad_x, expected_grad)
+    expected_up = np.empty_like(upsampled)
+    kernels.upsample_nearest(pooled, 2, expected_up)
+    np.testing.assert_array_equal(upsampled, expected_up)
+    expected_grad_up = np.empty_like(pooled)
+    kernels.upsample_nearest_backward(grad_upsampled, 2, expected_grad_up)
+    np.testing.assert_array_equal(grad_up, expected_grad_up)
+
+
 @pytest.mark.parametrize("kernel, pads, size, out_size", [((3, 3), (0, 0), (6, 5), (4, 3)), ((3, 3), (1, 1), (5, 6), (5, 6)),
                                                      ((3, 3), (2, 2), (4, 4), (6, 6)), ((2, 3), (0, 1), (4, 5), (4, 5)),
                                                      ((1, 1), (0, 0), (3, 3), (3, 3))])

@@ -195,15 +195,16 @@ def matmul_accumulate(a, b, out):
 
     The GEMM reads each of a and b either as stored (row-major) or as the transpose of a row-major matrix
     (x.T of a C-contiguous x, as in dW += x^T dL/dz); anything else, and any dtype but float32 and float64,
-    takes NumPy (``out += a @ b``), as do empty products and overlapping arrays.
+    takes NumPy (``out += a @ b``), as do empty products, overlapping arrays and a read-only out (NumPy then
+    raises its own error).
     """
     blas = _state()
     gemm = blas.gemm.get(out.dtype) if a.dtype == b.dtype == out.dtype else None
     layouts = (_row_major(a), _row_major(b)) if gemm is not None else (None, None)
     rows, inner = a.shape
     columns = b.shape[1]
-    if (None in layouts or min(rows, inner, columns) == 0 or not out.flags.c_contiguous
-            or out.shape != (rows, columns) or np.shares_memory(out, a) or np.shares_memory(out, b)):
+    if (None in layouts or min(rows, inner, columns) == 0 or not out.flags.c_contiguous or not out.flags.writeable
+            or out.shape != (rows, columns) or np.may_share_memory(out, a) or np.may_share_memory(out, b)):
         out += a @ b
         return out
     (transpose_a, lda), (transpose_b, ldb) = layouts

@@ -1,7 +1,8 @@
 """Blocks of work on every core: worker threads, each with a single-threaded BLAS.
 
-Used by the convolutions (blocks of images, :mod:`npae.layers.correlation`) and the kNN searches (blocks of
-queries, :mod:`npae.knn`).  The Numba kernels that run inside a block release the GIL (``release_gil=True``).
+Used by the convolutions (blocks of images, :mod:`npae.layers.correlation`), pooling and upsampling
+(:mod:`npae.layers.pooling`) and the kNN searches (blocks of queries, :mod:`npae.knn`).  The Numba kernels
+that run inside a block release the GIL (``release_gil=True``).
 """
 import concurrent.futures
 import itertools
@@ -31,6 +32,13 @@ def in_blocks(blocks, work):
         pending = [_executor().submit(_in_worker, work, index, start, stop) for index, (start, stop) in enumerate(blocks)]
         for job in pending:
             job.result()   # re-raises a worker's exception here
+
+
+def parallel_blocks(rows, bytes_per_row, block_bytes):
+    """(start, stop) blocks of about ``block_bytes`` of scratch each, and at least 2 WORKERS blocks when
+    there are that many rows (so that a held-up thread leaves work for the others)."""
+    per_block = max(1, min(block_bytes // max(bytes_per_row, 1), -(-rows // (2 * WORKERS))))
+    return [(start, min(start + per_block, rows)) for start in range(0, rows, per_block)]
 
 
 WORKERS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

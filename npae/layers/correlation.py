@@ -49,7 +49,7 @@ import numpy as np
 from .. import _backend
 from ..kernels import blas
 from ..kernels import convolution as kernels
-from ..kernels.workers import WORKERS, in_blocks
+from ..kernels.workers import in_blocks, parallel_blocks
 from .winograd import winograd_correlate
 
 Geometry = namedtuple("Geometry", "kernel stride pads")   # (kh, kw), (s_h, s_w), (p_t, p_l)
@@ -174,13 +174,6 @@ def _window_view(x, geometry, output_shape):
 # --------------------------------------------------------------------------------------------------------
 # Blocks of images, on every core (npae.kernels.workers.in_blocks runs them)
 # --------------------------------------------------------------------------------------------------------
-def parallel_blocks(images, bytes_per_image, block_bytes):
-    """(start, stop) blocks of about ``block_bytes`` of scratch each, and at least 2 WORKERS blocks when
-    there are that many images (so that a held-up thread leaves work for the others)."""
-    per_block = max(1, min(block_bytes // max(bytes_per_image, 1), -(-images // (2 * WORKERS))))
-    return [(start, min(start + per_block, images)) for start in range(0, images, per_block)]
-
-
 # --------------------------------------------------------------------------------------------------------
 # im2col: any stride
 # --------------------------------------------------------------------------------------------------------
