@@ -652,3 +652,41 @@ def test_winograd_transforms_written_as_additions_are_the_matrices_of_the_paper(
     Y = winograd.A_T @ ((winograd.G @ g @ winograd.G.T) * (winograd.B_T @ tile @ winograd.B_T.T)) @ winograd.A_T.T
     direct = np.array([[np.sum(tile[i:i + 3, j:j + 3] * g) for j in range(2)] for i in range(2)])
     np.testing.assert_allclose(Y, direct, rtol=1e-12, atol=1e-12)
+
+
+class _PlainFormulas(npae.Activation):
+    """A built-in activation's two formulas, as a user's own class would give them: the layer then takes its
+    generic path (one pass over pixel rows, one thread), the yardstick of the fused, blocked path."""
+    name = "plain formulas (test)"
+
+    def __init__(self, built_in):
+        self.built_in = built_in
+
+    def function(self, z):
+        return self.built_in.function(z)
+
+    def derivative(self, z, a):
+        return self.built_in.derivative(z, a)
+
+
+@pytest.mark.parametrize("activation", ["relu", "identity", "sigmoid", "elu"])
+@pytest.mark.parametrize("channels_out", [1, 5, 40])
+def test_the_fused_activation_on_image_rows_and_blocks_equals_the_plain_formulas(activation, channels_out, rng):
+    """Conv2D with a built-in activation runs f(z + b) and f' (with db) on rows of Wo pixels when it has few
+    channels, on blocks of images on every core (npae.layers.convolution._pixel_rows): the same a, dx, dW
+    and db as the activation's plain formulas on one pixel per row, over two backward passes."""
+    x = _random(rng, (11, 9, 8, 3), np.float64)
+    fused = npae.Conv2D(3, channels_out, 3, padding="same", activation=activation, dtype="float64", rng=1)
+    plain = npae.Conv2D(3, channels_out, 3, padding="same", dtype="float64", rng=1,
+                        activation=_PlainFormulas(npae.activations.get_activation(activation)))
+    fused.b[...] = plain.b[...] = _random(rng, (channels_out,), np.float64)
+    with npae._backend.jit(True):
+        outputs = [layer.forward(x, training=True).copy() for layer in (fused, plain)]
+        np.testing.assert_allclose(outputs[0], outputs[1], rtol=1e-13, atol=1e-13)
+        grad = _random(rng, outputs[0].shape, np.float64)
+        for _ in range(2):
+            grads_x = [layer.backward(grad).copy() for layer in (fused, plain)]
+    np.testing.assert_allclose(grads_x[0], grads_x[1], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(fused.dW, plain.dW, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(fused.db, plain.db, rtol=1e-12, atol=1e-12)
+    assert np.abs(fused.db).max() > 0
