@@ -55,8 +55,9 @@ class LazyNumbaFunction:
 
             fastmath = {"contract"} if self.fused_multiply_add else set()
             fastmath |= {"reassoc"} if self.reassociate else set()
-            self._compiled = numba.njit(cache=True, error_model="numpy", fastmath=fastmath or False,
-                                        nogil=self.release_gil, inline="always" if self.inline else "never")(self._with_compiled_callees())
+            compiler = numba.njit(cache=True, error_model="numpy", fastmath=fastmath or False,
+                                 nogil=self.release_gil, inline="always" if self.inline else "never")
+            self._compiled = compiler(self._with_compiled_callees())
         return self._compiled
 
     def _with_compiled_callees(self):

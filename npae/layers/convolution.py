@@ -229,22 +229,15 @@ class _Convolution(Layer):
         per_image = z.shape[0] // grad_a.shape[0]
         blocks = parallel_blocks(grad_a.shape[0], grad_a[0].nbytes, ELEMENTWISE_BLOCK_BYTES)
         bias_sums = self.buffer("bias_grad_of_blocks", (len(blocks), z.shape[1]), self.dtype)
-        passed_through = [False] * len(blocks)   # Identity returns dL/da itself: nothing written to grad_z
 
         def block(index, start, stop, slot):
             part = slice(start * per_image, stop * per_image)
-            incoming, outgoing = grad_rows[part], grad_z[part]
-            result = self.activation.backward_with_bias(z[part], a[part], incoming, outgoing, bias_sums[index], False)
-            passed_through[index] = result is incoming
-            if result is not incoming and result is not outgoing:
-                outgoing[...] = result
+            result = self.activation.backward_with_bias(z[part], a[part], grad_rows[part], grad_z[part],
+                                                        bias_sums[index], False)
+            if not np.may_share_memory(result, grad_z):
+                grad_z[part] = result      # Identity hands back dL/da itself (f' = 1)
         in_blocks(blocks, block)
         self.db += bias_sums.sum(axis=0).reshape(repeat, self.out_channels).sum(axis=0)
-        if all(passed_through):
-            return grad_a
-        for index, (start, stop) in enumerate(blocks):
-            if passed_through[index]:
-                grad_z[start * per_image:stop * per_image] = grad_rows[start * per_image:stop * per_image]
         return grad_z.reshape(grad_a.shape)
 
     def _built_in_activation(self):
