@@ -656,7 +656,7 @@ def test_winograd_transforms_written_as_additions_are_the_matrices_of_the_paper(
 
 class _PlainFormulas(npae.Activation):
     """A built-in activation's two formulas, as a user's own class would give them: the layer then takes its
-    generic path (one pass over pixel rows, one thread), the yardstick of the fused, blocked path."""
+    generic path (one pixel per row), the yardstick of the image-row path."""
     name = "plain formulas (test)"
 
     def __init__(self, built_in):
@@ -671,10 +671,10 @@ class _PlainFormulas(npae.Activation):
 
 @pytest.mark.parametrize("activation", ["relu", "identity", "sigmoid", "elu"])
 @pytest.mark.parametrize("channels_out", [1, 5, 40])
-def test_the_fused_activation_on_image_rows_and_blocks_equals_the_plain_formulas(activation, channels_out, rng):
+def test_the_fused_activation_on_image_rows_equals_the_plain_formulas(activation, channels_out, rng):
     """Conv2D with a built-in activation runs f(z + b) and f' (with db) on rows of Wo pixels when it has few
-    channels, on blocks of images on every core (npae.layers.convolution._pixel_rows): the same a, dx, dW
-    and db as the activation's plain formulas on one pixel per row, over two backward passes."""
+    channels (npae.layers.convolution._pixel_rows): the same a, dx, dW and db as the activation's plain
+    formulas on one pixel per row, over two backward passes."""
     x = _random(rng, (11, 9, 8, 3), np.float64)
     fused = npae.Conv2D(3, channels_out, 3, padding="same", activation=activation, dtype="float64", rng=1)
     plain = npae.Conv2D(3, channels_out, 3, padding="same", dtype="float64", rng=1,

@@ -4,7 +4,10 @@ Channels last, as in Keras: x (N, H, W, C).  Both act on each channel separately
 :mod:`npae.kernels.convolution` (a NumPy reference and a Numba kernel each).  Each image is pooled on its
 own, so a batch is split into blocks of images on both cores (:func:`npae.kernels.workers.in_blocks`, as
 the convolutions): every block writes its own images, so the result does not depend on which thread took
-which.  On one core, pooling had been a quarter of the small-bottleneck model's training step.
+which.  On one core, pooling had been a quarter of the small-bottleneck model's training step; on two,
+MaxPool2D's forward at 28 x 28 x 16, batch 150, took 5.4 ms instead of 8.8 ms, its backward 2.0 ms instead
+of 2.9 ms (the loops compare and branch: arithmetic, not memory, is their limit, unlike the convolutions'
+bias-and-activation passes, which stay on one thread).
 """
 import numpy as np
 
