@@ -356,8 +356,9 @@ def bench_strategies(peak):
 
 print(header("npae convolution benchmark: float32, batch 150", ["torch"]))
 print(f"threads: BLAS/torch {threads} (npae's convolutions: {threads} threads over blocks of images, one BLAS thread "
-      f"each); load average (1 min) at the start {load_average():.2f} on {os.cpu_count()} cores.  The machine is "
-      "shared (8 engineers ran tests and benchmarks on it): compare the ratios measured in the same run, not the times.\n")
+      f"each); load average (1 min) at the start {load_average():.2f} on {os.cpu_count()} cores (a load near the "
+      "core count before the run means other programs compete): compare the ratios measured in the same run, "
+      "not the times.\n")
 started = time.perf_counter()
 npae.Conv2D(1, 1, 1).forward(np.zeros((1, 1, 1, 1), np.float32))  # compile / load the kernels
 kernels.im2col(np.zeros((1, 3, 3, 1), np.float32), 3, 3, 1, 1, 0, 0, np.zeros((1, 1, 1, 9), np.float32))

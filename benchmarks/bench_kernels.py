@@ -101,8 +101,8 @@ def memory_bandwidth():
 
 
 print(header("npae kernels: Numba kernel vs NumPy reference, float32, one call"))
-print("The machine is shared with other programs (load average "
-      f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the start): compare within this run.")
+print(f"Load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the start (other programs may "
+      "compete for the cores and memory): compare within this run.")
 bandwidth = memory_bandwidth()
 rows = []
 for name, (factory, elements) in CASES.items():
