@@ -100,22 +100,42 @@ def test_dense_runs_its_three_products_through_the_rule(rng, monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_matmul_accumulate_adds_the_product_in_every_layout(rng, dtype):
+def test_matmul_accumulate_adds_the_product_in_every_layout(rng, dtype, monkeypatch):
     """out += a @ b with a and b as stored, transposed, or a slice with a longer row (all one GEMM with
-    beta = 1), and the layouts BLAS cannot take (every other element, overlap, integers) through NumPy."""
+    beta = 1: the GEMM is called), single rows and columns, and the layouts BLAS cannot take (every other
+    element, reversed, overlap, integers) through NumPy."""
     tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    state = blas._state()
+    calls = []
+    if np.dtype(dtype) in state.gemm:
+        real_gemm = state.gemm[np.dtype(dtype)]
+        monkeypatch.setitem(state.gemm, np.dtype(dtype), lambda *arguments: (calls.append(1), real_gemm(*arguments)))
     base_a, base_b = rng.standard_normal((40, 70)).astype(dtype), rng.standard_normal((70, 30)).astype(dtype)
-    layouts_a = {"rows": base_a, "transposed": np.ascontiguousarray(base_a.T).T, "slice": base_a[:, :50],
-                 "every other column": base_a[:, ::2], "reversed": base_a[::-1]}
-    layouts_b = {"rows": base_b, "transposed": np.ascontiguousarray(base_b.T).T}
-    for name_a, a in layouts_a.items():
-        for name_b, b in layouts_b.items():
-            b = b[:a.shape[1]]
-            start = rng.standard_normal((a.shape[0], b.shape[1])).astype(dtype)
-            out = start.copy()
-            assert blas.matmul_accumulate(a, b, out) is out
-            expected = start.astype(np.float64) + a.astype(np.float64) @ b.astype(np.float64)
-            np.testing.assert_allclose(out, expected, rtol=tolerance, atol=tolerance * 70, err_msg=f"{name_a} {name_b}")
+    blas_layouts_a = {"rows": base_a, "transposed": np.ascontiguousarray(base_a.T).T, "slice": base_a[:, :50],
+                      "one row": base_a[:1], "one column, transposed": np.ascontiguousarray(base_a[:, :1].T).T}
+    numpy_layouts_a = {"every other column": base_a[:, ::2], "reversed": base_a[::-1]}
+    layouts_b = {"rows": base_b, "transposed": np.ascontiguousarray(base_b.T).T, "one column": base_b[:, :1]}
+    for layouts_a, by_blas in ((blas_layouts_a, True), (numpy_layouts_a, False)):
+        for name_a, a in layouts_a.items():
+            for name_b, b in layouts_b.items():
+                b = b[:a.shape[1]]
+                start = rng.standard_normal((a.shape[0], b.shape[1])).astype(dtype)
+                out = start.copy()
+                calls.clear()
+                assert blas.matmul_accumulate(a, b, out) is out
+                expected = start.astype(np.float64) + a.astype(np.float64) @ b.astype(np.float64)
+                np.testing.assert_allclose(out, expected, rtol=tolerance, atol=tolerance * 70,
+                                           err_msg=f"{name_a} {name_b}")
+                if state.gemm:
+                    assert len(calls) == (1 if by_blas else 0), (name_a, name_b)
+    with pytest.raises(ValueError):   # inner dimensions that do not match: NumPy's error, BLAS never called
+        blas.matmul_accumulate(base_a[:2], base_b[:3], np.zeros((2, 30), dtype))
+    unaligned = np.frombuffer(b"\0" + base_a[:4, :8].tobytes(), dtype=dtype, offset=1).reshape(4, 8)
+    out = np.zeros((4, 30), dtype)
+    calls.clear()
+    blas.matmul_accumulate(unaligned, base_b[:8], out)
+    assert calls == []   # misaligned: NumPy's path
+    np.testing.assert_allclose(out, base_a[:4, :8] @ base_b[:8], rtol=tolerance, atol=tolerance * 10)
     square = rng.standard_normal((20, 20)).astype(dtype)
     expected = square + square @ square
     blas.matmul_accumulate(square, square, square)        # out overlaps both factors: NumPy's product first

@@ -19,7 +19,8 @@ changes last bits, and the kNN kernels promise bit-identical distances on every 
 Why ``reassociate`` exists, and where: LLVM vectorises a loop that adds into one float (a reduction) only
 if it may reorder the additions ("reassoc"), since eight lane sums added at the end round differently from
 one running sum.  The one kernel that uses it, ``npae.kernels.optim._finite``, adds 0s and NaNs, where
-every order gives the same answer.  Elsewhere the order is part of the result and stays as written.
+every order gives the same answer.  Elsewhere the order is part of the result and stays as written.  Never
+add "nnan", "nsz" or "fast" there: with them LLVM may fold x - x to 0, and the check would see nothing.
 
 Kernels calling kernels: Numba can only compile a call to a function it already knows as compiled, and
 a lazy kernel is a plain Python object until its first call.  So when a kernel is compiled, every lazy

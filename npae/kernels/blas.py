@@ -44,8 +44,8 @@ exactly that: C <- alpha A B + beta C.  :func:`matmul_accumulate` calls it with 
 inside the product: NumPy's ``matmul`` knows only beta = 0, which costs a pass that zeroes C (OpenBLAS'
 sgemm_beta), a temporary, and then a second pass that adds it (1.8 % and 3.8 % of a VAE epoch, profiled).
 It calls NumPy's own OpenBLAS through its C interface (cblas_sgemm / cblas_dgemm, found by ctypes like the
-thread functions); anything it cannot hand over as is (another BLAS, strides BLAS cannot describe,
-overlapping arrays) takes ``out += a @ b``.
+thread functions; only its 64-bit-integer interface); anything it cannot hand over as is (another BLAS,
+strides BLAS cannot describe, overlapping or misaligned arrays) takes ``out += a @ b``.
 
 Why not threadpoolctl (what scikit-learn uses): it is a general tool (OpenMP, MKL, BLIS, every library
 loaded) and would be npae's first dependency beyond NumPy, Numba and Matplotlib; npae needs two calls into
@@ -64,8 +64,10 @@ NARROW_INNER = 40             # inner dimensions up to this: one thread (the tab
 SAMPLE_SECONDS = 0.1          # how often the load is read again
 _SETTERS = ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_", "openblas_set_num_threads")
 _GETTERS = ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_", "openblas_get_num_threads")
-_GEMMS = {np.float32: ("scipy_cblas_sgemm64_", "cblas_sgemm64_", "cblas_sgemm"),
-          np.float64: ("scipy_cblas_dgemm64_", "cblas_dgemm64_", "cblas_dgemm")}
+# The 64-bit-integer interface only (NumPy's wheels ship it, its names end in 64_): a library whose integer
+# width is not in its names could read a leading dimension from half a register, so it gets NumPy's path.
+_GEMMS = {np.float32: ("scipy_cblas_sgemm64_", "cblas_sgemm64_"),
+          np.float64: ("scipy_cblas_dgemm64_", "cblas_dgemm64_")}
 _ROW_MAJOR, _NO_TRANSPOSE, _TRANSPOSE = 101, 111, 112  # the C interface's enums (cblas.h)
 
 
@@ -90,7 +92,7 @@ class _OpenBLAS:
         for dtype, names in _GEMMS.items():
             name = next((name for name in names if hasattr(library, name)), None)
             if name is not None:
-                integer = ctypes.c_int64 if name.endswith("64_") else ctypes.c_int  # NumPy's OpenBLAS: 64-bit
+                integer = ctypes.c_int64
                 scalar = ctypes.c_float if dtype == np.float32 else ctypes.c_double
                 function = getattr(library, name)
                 function.restype = None
@@ -195,18 +197,22 @@ def matmul_accumulate(a, b, out):
 
     The GEMM reads each of a and b either as stored (row-major) or as the transpose of a row-major matrix
     (x.T of a C-contiguous x, as in dW += x^T dL/dz); anything else, and any dtype but float32 and float64,
-    takes NumPy (``out += a @ b``), as do empty products, overlapping arrays and a read-only out (NumPy then
-    raises its own error).
+    takes NumPy (``out += a @ b``), as do empty products, shapes that do not match, misaligned or overlapping
+    arrays and a read-only out (NumPy then raises its own error).
     """
     blas = _state()
-    gemm = blas.gemm.get(out.dtype) if a.dtype == b.dtype == out.dtype else None
+    shapes_fit = (a.ndim == b.ndim == out.ndim == 2 and a.shape[1] == b.shape[0]
+                  and out.shape == (a.shape[0], b.shape[1]))
+    gemm = blas.gemm.get(out.dtype) if shapes_fit and a.dtype == b.dtype == out.dtype else None
     layouts = (_row_major(a), _row_major(b)) if gemm is not None else (None, None)
-    rows, inner = a.shape
-    columns = b.shape[1]
-    if (None in layouts or min(rows, inner, columns) == 0 or not out.flags.c_contiguous or not out.flags.writeable
-            or out.shape != (rows, columns) or np.may_share_memory(out, a) or np.may_share_memory(out, b)):
-        out += a @ b
+    if (None in layouts or min(a.shape + b.shape) == 0 or not out.flags.c_contiguous or not out.flags.writeable
+            or not (a.flags.aligned and b.flags.aligned and out.flags.aligned)
+            or np.may_share_memory(out, a) or np.may_share_memory(out, b)):
+        out += a @ b  # NumPy checks the shapes and raises its own error
         return out
+    (rows, inner), columns = a.shape, b.shape[1]
+    # Row-major GEMM: A[i, j] is at a + (i lda + j) as stored (lda >= K), at a + (j lda + i) when read
+    # transposed (lda >= M); likewise B; out is C-contiguous, so ldc = N.
     (transpose_a, lda), (transpose_b, ldb) = layouts
     maximum = blas.get() if blas.get is not None else 1
     busy = blas.watch_load and blas.busy()
