@@ -296,3 +296,21 @@ def test_the_top_of_report_html_renders_at_phone_width(run, tmp_path):
     assert 0.01 < float(dark.mean()) < 0.5                                 # text on a light page, not blank
     warning = (pixels[..., 0] > 0.95) & (pixels[..., 1] > 0.9) & (pixels[..., 2] > 0.8) & (pixels[..., 2] < 0.93)
     assert float(warning.mean()) > 0.02                                    # the notice's yellow box (#fff8e5)
+
+
+def test_the_convolutional_section_prices_the_full_set_up_with_the_small_code_comparison():
+    """The reduced run's report says what the notebook's set-up would cost: the quiet estimate, this run's
+    speed, and the small-code comparison's share of the time, taken from this run (it is no few percent: two
+    more convolutional models train with the same set-up)."""
+    from npae.experiments.convolutional import QUIET_SECONDS_PER_STEP
+    from npae.report.sections import _convolutional_cost
+    result = {"full_run_quiet_estimate_seconds": 3600.0, "full_run_steps": 9600, "seconds_per_step": 0.5,
+              "full_run_estimate_seconds": 5000.0,
+              "seconds": {"convolutional denoiser": 100.0, "FFA": 5.0, "small-code comparison": 40.0}}
+    text = _convolutional_cost(result, {"full": False})
+    assert "about 60 minutes on a quiet 2-core machine" in text
+    assert f"{QUIET_SECONDS_PER_STEP:.2f} s" in text
+    assert "about 83 minutes, for the convolutional denoiser" in text
+    assert "adds about 40% of that" in text
+    full = _convolutional_cost(dict(result, seconds={"convolutional denoiser": 7200.0}), {"full": True})
+    assert full == "This is the notebook's full set-up; it took 120 min 00 s for the convolutional denoiser."

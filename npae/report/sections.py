@@ -13,9 +13,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..experiments.convolutional import QUIET_SECONDS_PER_STEP
 from ..experiments.knn import BOUNDS as KNN_BOUNDS
 from ..experiments.pytorch_reference import MEASURED as PYTORCH_CURVES, SETUP as PYTORCH_SETUP
-from ..progress import counted
+from ..progress import counted, format_seconds
 from . import claims, figures as plots
 from .claims import Check
 from .markdown import number, percent, ratio, seconds, signed_percent, table
@@ -672,17 +673,24 @@ def _convolutional_setup_text(setup):
 def _convolutional_cost(result, setup):
     """What the notebook's full set-up costs: a stable estimate (a quiet machine's measured step) and this run's."""
     if setup["full"]:
-        return (f"This is the notebook's full set-up; it took {seconds(result['seconds']['convolutional denoiser'])} "
-                "for the convolutional denoiser.")
+        took = format_seconds(result["seconds"]["convolutional denoiser"])
+        return f"This is the notebook's full set-up; it took {took} for the convolutional denoiser."
     quiet = result.get("full_run_quiet_estimate_seconds")
     text = ("The notebook's full set-up for the convolutional models (60,000 images, 48,000 for training, 30 "
             "epochs) is `npae reproduce --only convolutional --full-convolutional`: ")
     if quiet:
         text += (f"about {quiet / 60:.0f} minutes on a quiet 2-core machine ({result['full_run_steps']:,} training "
-                 "steps at the 0.36 s that `benchmarks/bench_conv.py` measures there, plus the validation passes)")
-    return text + (f"; at this run's speed ({result['seconds_per_step']:.2f} s per step in its last epoch, validation "
-                   f"included; see the load average below) about {result['full_run_estimate_seconds'] / 60:.0f} "
-                   "minutes.  The FFAs and the small-code comparison add a few percent.")
+                 f"steps at the {QUIET_SECONDS_PER_STEP:.2f} s that `benchmarks/bench_conv.py` measured there, plus "
+                 "the validation passes)")
+    text += (f"; at this run's speed ({result['seconds_per_step']:.2f} s per step in its last epoch, validation "
+             f"included; see the load average below) about {result['full_run_estimate_seconds'] / 60:.0f} minutes, "
+             "for the convolutional denoiser.")
+    seconds_of = result["seconds"]
+    if seconds_of.get("convolutional denoiser") and seconds_of.get("small-code comparison") is not None:
+        share = seconds_of["small-code comparison"] / seconds_of["convolutional denoiser"]
+        text += (f"  The small-code comparison (its two convolutional models and their FFAs, trained with the same "
+                 f"set-up) adds about {share:.0%} of that, its share of this run's time.")
+    return text
 
 
 def convolutional(result, figures):
