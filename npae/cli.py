@@ -582,8 +582,8 @@ def build_parser():
     reproduce.add_argument("--sample", action="store_true", help="use the embedded sample even if the full data exists")
     reproduce.add_argument("--full-convolutional", action="store_true",
                            help="train section 4's convolutional models with the notebook's full set-up (60,000 "
-                                "images, 30 epochs: about an hour on a quiet 2-core machine, longer while other "
-                                "programs run) instead of the reduced one")
+                                "images, 30 epochs: about two hours for the denoiser on a 2-core machine, "
+                                "longer while other programs run) instead of the reduced one")
     reproduce.set_defaults(handler=command_reproduce)
 
     data = commands.add_parser(

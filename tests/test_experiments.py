@@ -131,7 +131,8 @@ def test_convolutional_experiment_and_its_report_section(sample, tmp_path):
         "noisy": (10, 784), "ffa": (10, 784), "convolutional": (10, 784), "clean": (10, 784)}
     assert result["full_run_estimate_seconds"] == pytest.approx(result["seconds_per_step"] * 30 * 320)
     # the stable estimate: the quiet machine's measured step, not this (possibly loaded) run's
-    assert result["full_run_quiet_estimate_seconds"] == pytest.approx(0.362 * 9600 * (1 + 0.25 / 3))
+    from npae.experiments.convolutional import QUIET_SECONDS_PER_STEP
+    assert result["full_run_quiet_estimate_seconds"] == pytest.approx(QUIET_SECONDS_PER_STEP * 9600 * (1 + 0.25 / 3))
     assert result["equal_training"] and result["ffa_setup"] == result["setup"]     # quick: both models alike
     assert conv["test_bce"] < ffa["test_bce"] and result["test_images"] == 1000
     section = sections.convolutional(result, sections.FigureFolder(str(tmp_path)))

@@ -15,8 +15,9 @@ Three set-ups for the convolutional models, each stated in the result (``setup``
 beside every number:
 
     full     the notebook's: 60,000 training images (48,000 + 12,000 for validation), 30 epochs
-             (``npae reproduce --only convolutional --full-convolutional``; about an hour on a quiet
-             2-core machine: :data:`QUIET_SECONDS_PER_STEP`)
+             (``npae reproduce --only convolutional --full-convolutional``; two hours for the denoiser
+             alone on a 2-core AMD EPYC on 2026-12-07, validation BCE 0.0969 against the notebook's 0.0970:
+             :data:`QUIET_SECONDS_PER_STEP`)
     default  6,000 training images (4,800 + 1,200), 2 epochs: about a minute on a quiet 2-core machine
     quick    1,500 training images (1,200 + 300), 1 epoch: a few seconds
 
@@ -42,9 +43,11 @@ IMAGE_SHAPE = (28, 28, 1)
 FFA_CODE = 32                      # the notebook's FFA 784-32-784
 SMALL_CODE = 128                   # 4 x 4 x 8, and the FFA 784-128-784 it is compared with
 PAPER = {"convolutional": 0.0970, "ffa": 0.1301}   # the notebook's final validation BCEs
-# One training step of the paper's denoiser (150 images) on a quiet 2-core AMD EPYC, AVX-512
-# (benchmarks/bench_conv.py, 2026-12-01, the README's table): the stable basis of the full set-up's estimate.
-QUIET_SECONDS_PER_STEP = 0.362
+# One training step of the paper's denoiser (150 images) on a 2-core AMD EPYC (Zen 3, AVX2), the benchmark
+# alone on the machine (benchmarks/bench_conv.py, 2026-12-07, the README's table; 0.36 s on 2026-12-01, when
+# the same kind of machine ran faster): the stable basis of the full set-up's estimate.  The full run of
+# 2026-12-07 took 0.78 s per step, its validation pass included.
+QUIET_SECONDS_PER_STEP = 0.685
 # A validation pass over 20 % of the images costs about a third of a training step per image (forward only):
 # (0.2 / 0.8) / 3 of the training time.
 VALIDATION_OVERHEAD = VALIDATION_SPLIT / (1 - VALIDATION_SPLIT) / 3
