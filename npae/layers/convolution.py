@@ -216,7 +216,7 @@ class _Convolution(Layer):
         else:  # the bias gradient of each of the Wo pixels of a row, then their sum per channel
             row_sums = self.buffer("bias_grad_of_row_pixels", (z.shape[1],), self.dtype)
             grad_z = self.activation.backward_with_bias(z, a, grad_rows, grad_z, row_sums, False)
-            self.db += row_sums.reshape(repeat, self.out_channels).sum(axis=0)
+            self.db += row_sums.reshape(repeat, self.out_channels).sum(axis=0)   # db[c] += sum_j row_sums[j C + c]
         return grad_z.reshape(grad_a.shape)
 
     def _built_in_activation(self):
