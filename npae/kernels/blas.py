@@ -176,17 +176,27 @@ def threads_for(rows, inner, columns, busy, maximum):
 def matmul(a, b, out):
     """out <- a @ b (2-D), with the BLAS thread count chosen for this product (module docstring); the
     count in force before (OPENBLAS_NUM_THREADS, threadpoolctl's limits...) is the maximum, and is put back."""
+    with _threads_for_product(a.shape[0], a.shape[1], b.shape[1]):
+        return np.matmul(a, b, out=out)
+
+
+@contextlib.contextmanager
+def _threads_for_product(rows, inner, columns):
+    """Inside this block, the BLAS thread count that :func:`threads_for` gives a (rows x inner) @ (inner x
+    columns) product; the count in force before is the maximum, and is put back after."""
     blas = _state()
     if blas.get is None:
-        return np.matmul(a, b, out=out)
+        yield
+        return
     maximum = blas.get()
     busy = blas.watch_load and blas.busy()
-    wanted = blas.fixed if blas.fixed is not None else threads_for(a.shape[0], a.shape[1], b.shape[1], busy, maximum)
+    wanted = blas.fixed if blas.fixed is not None else threads_for(rows, inner, columns, busy, maximum)
     if wanted >= maximum:
-        return np.matmul(a, b, out=out)
+        yield
+        return
     blas.set(wanted)
     try:
-        return np.matmul(a, b, out=out)
+        yield
     finally:
         blas.set(maximum)
 
@@ -214,17 +224,9 @@ def matmul_accumulate(a, b, out):
     # Row-major GEMM: A[i, j] is at a + (i lda + j) as stored (lda >= K), at a + (j lda + i) when read
     # transposed (lda >= M); likewise B; out is C-contiguous, so ldc = N.
     (transpose_a, lda), (transpose_b, ldb) = layouts
-    maximum = blas.get() if blas.get is not None else 1
-    busy = blas.watch_load and blas.busy()
-    wanted = blas.fixed if blas.fixed is not None else threads_for(rows, inner, columns, busy, maximum)
-    if wanted < maximum:
-        blas.set(wanted)
-    try:  # C <- 1 A B + 1 C
+    with _threads_for_product(rows, inner, columns):   # C <- 1 A B + 1 C
         gemm(_ROW_MAJOR, transpose_a, transpose_b, rows, columns, inner, 1.0, a.ctypes.data, lda,
              b.ctypes.data, ldb, 1.0, out.ctypes.data, columns)
-    finally:
-        if wanted < maximum:
-            blas.set(maximum)
     return out
 
 
