@@ -307,16 +307,18 @@ def test_the_plan_is_deterministic_and_auto_uses_the_bounds_on_structured_data(r
 
 def test_the_trial_stops_after_its_pre_trial_on_data_with_nothing_to_prune(monkeypatch, rng):
     # auto on noise: the 8 queries of the pre-trial price the bounds far above brute force, and the other
-    # 56 are never searched; on structured data the whole trial of 64 runs
-    calls = []
-    estimate = GemmSearch.estimated_kth_sq_distances
+    # 56 are never priced; on structured data all 64 are.  Either way their distances come from one GEMM.
+    calls, plans = [], []
+    estimate, plan_search = GemmSearch.estimated_kth_sq_distances, lower_bounds.plan_search
     monkeypatch.setattr(GemmSearch, "estimated_kth_sq_distances", lambda self, queries, k: calls.append(len(queries))
                         or estimate(self, queries, k))
+    monkeypatch.setattr(lower_bounds, "plan_search", lambda *arguments: plans.append(plan_search(*arguments)) or plans[-1])
     assert KNNClassifier().fit(rng.random((20000, 200), dtype=np.float32), np.zeros(20000)).algorithm_ == "gemm"
-    assert calls == [lower_bounds.TRIAL_QUERIES // lower_bounds.PRE_TRIAL_STEP]
+    assert calls == [lower_bounds.TRIAL_QUERIES]
+    assert plans[-1]["trial_queries"] == lower_bounds.TRIAL_QUERIES // lower_bounds.PRE_TRIAL_STEP
     calls.clear()
     assert KNNClassifier().fit(low_rank(rng, 20000, 300, rank=10), np.zeros(20000)).algorithm_ == "lower_bounds"
-    assert calls == [lower_bounds.TRIAL_QUERIES // lower_bounds.PRE_TRIAL_STEP, lower_bounds.TRIAL_QUERIES]
+    assert calls == [lower_bounds.TRIAL_QUERIES] and plans[-1]["trial_queries"] == lower_bounds.TRIAL_QUERIES
 
 
 def test_the_trials_estimated_distances_hold_for_offset_data(rng):

@@ -165,24 +165,34 @@ HOPELESS_MIN_SAMPLES = 10000
 HOPELESS_PASS_FRACTION = 1 / 8
 
 
-def plan_search(train, mean, components, k, estimated_kth_sq_distances):
+def trial_rows(n_samples):
+    """The trial's training points: a sample of at most TRIAL_SAMPLE rows (evenly spaced, so no random
+    numbers) and the positions in it of the TRIAL_QUERIES that play the queries.  (sample_rows, positions)."""
+    step = max(1, n_samples // min(n_samples, TRIAL_SAMPLE))
+    sample_rows = np.arange(step // 2, n_samples, step)[:TRIAL_SAMPLE]
+    positions = np.unique(np.linspace(0, sample_rows.size - 1, min(TRIAL_QUERIES, sample_rows.size)).astype(np.int64))
+    return sample_rows, positions
+
+
+def plan_search(train, mean, components, k, trial_limits):
     """The trial: screen dimensions d, fine dimensions d2 and buffer capacity for these data; and costs.
 
-    train (n, D); mean (D,) and components (d_max, D) float64, the PCA of the search;
-    estimated_kth_sq_distances: (queries (T, D), m) -> their m-th smallest squared distances (T,) to the
-    training points (:meth:`npae.knn.gemm.GemmSearch.estimated_kth_sq_distances`).  Returns a
-    dict: screen_dimensions, fine_dimensions, capacity, and the predicted seconds per query of the
-    chosen search and of brute force.
+    train (n, D); mean (D,) and components (d_max, D) float64, the PCA of the search; trial_limits (T,):
+    the (k+1)-th smallest squared distances of the trial queries (:func:`trial_rows`) to all n training
+    points, estimates from one GEMM in the dtype (:meth:`npae.knn.gemm.GemmSearch.estimated_kth_sq_distances`,
+    computed at fit beside the PCA, which it does not need).  Returns a dict: screen_dimensions,
+    fine_dimensions, capacity, the predicted seconds per query of the chosen search and of brute force, and
+    how many trial queries priced it.
 
-    TRIAL_QUERIES training points (evenly spaced, so no random numbers) play the queries: their
-    k-th distances (the (k+1)-th, they find themselves) by brute force against all n points;
-    then, on a sample of TRIAL_SAMPLE training points, how many pass the screen of each d in
+    TRIAL_QUERIES training points play the queries: their k-th distances (the (k+1)-th, they find
+    themselves) by brute force against all n points, then, on a sample of TRIAL_SAMPLE training points,
+    how many pass the screen of each d in
     SCREEN_CHOICES, how many levels of each d2 in FINE_CHOICES they enter and how many reach the raw
     distance; scaled to n, priced with the cost model above (SCREEN_GEMM_SECONDS ...).  The
     cheapest (d, d2) wins.  Its buffer holds twice the 90th percentile of the screen's survivors: the
     other 10 % of the queries, whose buffers overflow, are screened again (priced in).  Every
     PRE_TRIAL_STEP-th trial query goes first: when they price the bounds at CLEARLY_HOPELESS times brute
-    force or more, that is the plan (auto then falls back to brute force after 1/8 of the trial).  The
+    force or more, that is the plan (auto then falls back to brute force after 1/8 of the pricing).  The
     plan changes no result, only the time; ~0.3 s of CPU on MNIST.
 
     On MNIST it picks d = 48, d2 = 192, a buffer of 896 (predicted: 188 screen survivors and 26 raw
@@ -194,10 +204,7 @@ def plan_search(train, mean, components, k, estimated_kth_sq_distances):
     n_samples, n_features = train.shape
     d_max = components.shape[0]
     screen_choices = [d for d in SCREEN_CHOICES if d <= d_max and d < n_features] or [min(d_max, SCREEN_DIMENSIONS)]
-    step = max(1, n_samples // min(n_samples, TRIAL_SAMPLE))
-    sample_rows = np.arange(step // 2, n_samples, step)[:TRIAL_SAMPLE]
-    all_positions = np.unique(np.linspace(0, sample_rows.size - 1, min(TRIAL_QUERIES, sample_rows.size))
-                              .astype(np.int64))
+    sample_rows, all_positions = trial_rows(n_samples)
     centred = train[sample_rows].astype(np.float64) - mean
     z = centred @ components.T  # (S, d_max)
     cumulative = np.concatenate([np.zeros((z.shape[0], 1)), np.cumsum(z * z, axis=1)], axis=1)
@@ -205,20 +212,9 @@ def plan_search(train, mean, components, k, estimated_kth_sq_distances):
     scale = (n_samples - 1) / max(1, sample_rows.size - 1)
     brute_force_seconds = n_samples * n_features * BRUTE_FORCE_SECONDS
 
-    def cheapest(query_positions):
-        """The cheapest (d, d2) for the trial queries sample_rows[query_positions], priced as above."""
-        # their k-th distances, from one GEMM in the dtype against all n points (brute force's products,
-        # centred when the data are offset: float32 products of pixels + 1000 cancel every digit, and the
-        # plan then saw no survivors and sized the buffers for none).  Estimates: rounding moves them by
-        # ~1e-4 relative on MNIST, which changes no choice.  A float64 brute force, in blocks, took 0.45 s
-        # here (one core, busy machine); float32 distances, then np.partition of the (T, n) array, 0.25 s;
-        # the top-k selection of brute force over the float32 keys, ~0.1 s.
-        limits = estimated_kth_sq_distances(train[sample_rows[query_positions]], min(k + 1, n_samples))  # (T,)
-        with blas.single_threaded():  # small products (64 x 2048 x d): a second thread only waits (kernels.blas)
-            return cheapest_for(query_positions, limits)
-
-    def cheapest_for(query_positions, limits):
-        """cheapest's pricing, from the trial queries' k-th squared distances ``limits`` (T,)."""
+    def cheapest(query_positions, limits):
+        """The cheapest (d, d2) for the trial queries sample_rows[query_positions], whose k-th squared
+        distances are ``limits`` (T,), priced as above."""
         not_self = np.ones((query_positions.size, sample_rows.size), np.bool_)
         not_self[np.arange(query_positions.size), query_positions] = False
         zq = z[query_positions]
@@ -243,7 +239,8 @@ def plan_search(train, mean, components, k, estimated_kth_sq_distances):
                     if best is None or seconds < best["seconds"]:
                         best = {"screen_dimensions": d, "fine_dimensions": d2, "seconds": seconds,
                                 "screen_survivors": float(screen_survivors.mean()), "raw_distances": float(raw),
-                                "capacity": int(min(capacity, 8192)), "brute_force_seconds": brute_force_seconds}
+                                "capacity": int(min(capacity, 8192)), "brute_force_seconds": brute_force_seconds,
+                                "trial_queries": int(query_positions.size)}
                 if d2 == max(fine_choices):
                     break
                 level_visits += alive.sum() * scale  # the survivors enter the next level
@@ -256,10 +253,11 @@ def plan_search(train, mean, components, k, estimated_kth_sq_distances):
         return best
 
     # First every PRE_TRIAL_STEP-th trial query alone: data where the bounds clearly cannot pay (nothing to
-    # prune) are told in 1/8 of the trial, and auto's detour before brute force stays short.
-    plan = cheapest(all_positions[::PRE_TRIAL_STEP])
-    if plan["seconds"] < CLEARLY_HOPELESS * brute_force_seconds:
-        plan = cheapest(all_positions)
+    # prune) are told in 1/8 of the pricing, and auto's detour before brute force stays short.
+    with blas.single_threaded():  # small products (64 x 2048 x d): a second thread only waits (kernels.blas)
+        plan = cheapest(all_positions[::PRE_TRIAL_STEP], trial_limits[::PRE_TRIAL_STEP])
+        if plan["seconds"] < CLEARLY_HOPELESS * brute_force_seconds:
+            plan = cheapest(all_positions, trial_limits)
     return plan
 
 
@@ -289,22 +287,38 @@ class LowerBoundSearch:
         self.max_norm = brute_force.max_train_norm  # max |x| (the queries' overflow test)
         self.dtype = train.dtype
         self.unit = np.finfo(self.dtype).eps / 2
-        # -- the basis: PCA of an evenly spaced sample, in float64
+        # -- the basis: PCA of an evenly spaced sample, in float64; beside it (on the other core), the trial
+        # queries' k-th distances, which need no basis
         sample_rows = np.unique(np.linspace(0, n_samples - 1, min(n_samples, PCA_SAMPLE)).astype(np.int64))
         sample = train[sample_rows].astype(np.float64)
         d_max = min(max(SCREEN_CHOICES) + max(FINE_CHOICES), n_features, sample.shape[0])
-        if sample.shape[0] >= 2:
-            # One BLAS thread: the PCA's eigh of the (D, D) covariance is a long chain of small BLAS
-            # calls, each waiting for the slower thread.  MNIST, 784 x 784, while other programs kept
-            # the 2 cores busy: 0.13 s on one thread, 4-7 s on two (on a quiet machine ~0.1 s either way).
-            with blas.single_threaded():
-                pca = PCA(n_components=d_max).fit(sample)
-            mean, components = pca.mean_, pca.components_
+        trial = screen_dimensions is None and n_samples >= 4 * TRIAL_QUERIES and d_max >= 2
+        found = {}
+
+        def fit_part(index, start, stop, slot):
+            if index == 0 and sample.shape[0] >= 2:
+                # One BLAS thread: the PCA's eigh of the (D, D) covariance is a long chain of small BLAS
+                # calls, each waiting for the slower thread.  MNIST, 784 x 784, while other programs kept
+                # the 2 cores busy: 0.13 s on one thread, 4-7 s on two (on a quiet machine ~0.1 s either way).
+                with blas.single_threaded():
+                    found["pca"] = PCA(n_components=d_max).fit(sample)
+            elif index == 1:
+                # One GEMM in the dtype against all n points, brute force's products (centred when the data are
+                # offset: float32 products of pixels + 1000 cancel every digit, and the plan then saw no
+                # survivors and sized the buffers for none).  Estimates: rounding moves them by ~1e-4 relative
+                # on MNIST, which changes no choice.  MNIST: ~0.1 s on one core, hidden behind the PCA's 0.17 s.
+                trial_sample, positions = trial_rows(n_samples)
+                found["trial_limits"] = brute_force.estimated_kth_sq_distances(train[trial_sample[positions]],
+                                                                               min(k + 1, n_samples))
+
+        run_blocks([(0, 1), (1, 2)] if trial else [(0, 1)], fit_part, WORKERS)
+        if "pca" in found:
+            mean, components = found["pca"].mean_, found["pca"].components_
         else:  # a single training point: no directions, the bound is the residual norm alone
             mean, components = sample[0], np.zeros((0, n_features))
         self.plan = None
-        if screen_dimensions is None and n_samples >= 4 * TRIAL_QUERIES and components.shape[0] >= 2:
-            self.plan = plan_search(train, mean, components, k, brute_force.estimated_kth_sq_distances)
+        if trial:
+            self.plan = plan_search(train, mean, components, k, found["trial_limits"])
             screen_dimensions, fine_dimensions = self.plan["screen_dimensions"], self.plan["fine_dimensions"]
             capacity = self.plan["capacity"] if capacity is None else capacity
         # When the trial predicts the bounds to cost as much as brute force (data without a
