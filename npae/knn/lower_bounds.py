@@ -102,7 +102,7 @@ import numpy as np
 from .. import _backend
 from .._validation import check_array_in_range
 from ..kernels import blas
-from ..kernels.workers import WORKERS
+from ..kernels.workers import WORKERS, beside
 from ..pca import PCA
 from .gemm import MIN_WORKER_QUERIES, run_blocks, worker_blocks
 from .kernels.bounds import LANES, group_by_point, refine_pairs, screen_candidates
@@ -174,13 +174,87 @@ def trial_rows(n_samples):
     return sample_rows, positions
 
 
-def plan_search(train, mean, components, k, trial_limits):
+class TrialDistances:
+    """The trial queries' k-th squared distances to all n training points, computed on a worker thread.
+
+    The trial queries (:func:`trial_rows`) find their (k+1)-th smallest squared distances (they find
+    themselves first) by brute force's products (:meth:`npae.knn.gemm.GemmSearch.estimated_kth_sq_distances`):
+    two GEMMs in the dtype against all n points, first for the pre-trial's queries (every PRE_TRIAL_STEP-th),
+    then for the others.  These products need no basis: they run on the other core while this one fits the
+    PCA (MNIST: ~0.13 s of products beside a 0.19 s PCA).  When the pre-trial finds the bounds hopeless,
+    ``close`` skips the second GEMM if it has not started.  (In 8 groups of 8 queries, so that a stop would
+    come sooner, each product read all of MNIST's 188 MB of pixels again: 0.32 s in all, not 0.13.)  Without
+    a second core each GEMM runs when its distances are asked for.
+
+    Estimates: centred products when the data are offset (float32 products of pixels + 1000 cancel every
+    digit, and the plan then saw no survivors and sized the buffers for none); rounding moves them by ~1e-4
+    relative on MNIST, which changes no choice.
+    """
+
+    def __init__(self, train, k, brute_force):
+        sample_rows, positions = trial_rows(train.shape[0])
+        queries = train[sample_rows[positions]]  # (T, D)
+        pre_trial = np.zeros(positions.size, np.bool_)
+        pre_trial[::PRE_TRIAL_STEP] = True
+        self._groups = [np.flatnonzero(pre_trial), np.flatnonzero(~pre_trial)]
+        self._queries, self._m = queries, min(k + 1, train.shape[0])
+        self._estimate = brute_force.estimated_kth_sq_distances
+        self._values = np.empty(positions.size)
+        self._ready = [threading.Event() for _ in self._groups]
+        self._computed = [False] * len(self._groups)
+        self._stopped = False
+        self._job = beside(self._compute_groups) if WORKERS > 1 else None
+
+    def _compute(self, group):
+        rows = self._groups[group]
+        if rows.size:
+            self._values[rows] = self._estimate(self._queries[rows], self._m)
+        self._computed[group] = True
+
+    def _compute_groups(self):
+        try:
+            for group in range(len(self._groups)):
+                if self._stopped:
+                    return
+                self._compute(group)
+                self._ready[group].set()
+        finally:
+            for event in self._ready:  # wake any waiter: an error reaches it through the job's result
+                event.set()
+
+    def _wait_for(self, group):
+        if self._job is None:
+            if not self._computed[group]:
+                self._compute(group)
+        else:
+            self._ready[group].wait()
+            if not self._computed[group]:
+                self._job.result()  # re-raises the worker's exception
+
+    def pre_trial(self):
+        """The distances of the pre-trial's queries, every PRE_TRIAL_STEP-th (T / PRE_TRIAL_STEP,)."""
+        self._wait_for(0)
+        return self._values[self._groups[0]]
+
+    def all(self):
+        """The distances of all T trial queries (T,)."""
+        self._wait_for(0)
+        self._wait_for(1)
+        return self._values
+
+    def close(self):
+        """Skip the second GEMM if it has not started, and wait for the worker (re-raising its exception)."""
+        self._stopped = True
+        if self._job is not None:
+            self._job.result()
+
+
+def plan_search(train, mean, components, k, trial_distances):
     """The trial: screen dimensions d, fine dimensions d2 and buffer capacity for these data; and costs.
 
-    train (n, D); mean (D,) and components (d_max, D) float64, the PCA of the search; trial_limits (T,):
-    the (k+1)-th smallest squared distances of the trial queries (:func:`trial_rows`) to all n training
-    points, estimates from one GEMM in the dtype (:meth:`npae.knn.gemm.GemmSearch.estimated_kth_sq_distances`,
-    computed at fit beside the PCA, which it does not need).  Returns a dict: screen_dimensions,
+    train (n, D); mean (D,) and components (d_max, D) float64, the PCA of the search; trial_distances: the
+    :class:`TrialDistances` of the trial queries (:func:`trial_rows`), computed beside the PCA.  Returns a dict:
+    screen_dimensions,
     fine_dimensions, capacity, the predicted seconds per query of the chosen search and of brute force, and
     how many trial queries priced it.
 
@@ -193,7 +267,7 @@ def plan_search(train, mean, components, k, trial_limits):
     other 10 % of the queries, whose buffers overflow, are screened again (priced in).  Every
     PRE_TRIAL_STEP-th trial query goes first: when they price the bounds at CLEARLY_HOPELESS times brute
     force or more, that is the plan (auto then falls back to brute force after 1/8 of the pricing).  The
-    plan changes no result, only the time; ~0.3 s of CPU on MNIST.
+    plan changes no result, only the time.  MNIST: its GEMM ~0.1 s of CPU (beside the PCA), the pricing ~0.08 s.
 
     On MNIST it picks d = 48, d2 = 192, a buffer of 896 (predicted: 188 screen survivors and 26 raw
     distances per query, 95 us; d = 64: 100 us); on Fashion-MNIST, where the k-th distance is small
@@ -255,9 +329,9 @@ def plan_search(train, mean, components, k, trial_limits):
     # First every PRE_TRIAL_STEP-th trial query alone: data where the bounds clearly cannot pay (nothing to
     # prune) are told in 1/8 of the pricing, and auto's detour before brute force stays short.
     with blas.single_threaded():  # small products (64 x 2048 x d): a second thread only waits (kernels.blas)
-        plan = cheapest(all_positions[::PRE_TRIAL_STEP], trial_limits[::PRE_TRIAL_STEP])
+        plan = cheapest(all_positions[::PRE_TRIAL_STEP], trial_distances.pre_trial())
         if plan["seconds"] < CLEARLY_HOPELESS * brute_force_seconds:
-            plan = cheapest(all_positions, trial_limits)
+            plan = cheapest(all_positions, trial_distances.all())
     return plan
 
 
@@ -287,38 +361,32 @@ class LowerBoundSearch:
         self.max_norm = brute_force.max_train_norm  # max |x| (the queries' overflow test)
         self.dtype = train.dtype
         self.unit = np.finfo(self.dtype).eps / 2
-        # -- the basis: PCA of an evenly spaced sample, in float64; beside it (on the other core), the trial
-        # queries' k-th distances, which need no basis
+        # -- the basis: PCA of an evenly spaced sample, in float64; beside it, on the other core, the trial
+        # queries' distances (TrialDistances), which need no basis
         sample_rows = np.unique(np.linspace(0, n_samples - 1, min(n_samples, PCA_SAMPLE)).astype(np.int64))
         sample = train[sample_rows].astype(np.float64)
         d_max = min(max(SCREEN_CHOICES) + max(FINE_CHOICES), n_features, sample.shape[0])
-        trial = screen_dimensions is None and n_samples >= 4 * TRIAL_QUERIES and d_max >= 2
-        found = {}
-
-        def fit_part(index, start, stop, slot):
-            if index == 0 and sample.shape[0] >= 2:
-                # One BLAS thread: the PCA's eigh of the (D, D) covariance is a long chain of small BLAS
-                # calls, each waiting for the slower thread.  MNIST, 784 x 784, while other programs kept
-                # the 2 cores busy: 0.13 s on one thread, 4-7 s on two (on a quiet machine ~0.1 s either way).
-                with blas.single_threaded():
-                    found["pca"] = PCA(n_components=d_max).fit(sample)
-            elif index == 1:
-                # One GEMM in the dtype against all n points, brute force's products (centred when the data are
-                # offset: float32 products of pixels + 1000 cancel every digit, and the plan then saw no
-                # survivors and sized the buffers for none).  Estimates: rounding moves them by ~1e-4 relative
-                # on MNIST, which changes no choice.  MNIST: ~0.1 s on one core, hidden behind the PCA's 0.17 s.
-                trial_sample, positions = trial_rows(n_samples)
-                found["trial_limits"] = brute_force.estimated_kth_sq_distances(train[trial_sample[positions]],
-                                                                               min(k + 1, n_samples))
-
-        run_blocks([(0, 1), (1, 2)] if trial else [(0, 1)], fit_part, WORKERS)
-        if "pca" in found:
-            mean, components = found["pca"].mean_, found["pca"].components_
-        else:  # a single training point: no directions, the bound is the residual norm alone
-            mean, components = sample[0], np.zeros((0, n_features))
         self.plan = None
-        if trial:
-            self.plan = plan_search(train, mean, components, k, found["trial_limits"])
+        # One BLAS thread: the PCA's eigh of the (D, D) covariance is a long chain of small BLAS calls, each
+        # waiting for the slower thread.  MNIST, 784 x 784, while other programs kept the 2 cores busy: 0.13 s
+        # on one thread, 4-7 s on two (on a quiet machine ~0.1 s either way).  The trial's products, beside
+        # it, take the other core.
+        with blas.single_threaded():
+            trial = None
+            if screen_dimensions is None and n_samples >= 4 * TRIAL_QUERIES and d_max >= 2:
+                trial = TrialDistances(train, k, brute_force)
+            try:
+                if sample.shape[0] >= 2:
+                    pca = PCA(n_components=d_max).fit(sample)
+                    mean, components = pca.mean_, pca.components_
+                else:  # a single training point: no directions, the bound is the residual norm alone
+                    mean, components = sample[0], np.zeros((0, n_features))
+                if trial is not None:
+                    self.plan = plan_search(train, mean, components, k, trial)
+            finally:
+                if trial is not None:
+                    trial.close()
+        if self.plan is not None:
             screen_dimensions, fine_dimensions = self.plan["screen_dimensions"], self.plan["fine_dimensions"]
             capacity = self.plan["capacity"] if capacity is None else capacity
         # When the trial predicts the bounds to cost as much as brute force (data without a
