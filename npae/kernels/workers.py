@@ -34,13 +34,6 @@ def in_blocks(blocks, work):
             job.result()   # re-raises a worker's exception here
 
 
-def beside(work):
-    """Start work() on a worker thread and return its Future (``result()`` waits for it and re-raises its
-    exception); the caller goes on with other work meanwhile (the kNN search's PCA, beside the trial's
-    products).  Both should keep BLAS to one thread (``blas.single_threaded()``) while they overlap."""
-    return _executor().submit(work)
-
-
 def parallel_blocks(rows, bytes_per_row, block_bytes):
     """(start, stop) blocks of about ``block_bytes`` of scratch each, and at least 2 WORKERS blocks when
     there are that many rows (so that a held-up thread leaves work for the others)."""

@@ -102,7 +102,7 @@ import numpy as np
 from .. import _backend
 from .._validation import check_array_in_range
 from ..kernels import blas
-from ..kernels.workers import WORKERS, beside
+from ..kernels.workers import WORKERS
 from ..pca import PCA
 from .gemm import MIN_WORKER_QUERIES, run_blocks, worker_blocks
 from .kernels.bounds import LANES, group_by_point, refine_pairs, screen_candidates
@@ -165,110 +165,26 @@ HOPELESS_MIN_SAMPLES = 10000
 HOPELESS_PASS_FRACTION = 1 / 8
 
 
-def trial_rows(n_samples):
-    """The trial's training points: a sample of at most TRIAL_SAMPLE rows (evenly spaced, so no random
-    numbers) and the positions in it of the TRIAL_QUERIES that play the queries.  (sample_rows, positions)."""
-    step = max(1, n_samples // min(n_samples, TRIAL_SAMPLE))
-    sample_rows = np.arange(step // 2, n_samples, step)[:TRIAL_SAMPLE]
-    positions = np.unique(np.linspace(0, sample_rows.size - 1, min(TRIAL_QUERIES, sample_rows.size)).astype(np.int64))
-    return sample_rows, positions
-
-
-class TrialDistances:
-    """The trial queries' k-th squared distances to all n training points, computed on a worker thread.
-
-    The trial queries (:func:`trial_rows`) find their (k+1)-th smallest squared distances (they find
-    themselves first) by brute force's products (:meth:`npae.knn.gemm.GemmSearch.estimated_kth_sq_distances`):
-    two GEMMs in the dtype against all n points, first for the pre-trial's queries (every PRE_TRIAL_STEP-th),
-    then for the others.  These products need no basis: they run on the other core while this one fits the
-    PCA (MNIST: ~0.13 s of products beside a 0.19 s PCA).  When the pre-trial finds the bounds hopeless,
-    ``close`` skips the second GEMM if it has not started.  (In 8 groups of 8 queries, so that a stop would
-    come sooner, each product read all of MNIST's 188 MB of pixels again: 0.32 s in all, not 0.13.)  Without
-    a second core each GEMM runs when its distances are asked for.
-
-    Estimates: centred products when the data are offset (float32 products of pixels + 1000 cancel every
-    digit, and the plan then saw no survivors and sized the buffers for none); rounding moves them by ~1e-4
-    relative on MNIST, which changes no choice.  Other ways measured (one core, busy machine): a float64
-    brute force in blocks 0.45 s, float32 distances then np.partition of the (T, n) array 0.25 s, this
-    top-k selection over float32 keys ~0.1 s.
-    """
-
-    def __init__(self, train, k, brute_force):
-        sample_rows, positions = trial_rows(train.shape[0])
-        queries = train[sample_rows[positions]]  # (T, D)
-        pre_trial = np.zeros(positions.size, np.bool_)
-        pre_trial[::PRE_TRIAL_STEP] = True
-        self._groups = [np.flatnonzero(pre_trial), np.flatnonzero(~pre_trial)]
-        self._queries, self._m = queries, min(k + 1, train.shape[0])
-        self._estimate = brute_force.estimated_kth_sq_distances
-        self._values = np.empty(positions.size)
-        self._ready = [threading.Event() for _ in self._groups]
-        self._computed = [False] * len(self._groups)
-        self._stopped = False
-        self._job = beside(self._compute_groups) if WORKERS > 1 else None
-
-    def _compute(self, group):
-        rows = self._groups[group]
-        if rows.size:
-            self._values[rows] = self._estimate(self._queries[rows], self._m)
-        self._computed[group] = True
-
-    def _compute_groups(self):
-        try:
-            for group in range(len(self._groups)):
-                if self._stopped:
-                    return
-                self._compute(group)
-                self._ready[group].set()
-        finally:
-            for event in self._ready:  # wake any waiter: an error reaches it through the job's result
-                event.set()
-
-    def _wait_for(self, group):
-        if self._job is None:
-            if not self._computed[group]:
-                self._compute(group)
-        else:
-            self._ready[group].wait()
-            if not self._computed[group]:
-                self._job.result()  # re-raises the worker's exception
-
-    def pre_trial(self):
-        """The distances of the pre-trial's queries, every PRE_TRIAL_STEP-th (T / PRE_TRIAL_STEP,)."""
-        self._wait_for(0)
-        return self._values[self._groups[0]]
-
-    def all(self):
-        """The distances of all T trial queries (T,)."""
-        self._wait_for(0)
-        self._wait_for(1)
-        return self._values
-
-    def close(self):
-        """Skip the second GEMM if it has not started, and wait for the worker (re-raising its exception)."""
-        self._stopped = True
-        if self._job is not None:
-            self._job.result()
-
-
-def plan_search(train, mean, components, k, trial_distances):
+def plan_search(train, mean, components, k, estimated_kth_sq_distances):
     """The trial: screen dimensions d, fine dimensions d2 and buffer capacity for these data; and costs.
 
-    train (n, D); mean (D,) and components (d_max, D) float64, the PCA of the search; trial_distances: the
-    :class:`TrialDistances` of the trial queries (:func:`trial_rows`), computed beside the PCA.  Returns a
-    dict: screen_dimensions, fine_dimensions, capacity, the predicted seconds per query of the chosen search
-    and of brute force, and how many trial queries priced it.
+    train (n, D); mean (D,) and components (d_max, D) float64, the PCA of the search;
+    estimated_kth_sq_distances: (queries (T, D), m) -> their m-th smallest squared distances (T,) to the
+    training points (:meth:`npae.knn.gemm.GemmSearch.estimated_kth_sq_distances`).  Returns a
+    dict: screen_dimensions, fine_dimensions, capacity, the predicted seconds per query of the chosen
+    search and of brute force, and how many trial queries priced it.
 
-    TRIAL_QUERIES training points play the queries: their k-th distances (the (k+1)-th, they find
-    themselves) by brute force against all n points, then, on a sample of TRIAL_SAMPLE training points,
-    how many pass the screen of each d in
+    TRIAL_QUERIES training points (evenly spaced, so no random numbers) play the queries: their
+    k-th distances (the (k+1)-th, they find themselves) by brute force against all n points;
+    then, on a sample of TRIAL_SAMPLE training points, how many pass the screen of each d in
     SCREEN_CHOICES, how many levels of each d2 in FINE_CHOICES they enter and how many reach the raw
     distance; scaled to n, priced with the cost model above (SCREEN_GEMM_SECONDS ...).  The
     cheapest (d, d2) wins.  Its buffer holds twice the 90th percentile of the screen's survivors: the
     other 10 % of the queries, whose buffers overflow, are screened again (priced in).  Every
     PRE_TRIAL_STEP-th trial query goes first: when they price the bounds at CLEARLY_HOPELESS times brute
-    force or more, that is the plan (auto then falls back to brute force after 1/8 of the pricing).  The
-    plan changes no result, only the time.  MNIST: its GEMM ~0.1 s of CPU (beside the PCA), the pricing ~0.08 s.
+    force or more, that is the plan (auto then falls back to brute force after 1/8 of the trial); otherwise
+    the other trial queries get their distances (one GEMM for the pre-trial's, one for the others) and all
+    of them price the plan.  It changes no result, only the time; ~0.3 s of CPU on MNIST.
 
     On MNIST it picks d = 48, d2 = 192, a buffer of 896 (predicted: 188 screen survivors and 26 raw
     distances per query, 95 us; d = 64: 100 us); on Fashion-MNIST, where the k-th distance is small
@@ -279,13 +195,26 @@ def plan_search(train, mean, components, k, trial_distances):
     n_samples, n_features = train.shape
     d_max = components.shape[0]
     screen_choices = [d for d in SCREEN_CHOICES if d <= d_max and d < n_features] or [min(d_max, SCREEN_DIMENSIONS)]
-    sample_rows, all_positions = trial_rows(n_samples)
+    step = max(1, n_samples // min(n_samples, TRIAL_SAMPLE))
+    sample_rows = np.arange(step // 2, n_samples, step)[:TRIAL_SAMPLE]
+    all_positions = np.unique(np.linspace(0, sample_rows.size - 1, min(TRIAL_QUERIES, sample_rows.size))
+                              .astype(np.int64))
     centred = train[sample_rows].astype(np.float64) - mean
     z = centred @ components.T  # (S, d_max)
     cumulative = np.concatenate([np.zeros((z.shape[0], 1)), np.cumsum(z * z, axis=1)], axis=1)
     sq_norms = np.einsum("ij,ij->i", centred, centred)
     scale = (n_samples - 1) / max(1, sample_rows.size - 1)
     brute_force_seconds = n_samples * n_features * BRUTE_FORCE_SECONDS
+
+    def kth_distances(query_positions):
+        """The trial queries' k-th squared distances (the (k+1)-th: they find themselves), from one GEMM in the
+        dtype against all n points (brute force's products, centred when the data are offset: float32
+        products of pixels + 1000 cancel every digit, and the plan then saw no survivors and sized the
+        buffers for none).  Estimates: rounding moves them by ~1e-4 relative on MNIST, which changes no
+        choice.  A float64 brute force, in blocks, took 0.45 s here (one core, busy machine); float32
+        distances, then np.partition of the (T, n) array, 0.25 s; the top-k selection of brute force over
+        the float32 keys, ~0.1 s."""
+        return estimated_kth_sq_distances(train[sample_rows[query_positions]], min(k + 1, n_samples))  # (T,)
 
     def cheapest(query_positions, limits):
         """The cheapest (d, d2) for the trial queries sample_rows[query_positions], whose k-th squared
@@ -328,11 +257,17 @@ def plan_search(train, mean, components, k, trial_distances):
         return best
 
     # First every PRE_TRIAL_STEP-th trial query alone: data where the bounds clearly cannot pay (nothing to
-    # prune) are told in 1/8 of the pricing, and auto's detour before brute force stays short.
+    # prune) are told in 1/8 of the trial, and auto's detour before brute force stays short.
+    pre_trial = np.zeros(all_positions.size, np.bool_)
+    pre_trial[::PRE_TRIAL_STEP] = True
+    limits = np.empty(all_positions.size)
+    limits[pre_trial] = kth_distances(all_positions[pre_trial])
     with blas.single_threaded():  # small products (64 x 2048 x d): a second thread only waits (kernels.blas)
-        plan = cheapest(all_positions[::PRE_TRIAL_STEP], trial_distances.pre_trial())
-        if plan["seconds"] < CLEARLY_HOPELESS * brute_force_seconds:
-            plan = cheapest(all_positions, trial_distances.all())
+        plan = cheapest(all_positions[pre_trial], limits[pre_trial])
+    if plan["seconds"] < CLEARLY_HOPELESS * brute_force_seconds:
+        limits[~pre_trial] = kth_distances(all_positions[~pre_trial])
+        with blas.single_threaded():
+            plan = cheapest(all_positions, limits)
     return plan
 
 
@@ -362,32 +297,22 @@ class LowerBoundSearch:
         self.max_norm = brute_force.max_train_norm  # max |x| (the queries' overflow test)
         self.dtype = train.dtype
         self.unit = np.finfo(self.dtype).eps / 2
-        # -- the basis: PCA of an evenly spaced sample, in float64; beside it, on the other core, the trial
-        # queries' distances (TrialDistances), which need no basis
+        # -- the basis: PCA of an evenly spaced sample, in float64
         sample_rows = np.unique(np.linspace(0, n_samples - 1, min(n_samples, PCA_SAMPLE)).astype(np.int64))
         sample = train[sample_rows].astype(np.float64)
         d_max = min(max(SCREEN_CHOICES) + max(FINE_CHOICES), n_features, sample.shape[0])
+        if sample.shape[0] >= 2:
+            # One BLAS thread: the PCA's eigh of the (D, D) covariance is a long chain of small BLAS
+            # calls, each waiting for the slower thread.  MNIST, 784 x 784, while other programs kept
+            # the 2 cores busy: 0.13 s on one thread, 4-7 s on two (on a quiet machine ~0.1 s either way).
+            with blas.single_threaded():
+                pca = PCA(n_components=d_max).fit(sample)
+            mean, components = pca.mean_, pca.components_
+        else:  # a single training point: no directions, the bound is the residual norm alone
+            mean, components = sample[0], np.zeros((0, n_features))
         self.plan = None
-        # One BLAS thread: the PCA's eigh of the (D, D) covariance is a long chain of small BLAS calls, each
-        # waiting for the slower thread.  MNIST, 784 x 784, while other programs kept the 2 cores busy: 0.13 s
-        # on one thread, 4-7 s on two (on a quiet machine ~0.1 s either way).  The trial's products, beside
-        # it, take the other core.
-        with blas.single_threaded():
-            trial = None
-            if screen_dimensions is None and n_samples >= 4 * TRIAL_QUERIES and d_max >= 2:
-                trial = TrialDistances(train, k, brute_force)
-            try:
-                if sample.shape[0] >= 2:
-                    pca = PCA(n_components=d_max).fit(sample)
-                    mean, components = pca.mean_, pca.components_
-                else:  # a single training point: no directions, the bound is the residual norm alone
-                    mean, components = sample[0], np.zeros((0, n_features))
-                if trial is not None:
-                    self.plan = plan_search(train, mean, components, k, trial)
-            finally:
-                if trial is not None:
-                    trial.close()
-        if self.plan is not None:
+        if screen_dimensions is None and n_samples >= 4 * TRIAL_QUERIES and components.shape[0] >= 2:
+            self.plan = plan_search(train, mean, components, k, brute_force.estimated_kth_sq_distances)
             screen_dimensions, fine_dimensions = self.plan["screen_dimensions"], self.plan["fine_dimensions"]
             capacity = self.plan["capacity"] if capacity is None else capacity
         # When the trial predicts the bounds to cost as much as brute force (data without a
