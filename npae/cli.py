@@ -545,7 +545,7 @@ def build_parser():
         description=_wrap("Autoencoders from scratch in NumPy: reproduce U. Michelucci's \"An Introduction to "
                     "Autoencoders\" (arXiv 2201.03898) on your machine, or use them on your own data."),
         epilog="Start with:  npae reproduce --quick      (about a minute; a report in ./npae-report/)\n"
-               "Then:        npae reproduce              (the paper's set-up, a few minutes)\n"
+               "Then:        npae reproduce              (the paper's set-up, about 15 minutes on 2 cores)\n"
                "Help on a command:  npae <command> --help")
     parser.add_argument("--version", action="version", version=f"npae {__version__}")
     commands = parser.add_subparsers(dest="command", title="commands", metavar="<command>")
