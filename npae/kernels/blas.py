@@ -180,25 +180,16 @@ def matmul(a, b, out):
         return np.matmul(a, b, out=out)
 
 
-@contextlib.contextmanager
 def _threads_for_product(rows, inner, columns):
-    """Inside this block, the BLAS thread count that :func:`threads_for` gives a (rows x inner) @ (inner x
-    columns) product; the count in force before is the maximum, and is put back after."""
+    """A context in which BLAS runs the thread count that :func:`threads_for` gives a (rows x inner) @
+    (inner x columns) product; the count in force before is the maximum, and is put back after."""
     blas = _state()
     if blas.get is None:
-        yield
-        return
+        return contextlib.nullcontext()
     maximum = blas.get()
     busy = blas.watch_load and blas.busy()
-    wanted = blas.fixed if blas.fixed is not None else threads_for(rows, inner, columns, busy, maximum)
-    if wanted >= maximum:
-        yield
-        return
-    blas.set(wanted)
-    try:
-        yield
-    finally:
-        blas.set(maximum)
+    return _at_most(blas.fixed if blas.fixed is not None else threads_for(rows, inner, columns, busy, maximum),
+                    maximum)
 
 
 def matmul_accumulate(a, b, out):
@@ -243,19 +234,24 @@ def _row_major(matrix):
     return None
 
 
-@contextlib.contextmanager
 def single_threaded():
     """Inside this block every product runs on one BLAS thread (the count in force is put back after)."""
     blas = _state()
-    if blas.get is None:
-        yield
-        return
-    previous = blas.get()
-    blas.set(1)
+    return _at_most(1, blas.get()) if blas.get is not None else contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _at_most(threads, current):
+    """Inside this block BLAS runs at most ``threads`` threads; ``current``, the count in force, is put back
+    after (nothing is set when it is already no more)."""
+    lower = threads < current
+    if lower:
+        _state().set(threads)
     try:
         yield
     finally:
-        blas.set(previous)
+        if lower:
+            _state().set(current)
 
 
 @contextlib.contextmanager
