@@ -3,7 +3,8 @@ kernels and NumPy references) against PyTorch CPU and the GEMM floor, in one run
 
 Layers (forward + backward, batch 150, float32): the five layers of the paper's convolutional denoiser at
 its shapes (Conv2D 1->64 and 64->32 valid, Conv2DTranspose 32->32 and 32->64, Conv2D 64->1 same), and
-MaxPool2D / UpSampling2D at the small-bottleneck model's shapes (the paper's model has none).
+four convolutions and MaxPool2D / UpSampling2D of the small-bottleneck model at its shapes (few channels:
+other strategies win there; the paper's model has no pooling).
 Training steps: the paper's model (npae.experiments.convolutional.paper_model) and the small-bottleneck
 one (small_code_model), Adam, BCE from logits, over ``--steps`` batches of 150 MNIST digits (+ 0.55 N(0, 1)
 in, clean out; needs NPAE_DATA), per step; npae through ``fit`` (its buffers reused), PyTorch through the usual zero_grad / backward / step.
@@ -111,6 +112,15 @@ def layer_cases():
              ("Conv2DTranspose 32->64 3x3, 26x26", lambda: npae.Conv2DTranspose(32, 64, 3, activation="relu"),
               (26, 26, 32), "transpose", {}, True),
              ("Conv2D 64->1 3x3 same, 28x28", lambda: npae.Conv2D(64, 1, 3, padding="same"), (28, 28, 64),
+              "conv", {"padding": 1}, True),
+             # the small-bottleneck model's (small_code_model), where few channels change the winners
+             ("Conv2D 16->8 3x3 same, 14x14", lambda: npae.Conv2D(16, 8, 3, padding="same", activation="relu"),
+              (14, 14, 16), "conv", {"padding": 1}, True),
+             ("Conv2D 8->16 3x3 valid, 16x16", lambda: npae.Conv2D(8, 16, 3, activation="relu"), (16, 16, 8),
+              "conv", {}, True),
+             ("Conv2D 8->8 3x3 same, 8x8", lambda: npae.Conv2D(8, 8, 3, padding="same", activation="relu"),
+              (8, 8, 8), "conv", {"padding": 1}, True),
+             ("Conv2D 16->1 3x3 same, 28x28", lambda: npae.Conv2D(16, 1, 3, padding="same"), (28, 28, 16),
               "conv", {"padding": 1}, True),
              ("MaxPool2D 2, 28x28x16", lambda: npae.MaxPool2D(2, padding="same"), (28, 28, 16), "pool", {}, True),
              ("UpSampling2D 2, 14x14x16", lambda: npae.UpSampling2D(2), (14, 14, 16), "upsample", {}, True)]

@@ -50,21 +50,30 @@ def test_im2col_and_col2im_kernels_match_references(kernel, stride, padding, hei
     assert np.vdot(reference, columns) == pytest.approx(np.vdot(x, back), rel=1e-4 if dtype == np.float32 else 1e-12)
 
 
+@pytest.mark.parametrize("channels", [3, 17])   # 17: the 2 x 2 branch's channel loop runs vectorised too
 @pytest.mark.parametrize("padding, size", [("valid", 7), ("same", 7), ("valid", 6), ("same", 5)])
-def test_pooling_and_upsampling_kernels_match_references(padding, size, rng):
-    x = _random(rng, (2, size, size + 1, 3))
+def test_pooling_and_upsampling_kernels_match_references(padding, size, channels, rng):
+    """Max pooling's kernel (its 2 x 2 branch for windows inside the image and its general loop at the
+    padding) equals the reference bit for bit, on values with ties, -inf and NaN in every position."""
+    x = _random(rng, (2, size, size + 1, channels))
+    special = rng.random(x.shape)
+    x[special < 0.15] = np.nan
+    x[(special >= 0.15) & (special < 0.3)] = -np.inf
+    x[(special >= 0.3) & (special < 0.45)] = 1.0     # ties
+    x[0, :2, :2] = -np.inf                            # a window of -inf
     out_h, pad_top = window_geometry(size, 2, 2, padding)
     out_w, pad_left = window_geometry(size + 1, 2, 2, padding)
     results = []
     for forward, backward in ((kernels.max_pool_forward_numpy, kernels.max_pool_backward_numpy),
                               (kernels.max_pool_forward_numba, kernels.max_pool_backward_numba)):
-        out, argmax = np.zeros((2, out_h, out_w, 3)), np.zeros((2, out_h, out_w, 3), np.int8)
+        out, argmax = np.zeros((2, out_h, out_w, channels)), np.zeros((2, out_h, out_w, channels), np.int8)
         forward(x, 2, 2, pad_top, pad_left, out, argmax)
         grad = np.full_like(x, 5.0)
         backward(np.arange(out.size, dtype=np.float64).reshape(out.shape), argmax, 2, 2, pad_top, pad_left, grad)
         results.append((out, argmax, grad))
     for expected, got in zip(*results):
         np.testing.assert_array_equal(got, expected)
+    assert np.isnan(results[0][0]).any() and np.isinf(results[0][0]).any()   # the special values reached the maxima
     image = _random(rng, (2, 3, 4, 5))
     up = [np.zeros((2, 6, 8, 5)) for _ in range(2)]
     kernels.upsample_nearest_numpy(image, 2, up[0])
@@ -127,17 +136,20 @@ def test_gather_taps_kernel_matches_reference(kernel, pads, size, out_size, rng)
         np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
 
 
+@pytest.mark.parametrize("width", [1, 5, 16])   # values per pixel: the spread rows are width x longer
 @pytest.mark.parametrize("kernel, pads, size, out_size", [((3, 3), (0, 0), (6, 5), (4, 3)), ((3, 3), (1, 1), (5, 6), (5, 6)),
-                                                     ((3, 3), (2, 2), (4, 4), (6, 6)), ((2, 3), (0, 1), (4, 5), (4, 5))])
-def test_stencil_kernels_match_references(kernel, pads, size, out_size, rng):
-    """scalar_stencil and scalar_weight_stencil (one-channel convolutions): Numba against NumPy, float64."""
-    s, taps = _random(rng, (2,) + size), _random(rng, kernel + (5,))
-    expected, got = (np.full((2,) + out_size + (5,), 7.0) for _ in range(2))
+                                                     ((3, 3), (2, 2), (4, 4), (6, 6)), ((2, 3), (0, 1), (4, 5), (4, 5)),
+                                                     ((3, 3), (1, 1), (11, 12), (11, 12))])
+def test_stencil_kernels_match_references(kernel, pads, size, out_size, width, rng):
+    """scalar_stencil and scalar_weight_stencil (one-channel convolutions, computed on spread rows): Numba
+    against NumPy, float64, including outputs larger than the image (pads 2) and kernels that are not square."""
+    s, taps = _random(rng, (2,) + size), _random(rng, kernel + (width,))
+    expected, got = (np.full((2,) + out_size + (width,), 7.0) for _ in range(2))
     kernels.scalar_stencil_numpy(s, taps, *pads, expected)
     kernels.scalar_stencil_numba(s, taps, *pads, got)
     np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
-    v = _random(rng, (2,) + out_size + (5,))
-    expected, got = (np.full(kernel + (5,), 7.0) for _ in range(2))
+    v = _random(rng, (2,) + out_size + (width,))
+    expected, got = (np.full(kernel + (width,), 7.0) for _ in range(2))
     kernels.scalar_weight_stencil_numpy(s, v, *pads, expected)
     kernels.scalar_weight_stencil_numba(s, v, *pads, got)
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)

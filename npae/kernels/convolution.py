@@ -205,28 +205,44 @@ def scalar_stencil_numpy(s, taps, pad_top, pad_left, out):
 
 @numba_kernel(fused_multiply_add=True, release_gil=True)
 def scalar_stencil_numba(s, taps, pad_top, pad_left, out):
-    """Each output pixel's O values in one pass: kh kw multiply-adds of a vector of O (vectorised), the
-    padding skipped by a bounds test per tap.  No im2col copy, no product with an inner dimension of 1."""
+    """Row by row.  Output row (n, i) is Wo O contiguous values, and for each tap (di, dj) it adds
+
+        row_out[k] += spread[k + (dj - pad_left) O] * tiled[di, dj, k]        k = j O + o
+
+    where ``spread`` is input row i + di - pad_top with each pixel repeated O times (value j' at
+    k = j' O .. j' O + O - 1) and ``tiled`` is the tap's O weights repeated Wo times: one long multiply-add
+    per tap, the terms added in the reference's order (each with one rounding: FMA).  Why not a loop per pixel: its inner loop
+    over O = 16 values is shorter than the 32 that LLVM's vectorised loop body takes at a time, so it ran
+    as scalar code: 5.4 to 10.3 ms against 2.3 to 3.8 ms for 150 images of 28 x 28, O = 16 (one thread,
+    AMD EPYC); a tie at O = 64."""
     batch, height, width = s.shape
-    kernel_h, kernel_w, _ = taps.shape
-    _, out_h, out_w, outputs = out.shape
-    for n in range(batch):
-        for i in range(out_h):
+    kernel_h, kernel_w, outputs = taps.shape
+    _, out_h, out_w, _ = out.shape
+    row_length = out_w * outputs
+    tiled = np.empty((kernel_h, kernel_w, row_length), dtype=out.dtype)
+    for di in range(kernel_h):
+        for dj in range(kernel_w):
             for j in range(out_w):
-                target = out[n, i, j]
-                target[:] = 0
-                for di in range(kernel_h):
-                    row = i + di - pad_top
-                    if row < 0 or row >= height:
-                        continue
-                    for dj in range(kernel_w):
-                        column = j + dj - pad_left
-                        if column < 0 or column >= width:
-                            continue
-                        value = s[n, row, column]
-                        weights = taps[di, dj]
-                        for o in range(outputs):
-                            target[o] += value * weights[o]
+                tiled[di, dj, j * outputs:(j + 1) * outputs] = taps[di, dj]
+    spread = np.empty((height, width * outputs), dtype=out.dtype)     # one image's rows, spread
+    for n in range(batch):
+        for row in range(height):
+            for j in range(width):
+                spread[row, j * outputs:(j + 1) * outputs] = s[n, row, j]
+        out_rows = out[n].reshape(out_h, row_length)
+        for i in range(out_h):
+            out_rows[i] = 0
+            for di in range(kernel_h):
+                row = i + di - pad_top
+                if row < 0 or row >= height:
+                    continue
+                for dj in range(kernel_w):
+                    shift = (dj - pad_left) * outputs
+                    first, last = max(0, -shift), min(row_length, width * outputs - shift)   # inside the image
+                    target, source = out_rows[i, first:last], spread[row, first + shift:last + shift]
+                    weights = tiled[di, dj, first:last]
+                    for k in range(last - first):
+                        target[k] += source[k] * weights[k]
 
 
 def scalar_weight_stencil_numpy(s, v, pad_top, pad_left, out):
@@ -242,27 +258,41 @@ def scalar_weight_stencil_numpy(s, v, pad_top, pad_left, out):
 
 @numba_kernel(fused_multiply_add=True, release_gil=True)
 def scalar_weight_stencil_numba(s, v, pad_top, pad_left, out):
-    """One pass over s; out (kh kw C values) stays in the L1 cache, each pixel adding kh kw vectors of C."""
+    """Row by row, as scalar_stencil: for each row i of s spread to C lanes (k = j C + c) and each tap,
+
+        sums[di, dj, k] += spread[k] * v_row[k + (dj - pad_left) C]      v_row = row i + di - pad_top of v
+
+    one long multiply-add per tap into partial sums per (tap, j, c), which stay in the cache; at the end
+    out[di, dj, c] = sum_j sums[di, dj, j C + c].  2.6 to 2.9x faster than a loop per pixel for C <= 16
+    (150 images of 28 x 28, one thread, AMD EPYC; about 10% slower at C = 64), and with shorter running
+    sums it lands closer to the float64 result (max error 1e-3 against 7e-3 at C = 16)."""
     batch, height, width = s.shape
     _, rows, columns, _ = v.shape
     kernel_h, kernel_w, channels = out.shape
-    out[...] = 0
+    row_length = width * channels
+    sums = np.zeros((kernel_h, kernel_w, row_length), dtype=out.dtype)
+    spread = np.empty(row_length, dtype=out.dtype)
     for n in range(batch):
+        v_rows = v[n].reshape(rows, columns * channels)
         for i in range(height):
             for j in range(width):
-                value = s[n, i, j]
-                for di in range(kernel_h):
-                    row = i + di - pad_top
-                    if row < 0 or row >= rows:
-                        continue
-                    for dj in range(kernel_w):
-                        column = j + dj - pad_left
-                        if column < 0 or column >= columns:
-                            continue
-                        source = v[n, row, column]
-                        target = out[di, dj]
-                        for c in range(channels):
-                            target[c] += value * source[c]
+                spread[j * channels:(j + 1) * channels] = s[n, i, j]
+            for di in range(kernel_h):
+                row = i + di - pad_top
+                if row < 0 or row >= rows:
+                    continue
+                for dj in range(kernel_w):
+                    shift = (dj - pad_left) * channels
+                    first, last = max(0, -shift), min(row_length, columns * channels - shift)
+                    target, scalars = sums[di, dj, first:last], spread[first:last]
+                    source = v_rows[row, first + shift:last + shift]
+                    for k in range(last - first):
+                        target[k] += scalars[k] * source[k]
+    for di in range(kernel_h):
+        for dj in range(kernel_w):
+            out[di, dj] = 0
+            for j in range(width):
+                out[di, dj] += sums[di, dj, j * channels:(j + 1) * channels]
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -293,25 +323,46 @@ def max_pool_forward_numpy(x, pool, stride, pad_top, pad_left, out, argmax):
 
 @numba_kernel(release_gil=True)
 def max_pool_forward_numba(x, pool, stride, pad_top, pad_left, out, argmax):
-    """One pass over each window with the channel innermost, PyTorch's loop: the maximum starts at -inf at
-    the first pixel inside the image, and a pixel replaces it if it is larger or NaN."""
+    """PyTorch's loop, channel innermost: the maximum starts at -inf at the window's first pixel inside the
+    image, and a pixel replaces it if it is larger or NaN.
+
+    A 2 x 2 window wholly inside the image (nearly every window of the usual MaxPool2D(2)) takes a second
+    branch: the same rule as four branch-free selects per channel, the first pixel as the start (the same
+    result: -inf or NaN there is kept exactly as the loop keeps it).  The general loop's compare-and-store
+    is a branch the CPU cannot predict on real data; the selects measured 10x faster on 150 images of
+    28 x 28 x 16 (0.81 ms against 8.1 ms, one thread, AMD EPYC).  Eight or fewer channels gain nothing."""
     batch, height, width, channels = x.shape
     _, out_h, out_w, _ = out.shape
     for n in range(batch):
         for i in range(out_h):
-            top = max(i * stride - pad_top, 0)
+            top = i * stride - pad_top
             for j in range(out_w):
-                left = max(j * stride - pad_left, 0)
-                start = (top - i * stride + pad_top) * pool + left - j * stride + pad_left
+                left = j * stride - pad_left
+                if pool == 2 and top >= 0 and left >= 0 and top + 2 <= height and left + 2 <= width:
+                    for c in range(channels):
+                        best, where = x[n, top, left, c], 0
+                        value = x[n, top, left + 1, c]
+                        take = (value > best) | (value != value)
+                        best, where = (value, 1) if take else (best, where)
+                        value = x[n, top + 1, left, c]
+                        take = (value > best) | (value != value)
+                        best, where = (value, 2) if take else (best, where)
+                        value = x[n, top + 1, left + 1, c]
+                        take = (value > best) | (value != value)
+                        best, where = (value, 3) if take else (best, where)
+                        out[n, i, j, c] = best
+                        argmax[n, i, j, c] = where
+                    continue
+                start = (max(top, 0) - top) * pool + max(left, 0) - left   # the first pixel inside the image
                 for c in range(channels):
                     out[n, i, j, c] = -np.inf
                     argmax[n, i, j, c] = start
                 for di in range(pool):
-                    row = i * stride + di - pad_top
+                    row = top + di
                     if row < 0 or row >= height:
                         continue
                     for dj in range(pool):
-                        column = j * stride + dj - pad_left
+                        column = left + dj
                         if column < 0 or column >= width:
                             continue
                         position = di * pool + dj
@@ -335,13 +386,25 @@ def max_pool_backward_numpy(grad_out, argmax, pool, stride, pad_top, pad_left, g
 
 @numba_kernel(release_gil=True)
 def max_pool_backward_numba(grad_out, argmax, pool, stride, pad_top, pad_left, grad_x):
-    """One add per output value, onto the pixel its window's maximum came from."""
+    """One add per output value, onto the pixel its window's maximum came from.  A 2 x 2 window wholly
+    inside the image (see the forward) writes its four pixels at once, the gradient where argmax points and
+    0 elsewhere: no integer division per value (position // pool and % pool cost more than the rest)."""
     batch, height, width, channels = grad_x.shape
     _, out_h, out_w, _ = grad_out.shape
     grad_x[...] = 0
     for n in range(batch):
         for i in range(out_h):
+            top = i * stride - pad_top
             for j in range(out_w):
+                left = j * stride - pad_left
+                if pool == 2 and stride == 2 and top >= 0 and left >= 0 and top + 2 <= height and left + 2 <= width:
+                    for c in range(channels):   # windows side by side: these four pixels belong to no other
+                        position, value = argmax[n, i, j, c], grad_out[n, i, j, c]
+                        grad_x[n, top, left, c] = value if position == 0 else 0
+                        grad_x[n, top, left + 1, c] = value if position == 1 else 0
+                        grad_x[n, top + 1, left, c] = value if position == 2 else 0
+                        grad_x[n, top + 1, left + 1, c] = value if position == 3 else 0
+                    continue
                 for c in range(channels):
                     position = argmax[n, i, j, c]
                     row = i * stride + position // pool - pad_top

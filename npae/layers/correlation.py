@@ -89,28 +89,39 @@ def applies(how, computation, geometry, channels, outputs):
 def strategy(computation, geometry, channels, outputs):
     """Which way ``computation`` ("correlate", "input_grad" or "weight_grad") runs for a kernel of
     ``channels`` -> ``outputs`` channels (C, O in the module docstring): ``forced`` if set, else the rule
-    that won in benchmarks/bench_conv.py on the paper's five layers (batch 150, float32; medians of
-    interleaved runs on a shared 2-core AMD EPYC, so differences under ~10% are noise):
+    that won in benchmarks/bench_conv.py (batch 150, float32, interleaved medians on a 2-core AMD EPYC, where
+    differences under ~10-15% are noise):
 
     * a stride: im2col, the only strategy that takes one;
     * one channel in (C = 1) or out (O = 1): the stencils, where a product would have an inner dimension
       or an output width of 1 (64 -> 1: input_grad 26 ms against 107 with taps and 153 with im2col,
       weight_grad 19 against 86 shifted and 127 im2col; 1 -> 64: correlate 24 against 27 im2col and 95
-      taps, weight_grad 19 against 20 im2col; one BLAS thread, load 13 on the 2 cores);
-    * otherwise taps and shifted views.  One BLAS thread, load ~13: 64 -> 32 correlate 222 ms against 238
-      with im2col, input_grad 193 against 248, weight_grad 214 against 230; the 32 -> 64 transposed layer
-      187 / 163 / 183 against 207 / 222 / 201, but the 32 -> 32 one 136 / 132 / 114 against 112 / 124 / 112.
-      A second run (blocks on 2 threads, load ~19) gave taps 0.95x and 0.94x im2col's time on 64 -> 32
-      but 1.15-1.21x on both transposed layers, and shifted 0.65-0.89x everywhere: taps wins by less
-      than the noise of this machine; it is kept because it copies nothing from the input (its scratch,
-      kh kw O values per pixel, is written and read back in cache-sized blocks).
+      taps, weight_grad 19 against 20 im2col);
+    * correlate: taps when O < C, or O = C <= 16; else im2col.  Both do the same multiplications; they
+      differ in scratch (taps writes and reads back kh kw O values per pixel, im2col kh kw C) and in the
+      product's shape (taps' has an inner dimension of C, im2col's only O columns).  64 -> 32: taps 73 ms
+      against 84; 16 -> 8 at 14 x 14: 4.7 against 8.4; but 8 -> 16 at 16 x 16: 7.6 against 4.7, 16 -> 32:
+      19 against 9.7, and the 32 -> 32 transposed layer's correlate 59 against 48 (and 41.7 / 40.2, 57.8 /
+      44.4 in two more runs);
+    * input_grad: taps.  Its product has the same shape as im2col's (g W^T, kh kw C columns), and the
+      gather writes each output once where col2im adds into it kh kw times: faster or a tie on all 15
+      shapes measured (64 -> 32: 81 ms against 104);
+    * weight_grad: shifted views when C >= 16 and C O >= 256, else im2col.  Shifted runs kh kw products of
+      C x O values over every pixel; with few such values each pass over the pixels does too little
+      arithmetic for what it reads: 16 -> 8 at 14 x 14: 11.4 ms against 6.1 with im2col, 8 -> 16: 10.6
+      against 4.2, 8 -> 8: 3.7 against 1.5; but 16 -> 16: 7.0 against 9.2 and 64 -> 32: 66 against 86.
     """
     if computation in forced:
         return forced[computation]
-    for how in ("stencil", "taps", "shifted"):
-        if how in STRATEGIES[computation] and applies(how, computation, geometry, channels, outputs):
-            return how
-    return "im2col"
+    if geometry.stride != (1, 1):
+        return "im2col"
+    if applies("stencil", computation, geometry, channels, outputs):
+        return "stencil"
+    if computation == "correlate":
+        return "taps" if outputs < channels or outputs == channels <= 16 else "im2col"
+    if computation == "input_grad":
+        return "taps"
+    return "shifted" if channels >= 16 and channels * outputs >= 256 else "im2col"
 
 
 # --------------------------------------------------------------------------------------------------------
