@@ -136,7 +136,7 @@ def test_gather_taps_kernel_matches_reference(kernel, pads, size, out_size, rng)
         np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-13)
 
 
-@pytest.mark.parametrize("width", [1, 5, 16])   # values per pixel: the spread rows are width x longer
+@pytest.mark.parametrize("width", [1, 5, 16, 33])   # values per pixel (33: the weight stencil's pixel loop)
 @pytest.mark.parametrize("kernel, pads, size, out_size", [((3, 3), (0, 0), (6, 5), (4, 3)), ((3, 3), (1, 1), (5, 6), (5, 6)),
                                                      ((3, 3), (2, 2), (4, 4), (6, 6)), ((2, 3), (0, 1), (4, 5), (4, 5)),
                                                      ((3, 3), (1, 1), (11, 12), (11, 12))])
