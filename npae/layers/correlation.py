@@ -97,19 +97,22 @@ def strategy(computation, geometry, channels, outputs):
       or an output width of 1 (64 -> 1: input_grad 26 ms against 107 with taps and 153 with im2col,
       weight_grad 19 against 86 shifted and 127 im2col; 1 -> 64: correlate 24 against 27 im2col and 95
       taps, weight_grad 19 against 20 im2col);
-    * correlate: taps when O < C, or O = C <= 16; else im2col.  Both do the same multiplications; they
-      differ in scratch (taps writes and reads back kh kw O values per pixel, im2col kh kw C) and in the
-      product's shape (taps' has an inner dimension of C, im2col's only O columns).  64 -> 32: taps 73 ms
-      against 84; 16 -> 8 at 14 x 14: 4.7 against 8.4; but 8 -> 16 at 16 x 16: 7.6 against 4.7, 16 -> 32:
-      19 against 9.7, and the 32 -> 32 transposed layer's correlate 59 against 48 (and 41.7 / 40.2, 57.8 /
-      44.4 in two more runs);
+    * correlate: taps when O <= C, else im2col.  Both do the same multiplications; they differ in scratch
+      (taps writes and reads back kh kw O values per pixel, im2col kh kw C) and in the product's shape
+      (taps' has an inner dimension of C, im2col's only O columns).  64 -> 32: taps 73 ms against 84;
+      16 -> 8 at 14 x 14: 6.2 against 9.9; but 8 -> 16 at 16 x 16: 18.1 against 5.4.  At O = C the layer
+      alone favours im2col (the 32 -> 32 transposed layer: 69 against 50 ms) but the training step does
+      not: the paper's model with im2col there took 1.08-1.17x as long (two models stepped alternately in
+      one process), im2col's 100 MB of columns pushing the other layers' arrays out of the cache;
     * input_grad: taps.  Its product has the same shape as im2col's (g W^T, kh kw C columns), and the
-      gather writes each output once where col2im adds into it kh kw times: faster or a tie on all 15
-      shapes measured (64 -> 32: 81 ms against 104);
+      gather writes each output once where col2im adds into it kh kw times: faster on every layer of
+      bench_conv (64 -> 32: 86 ms against 106; 16 -> 8 at 14 x 14: 9.6 against 11.6);
     * weight_grad: shifted views when C >= 16 and C O >= 256, else im2col.  Shifted runs kh kw products of
       C x O values over every pixel; with few such values each pass over the pixels does too little
-      arithmetic for what it reads: 16 -> 8 at 14 x 14: 11.4 ms against 6.1 with im2col, 8 -> 16: 10.6
-      against 4.2, 8 -> 8: 3.7 against 1.5; but 16 -> 16: 7.0 against 9.2 and 64 -> 32: 66 against 86.
+      arithmetic for what it reads: 16 -> 8 at 14 x 14: 18.1 ms against 9.1 with im2col, 8 -> 16: 23.2
+      against 6.5, 8 -> 8: 7.0 against 2.5; but 64 -> 32: 77 against 94.
+    The small-bottleneck model's step with these rules against taps and shifted everywhere (the rule
+    before): 92-108 ms against 100-119 (three runs, the two alternating in one process).
     """
     if computation in forced:
         return forced[computation]
@@ -118,7 +121,7 @@ def strategy(computation, geometry, channels, outputs):
     if applies("stencil", computation, geometry, channels, outputs):
         return "stencil"
     if computation == "correlate":
-        return "taps" if outputs < channels or outputs == channels <= 16 else "im2col"
+        return "taps" if outputs <= channels else "im2col"
     if computation == "input_grad":
         return "taps"
     return "shifted" if channels >= 16 and channels * outputs >= 256 else "im2col"
