@@ -425,9 +425,10 @@ def max_pool_backward_numpy(grad_out, argmax, pool, stride, pad_top, pad_left, g
 
 @numba_kernel(release_gil=True)
 def max_pool_backward_numba(grad_out, argmax, pool, stride, pad_top, pad_left, grad_x):
-    """One add per output value, onto the pixel its window's maximum came from.  A 2 x 2 window wholly
-    inside the image (see the forward) writes its four pixels at once, the gradient where argmax points and
-    0 elsewhere: no integer division per value (position // pool and % pool cost more than the rest)."""
+    """One add per output value, onto the pixel its window's maximum came from.  In a 2 x 2 window wholly
+    inside the image (see the forward) that pixel is (top + position // 2, left + position % 2), taken
+    with a shift and a mask: the integer divisions by a pool size known only at run time cost more than
+    the rest (5.6 ms against 1.7 for 150 images of 28 x 28 x 16, one thread, AMD EPYC)."""
     batch, height, width, channels = grad_x.shape
     _, out_h, out_w, _ = grad_out.shape
     grad_x[...] = 0
@@ -436,13 +437,10 @@ def max_pool_backward_numba(grad_out, argmax, pool, stride, pad_top, pad_left, g
             top = i * stride - pad_top
             for j in range(out_w):
                 left = j * stride - pad_left
-                if pool == 2 and stride == 2 and top >= 0 and left >= 0 and top + 2 <= height and left + 2 <= width:
-                    for c in range(channels):   # windows side by side: these four pixels belong to no other
-                        position, value = argmax[n, i, j, c], grad_out[n, i, j, c]
-                        grad_x[n, top, left, c] = value if position == 0 else 0
-                        grad_x[n, top, left + 1, c] = value if position == 1 else 0
-                        grad_x[n, top + 1, left, c] = value if position == 2 else 0
-                        grad_x[n, top + 1, left + 1, c] = value if position == 3 else 0
+                if pool == 2 and top >= 0 and left >= 0 and top + 2 <= height and left + 2 <= width:
+                    for c in range(channels):
+                        position = argmax[n, i, j, c]
+                        grad_x[n, top + (position >> 1), left + (position & 1), c] += grad_out[n, i, j, c]
                     continue
                 for c in range(channels):
                     position = argmax[n, i, j, c]
