@@ -137,7 +137,8 @@ def test_gather_taps_kernel_matches_reference(kernel, pads, size, out_size, rng)
 
 
 @pytest.mark.parametrize("width", [1, 5, 16, 33])   # values per pixel (33: the weight stencil's pixel loop)
-@pytest.mark.parametrize("kernel, pads, size, out_size", [((3, 3), (0, 0), (6, 5), (4, 3)), ((3, 3), (1, 1), (5, 6), (5, 6)),
+@pytest.mark.parametrize("kernel, pads, size, out_size", [((3, 3), (0, 0), (6, 5), (4, 3)),
+                                                     ((3, 3), (1, 1), (5, 6), (5, 6)),
                                                      ((3, 3), (2, 2), (4, 4), (6, 6)), ((2, 3), (0, 1), (4, 5), (4, 5)),
                                                      ((3, 3), (1, 1), (11, 12), (11, 12))])
 def test_stencil_kernels_match_references(kernel, pads, size, out_size, width, rng):

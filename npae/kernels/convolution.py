@@ -211,10 +211,10 @@ def scalar_stencil_numba(s, taps, pad_top, pad_left, out):
 
     where ``spread`` is input row i + di - pad_top with each pixel repeated O times (value j' at
     k = j' O .. j' O + O - 1) and ``tiled`` is the tap's O weights repeated Wo times: one long multiply-add
-    per tap, the terms added in the reference's order (each with one rounding: FMA).  Why not a loop per pixel: its inner loop
-    over O = 16 values is shorter than the 32 that LLVM's vectorised loop body takes at a time, so it ran
-    as scalar code: 5.4 to 10.3 ms against 2.3 to 3.8 ms for 150 images of 28 x 28, O = 16 (one thread,
-    AMD EPYC); a tie at O = 64."""
+    per tap, the terms added in the reference's order (each with one rounding: FMA).  Why not a loop per
+    pixel: its inner loop over O = 16 values is shorter than the 32 that LLVM's vectorised loop body takes
+    at a time, so it ran as scalar code: 5.3 ms against 2.8 for 150 images of 28 x 28, O = 16 (one thread,
+    AMD EPYC, the two interleaved); a tie at O = 64 (9.9 against 9.6, 11.2 against 11.9)."""
     batch, height, width = s.shape
     kernel_h, kernel_w, outputs = taps.shape
     _, out_h, out_w, _ = out.shape
