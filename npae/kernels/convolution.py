@@ -23,7 +23,10 @@ the columns, so im2col and col2im are runs of contiguous copies and adds.
 
 Why the kernels look the way they do: loops with the channel innermost over C-contiguous arrays, so the
 inner loop is a contiguous copy or add that LLVM vectorises; padding handled by a bounds test per
-(di, dj) rather than a padded copy of x (the references pad, which is easier to read).  No
+(di, dj) rather than a padded copy of x (the references pad, which is easier to read).  Except where a
+pixel has few channels: LLVM's vectorised loop body takes 32 float32 values at a time, and a loop over 8
+or 16 runs as scalar code.  There the stencils work on whole image rows (the channels spread along them)
+and max pooling writes a 2 x 2 window out as selects; their docstrings give the measurements.  No
 ``parallel=True``: these kernels run between BLAS calls (see ``npae.kernels.elementwise``).
 The kernels trust their arguments' shapes; the layers (``npae.layers``) check them.
 """
