@@ -50,7 +50,7 @@ def test_im2col_and_col2im_kernels_match_references(kernel, stride, padding, hei
     assert np.vdot(reference, columns) == pytest.approx(np.vdot(x, back), rel=1e-4 if dtype == np.float32 else 1e-12)
 
 
-@pytest.mark.parametrize("channels", [3, 17])   # 17: the 2 x 2 branch's channel loop runs vectorised too
+@pytest.mark.parametrize("channels", [3, 17])   # 17: two SIMD registers' worth and a remainder
 @pytest.mark.parametrize("padding, size", [("valid", 7), ("same", 7), ("valid", 6), ("same", 5)])
 def test_pooling_and_upsampling_kernels_match_references(padding, size, channels, rng):
     """Max pooling's kernel (its 2 x 2 branch for windows inside the image and its general loop at the

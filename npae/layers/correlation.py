@@ -112,7 +112,8 @@ def strategy(computation, geometry, channels, outputs):
       arithmetic for what it reads: 16 -> 8 at 14 x 14: 18.1 ms against 9.1 with im2col, 8 -> 16: 23.2
       against 6.5, 8 -> 8: 7.0 against 2.5; but 64 -> 32: 77 against 94.
     The small-bottleneck model's step with these rules against taps and shifted everywhere (the rule
-    before): 92-108 ms against 100-119 (three runs, the two alternating in one process).
+    before), two models stepped alternately in one process: faster in each of five runs, by 1-9 %
+    (85-108 ms against 86-119).
     """
     if computation in forced:
         return forced[computation]
