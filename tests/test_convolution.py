@@ -50,11 +50,12 @@ def test_im2col_and_col2im_kernels_match_references(kernel, stride, padding, hei
     assert np.vdot(reference, columns) == pytest.approx(np.vdot(x, back), rel=1e-4 if dtype == np.float32 else 1e-12)
 
 
-@pytest.mark.parametrize("channels", [3, 17])   # 17: two SIMD registers' worth and a remainder
+@pytest.mark.parametrize("channels", [3, 17])   # 17: more channels than one vector holds, and a remainder
 @pytest.mark.parametrize("padding, size", [("valid", 7), ("same", 7), ("valid", 6), ("same", 5)])
 def test_pooling_and_upsampling_kernels_match_references(padding, size, channels, rng):
     """Max pooling's kernel (its 2 x 2 branch for windows inside the image and its general loop at the
-    padding) equals the reference bit for bit, on values with ties, -inf and NaN in every position."""
+    padding) equals the reference value for value (NaN where it has NaN), argmax and gradients exactly, on
+    values with ties, -inf and NaN in every position."""
     x = _random(rng, (2, size, size + 1, channels))
     special = rng.random(x.shape)
     x[special < 0.15] = np.nan
