@@ -364,6 +364,12 @@ def max_pool_forward_numpy(x, pool, stride, pad_top, pad_left, out, argmax):
     out[...] = maximum
 
 
+@numba_kernel(inline=True)
+def _inside(top, left, size, height, width):
+    """Whether the size x size window whose first pixel is (top, left) lies wholly inside the image."""
+    return top >= 0 and left >= 0 and top + size <= height and left + size <= width
+
+
 @numba_kernel(release_gil=True)
 def max_pool_forward_numba(x, pool, stride, pad_top, pad_left, out, argmax):
     """PyTorch's loop, channel innermost: the maximum starts at -inf at the window's first pixel inside the
@@ -381,7 +387,7 @@ def max_pool_forward_numba(x, pool, stride, pad_top, pad_left, out, argmax):
             top = i * stride - pad_top
             for j in range(out_w):
                 left = j * stride - pad_left
-                if pool == 2 and top >= 0 and left >= 0 and top + 2 <= height and left + 2 <= width:
+                if pool == 2 and _inside(top, left, 2, height, width):
                     for c in range(channels):
                         best, where = x[n, top, left, c], 0
                         value = x[n, top, left + 1, c]
@@ -441,7 +447,7 @@ def max_pool_backward_numba(grad_out, argmax, pool, stride, pad_top, pad_left, g
             top = i * stride - pad_top
             for j in range(out_w):
                 left = j * stride - pad_left
-                if pool == 2 and top >= 0 and left >= 0 and top + 2 <= height and left + 2 <= width:
+                if pool == 2 and _inside(top, left, 2, height, width):
                     for c in range(channels):
                         position = argmax[n, i, j, c]
                         grad_x[n, top + (position >> 1), left + (position & 1), c] += grad_out[n, i, j, c]
